@@ -1,0 +1,123 @@
+// The embstore table file, version 1.0, as code: constants, the fixed
+// 128-byte header, its encoder and its validating decoder, and the layout
+// planner writers use. FORMAT.md is the normative text; each constant here
+// cites it.
+//
+// Pure functions over bytes: no files, no mapping, no threads, no
+// exceptions. Everything here is safe to call from any thread.
+
+#ifndef EMBSTORE_FORMAT_TABLE_FORMAT_H_
+#define EMBSTORE_FORMAT_TABLE_FORMAT_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "format/status.h"
+
+namespace embstore {
+
+// FORMAT.md, "Header".
+inline constexpr uint8_t kMagic[8] = {0x89, 'E', 'M', 'B', '\r', '\n', 0x1A, '\n'};
+inline constexpr uint32_t kByteOrderMark = 0x01020304;  // stored little-endian: 04 03 02 01
+inline constexpr uint16_t kVersionMajor = 1;
+inline constexpr uint16_t kVersionMinor = 0;
+inline constexpr uint32_t kHeaderSizeV1_0 = 128;
+inline constexpr uint32_t kMaxHeaderSize = 4096;
+inline constexpr uint64_t kDataAlignment = 4096;
+inline constexpr uint64_t kChecksumAlignment = 8;
+
+// FORMAT.md, "Limits".
+inline constexpr uint64_t kMaxRows = uint64_t{1} << 32;
+inline constexpr uint64_t kMaxDim = uint64_t{1} << 20;
+inline constexpr uint64_t kMaxRowStride = uint64_t{1} << 26;
+inline constexpr uint64_t kMaxMetadataSize = 64 * 1024;
+inline constexpr uint64_t kMaxMetadataEntries = 1024;
+inline constexpr uint64_t kMaxMetadataKeySize = 255;
+
+// Writers aim for checksum blocks of about this many bytes (FORMAT.md,
+// "Checksum table"): small enough to name a corrupt region precisely, large
+// enough that the table stays tiny and hashing runs at full speed.
+inline constexpr uint64_t kTargetBlockBytes = uint64_t{1} << 20;
+
+// FORMAT.md, "Feature flags": none are defined in 1.0.
+inline constexpr uint64_t kKnownRequiredFlags = 0;
+
+// FORMAT.md, "Dtypes". Only kFloat32 is readable in 1.0; the others are
+// reserved so a future minor version can add them.
+enum class Dtype : uint32_t {
+  kFloat32 = 1,
+  kFloat16 = 2,   // reserved
+  kBFloat16 = 3,  // reserved
+};
+const char* DtypeName(uint32_t dtype);  // "float32", ..., or "unknown"
+// Element size in bytes; 0 for an unknown dtype.
+uint64_t DtypeSize(uint32_t dtype);
+
+// The decoded header. Field order and meaning follow FORMAT.md, "Header".
+struct Header {
+  uint16_t version_major = kVersionMajor;
+  uint16_t version_minor = kVersionMinor;
+  uint32_t header_size = kHeaderSizeV1_0;
+  uint32_t dtype = static_cast<uint32_t>(Dtype::kFloat32);
+  uint64_t required_flags = 0;
+  uint64_t optional_flags = 0;
+  uint64_t rows = 0;
+  uint64_t dim = 0;
+  uint64_t row_stride = 0;
+  uint64_t data_offset = 0;
+  uint64_t data_size = 0;
+  uint64_t metadata_offset = 0;
+  uint32_t metadata_size = 0;
+  uint32_t checksum_block_rows = 0;
+  uint64_t checksum_offset = 0;
+  uint64_t checksum_count = 0;
+  uint64_t metadata_checksum = 0;
+
+  // Total file size the header describes: data_offset + data_size.
+  uint64_t file_size() const { return data_offset + data_size; }
+};
+
+// One checksum block: rows [first_row, first_row + row_count), stored at
+// bytes [byte_offset, byte_offset + byte_size) of the file.
+struct BlockRange {
+  uint64_t first_row;
+  uint64_t row_count;
+  uint64_t byte_offset;
+  uint64_t byte_size;
+};
+
+// REQUIRES: h passed DecodeHeader or came from PlanLayout; block < checksum_count.
+BlockRange BlockAt(const Header& h, uint64_t block);
+
+// What a writer knows before it writes: the shape and the metadata size.
+struct TableShape {
+  uint64_t rows = 0;
+  uint64_t dim = 0;
+  uint32_t dtype = static_cast<uint32_t>(Dtype::kFloat32);
+  uint64_t metadata_size = 0;
+  uint64_t block_rows = 0;  // 0: pick so that a block is about kTargetBlockBytes
+};
+
+// Lays out a new 1.0 file: header, metadata, checksum table, zero padding,
+// then data at the next 4096-byte boundary. Rejects shapes outside the limits
+// with a message naming the field. metadata_checksum is left 0.
+Result<Header> PlanLayout(const TableShape& shape);
+
+// Writes h as the 128-byte 1.0 header, computing the header checksum.
+// REQUIRES: h came from PlanLayout (with metadata_checksum filled in).
+std::array<uint8_t, kHeaderSizeV1_0> EncodeHeader(const Header& h);
+
+// Decodes and validates a header. `prefix` is the start of the file (at
+// least the header; more is fine), `file_size` the whole file's size. Checks,
+// in order: magic, byte order, version, header size, header checksum, flags,
+// dtype, shape and stride, overflow, limits, section placement and alignment,
+// and that the file is exactly as long as the header says. Touches only the
+// header bytes, so it runs in O(1).
+Result<Header> DecodeHeader(std::span<const uint8_t> prefix, uint64_t file_size);
+
+}  // namespace embstore
+
+#endif  // EMBSTORE_FORMAT_TABLE_FORMAT_H_

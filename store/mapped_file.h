@@ -1,0 +1,62 @@
+// A whole file mapped read-only and shared (MAP_SHARED, PROT_READ), so every
+// process that maps the same file reads the same page-cache pages. The one
+// place that includes Boost.Interprocess; its exceptions stop here and come
+// back as a Status naming the path.
+//
+// Mapping is lazy: Open touches no data pages, whatever the file's size.
+// The bytes stay valid while the MappedFile is alive. All const methods are
+// safe to call from many threads at once.
+//
+// If another program truncates the file in place while it is mapped, reads
+// past the new end fault (SIGBUS); embstore's own writers never do that (they
+// write a new file and rename it over the old one).
+
+#ifndef EMBSTORE_STORE_MAPPED_FILE_H_
+#define EMBSTORE_STORE_MAPPED_FILE_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "format/status.h"
+
+namespace embstore {
+
+// How the kernel should expect the pages to be read (madvise).
+enum class AccessHint {
+  kNormal,      // the kernel's default read-ahead
+  kRandom,      // scattered token lookups: no read-ahead
+  kSequential,  // a full scan: aggressive read-ahead, pages may be dropped after use
+  kWillNeed,    // start reading the pages in now (warm-up for serving)
+};
+
+class MappedFile {
+ public:
+  static Result<MappedFile> Open(const std::string& path);
+
+  MappedFile(MappedFile&&) noexcept;
+  MappedFile& operator=(MappedFile&&) noexcept;
+  ~MappedFile();
+
+  std::span<const uint8_t> bytes() const { return {data_, size_}; }
+  const uint8_t* data() const { return data_; }
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+  // Advises the kernel for bytes [offset, offset + length) (clipped to the
+  // file). Returns an I/O error if the kernel refuses.
+  Status Advise(AccessHint hint, uint64_t offset, uint64_t length) const;
+
+ private:
+  struct Impl;
+  MappedFile(std::unique_ptr<Impl> impl, std::string path);
+  std::unique_ptr<Impl> impl_;
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+}  // namespace embstore
+
+#endif  // EMBSTORE_STORE_MAPPED_FILE_H_

@@ -1,0 +1,169 @@
+#include "store/table_reader.h"
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "format/checksum.h"
+#include "format/endian.h"
+
+namespace embstore {
+
+// Rows are handed out as floats straight from the mapping, which holds
+// little-endian IEEE floats (FORMAT.md, "Conventions"). A big-endian host
+// would need a copy, and this reader never copies.
+static_assert(std::endian::native == std::endian::little, "embstore reads tables zero-copy: little-endian hosts only");
+
+std::string OutOfRangeMessage(uint64_t id, uint64_t rows) {
+  return "id " + std::to_string(id) + " out of range: the table has rows [0, " + std::to_string(rows) + ")";
+}
+
+TableReader::TableReader(MappedFile file, Header header, Metadata metadata)
+    : file_(std::move(file)), header_(header), metadata_(std::move(metadata)) {
+  data_ = file_.data() + header_.data_offset;
+}
+
+Result<TableReader> TableReader::Open(const std::string& path) {
+  EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
+  auto header = DecodeHeader(file.bytes(), file.size());
+  if (!header.ok()) return header.status().WithContext(path);
+  const Header& h = *header;
+  // DecodeHeader proved the metadata section lies inside the file.
+  std::span<const uint8_t> meta = file.bytes().subspan(h.metadata_offset, h.metadata_size);
+  const uint64_t computed = Hash64(meta.data(), meta.size());
+  if (computed != h.metadata_checksum) {
+    char buf[160];
+    snprintf(buf, sizeof(buf), "corrupt metadata: checksum mismatch: stored 0x%016llx, computed 0x%016llx",
+             static_cast<unsigned long long>(h.metadata_checksum), static_cast<unsigned long long>(computed));
+    return Status::Corruption(buf).WithContext(path);
+  }
+  auto metadata = DecodeMetadata(meta);
+  if (!metadata.ok()) return metadata.status().WithContext(path);
+  return TableReader(std::move(file), h, std::move(metadata).value());
+}
+
+Result<std::span<const float>> TableReader::RowChecked(uint64_t id) const {
+  if (id >= header_.rows) return Status::OutOfRange(OutOfRangeMessage(id, header_.rows));
+  return row(id);
+}
+
+Status TableReader::Gather(std::span<const uint64_t> ids, std::span<float> out) const {
+  const uint64_t dim = header_.dim;
+  if (out.size() / dim != ids.size() || out.size() % dim != 0) {
+    return Status::InvalidArgument("gather: output holds " + std::to_string(out.size()) + " floats, " +
+                                   std::to_string(ids.size()) + " rows of dim " + std::to_string(dim) +
+                                   " need " + std::to_string(ids.size() * dim));
+  }
+  const uint64_t rows = header_.rows;
+  for (uint64_t id : ids) {
+    if (id >= rows) return Status::OutOfRange(OutOfRangeMessage(id, rows));
+  }
+  const size_t row_bytes = dim * sizeof(float);
+  float* dst = out.data();
+  for (uint64_t id : ids) {
+    std::memcpy(dst, data_ + id * header_.row_stride, row_bytes);
+    dst += dim;
+  }
+  return Status::OK();
+}
+
+Status TableReader::Advise(AccessHint hint) const { return Advise(hint, 0, header_.rows); }
+
+Status TableReader::Advise(AccessHint hint, uint64_t first_row, uint64_t row_count) const {
+  if (first_row > header_.rows || row_count > header_.rows - first_row) {
+    return Status::OutOfRange("advise: rows [" + std::to_string(first_row) + ", +" + std::to_string(row_count) +
+                              ") outside [0, " + std::to_string(header_.rows) + ")");
+  }
+  return file_.Advise(hint, header_.data_offset + first_row * header_.row_stride, row_count * header_.row_stride);
+}
+
+namespace {
+
+// Byte ranges [begin, end) a 1.0 file requires to be zero (FORMAT.md,
+// "Layout": the gaps between sections).
+void CheckZero(const uint8_t* file, uint64_t begin, uint64_t end, const char* what,
+               std::vector<std::string>* bad) {
+  for (uint64_t i = begin; i < end; ++i) {
+    if (file[i] != 0) {
+      bad->push_back(std::string("nonzero padding ") + what + " at byte " + std::to_string(i) + " (range [" +
+                     std::to_string(begin) + ", " + std::to_string(end) + "))");
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+Result<VerifyReport> TableReader::Verify(const VerifyOptions& options) const {
+  const Header& h = header_;
+  const uint8_t* base = file_.data();
+  VerifyReport report;
+  if (h.version_minor == 0) {
+    CheckZero(base, h.header_size, h.metadata_offset, "before the metadata", &report.bad_regions);
+    CheckZero(base, h.metadata_offset + h.metadata_size, h.checksum_offset, "after the metadata",
+              &report.bad_regions);
+    CheckZero(base, h.checksum_offset + 8 * h.checksum_count, h.data_offset, "before the data",
+              &report.bad_regions);
+  }
+
+  unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  if (threads > h.checksum_count) threads = static_cast<unsigned>(h.checksum_count);
+  std::vector<uint64_t> computed(h.checksum_count);
+  std::atomic<uint64_t> next_block{0};
+  std::atomic<uint64_t> bytes_done{0};
+  // Blocks are handed out a few at a time so threads stay busy to the end
+  // and neighbouring blocks are read by one thread (helps read-ahead).
+  constexpr uint64_t kBatch = 4;
+  auto work = [&] {
+    for (;;) {
+      const uint64_t first = next_block.fetch_add(kBatch, std::memory_order_relaxed);
+      if (first >= h.checksum_count) return;
+      const uint64_t last = std::min(first + kBatch, h.checksum_count);
+      uint64_t bytes = 0;
+      for (uint64_t b = first; b < last; ++b) {
+        const BlockRange r = BlockAt(h, b);
+        computed[b] = Hash64(base + r.byte_offset, r.byte_size);
+        bytes += r.byte_size;
+      }
+      bytes_done.fetch_add(bytes, std::memory_order_relaxed);
+    }
+  };
+  // With a progress callback the calling thread only reports; otherwise it
+  // hashes alongside the workers.
+  const unsigned spawn = options.progress ? threads : threads - 1;
+  std::vector<std::thread> pool;
+  try {
+    for (unsigned i = 0; i < spawn; ++i) pool.emplace_back(work);
+  } catch (const std::system_error& e) {
+    next_block.store(h.checksum_count);
+    for (auto& t : pool) t.join();
+    return Status::IOError(std::string("verify: cannot start threads: ") + e.what());
+  }
+  if (options.progress) {
+    while (bytes_done.load() < h.data_size) {
+      options.progress(bytes_done.load(), h.data_size);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  } else {
+    work();
+  }
+  for (auto& t : pool) t.join();
+  if (options.progress) options.progress(h.data_size, h.data_size);
+
+  const uint8_t* table = base + h.checksum_offset;
+  for (uint64_t b = 0; b < h.checksum_count; ++b) {
+    const uint64_t stored = LoadLE64(table + 8 * b);
+    if (stored != computed[b]) {
+      const BlockRange r = BlockAt(h, b);
+      report.bad_blocks.push_back({b, r.first_row, r.row_count, stored, computed[b]});
+    }
+  }
+  report.blocks_checked = h.checksum_count;
+  report.bytes_hashed = h.data_size;
+  return report;
+}
+
+}  // namespace embstore

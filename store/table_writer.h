@@ -1,0 +1,85 @@
+// TableWriter: writes a new table file safely.
+//
+// Rows stream into an unnamed temporary file (O_TMPFILE; a hidden named one
+// where the filesystem lacks it) in the destination's folder, with the full
+// size reserved up front so a full disk fails at Create, not halfway.
+// Finish() writes the checksum table and header, fsyncs, and renames the
+// file over the destination in one step, then fsyncs the folder. Until then
+// the destination is untouched: readers see the old table or the new one,
+// never half of one. A writer destroyed without Finish(), or whose Finish()
+// fails, removes its temporary file; a killed process leaves nothing behind
+// either, except in the brief moment between naming and renaming.
+//
+// Readers that already map an old file at the destination keep reading the
+// old bytes (they hold the old inode).
+//
+// Not thread-safe: one thread drives a writer.
+
+#ifndef EMBSTORE_STORE_TABLE_WRITER_H_
+#define EMBSTORE_STORE_TABLE_WRITER_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "format/checksum.h"
+#include "format/metadata.h"
+#include "format/status.h"
+#include "format/table_format.h"
+
+namespace embstore {
+
+struct WriterOptions {
+  Metadata metadata;
+  uint64_t block_rows = 0;  // rows per checksum block; 0 picks ~1 MiB blocks
+  bool sync = true;         // fsync file and folder before returning from Finish
+};
+
+class TableWriter {
+ public:
+  static Result<std::unique_ptr<TableWriter>> Create(const std::string& path, uint64_t rows, uint64_t dim,
+                                                     const WriterOptions& options = {});
+  ~TableWriter();
+  TableWriter(const TableWriter&) = delete;
+  TableWriter& operator=(const TableWriter&) = delete;
+
+  const Header& header() const { return header_; }
+  uint64_t rows_written() const { return rows_written_; }
+
+  // Appends whole rows: values.size() must be a multiple of dim and not
+  // exceed the rows still owed.
+  Status Append(std::span<const float> values);
+
+  // Requires exactly `rows` rows appended. After an error the writer is dead:
+  // the temporary file is gone and the destination untouched.
+  Status Finish();
+
+ private:
+  TableWriter(std::string path, int dir_fd, int fd, std::string tmp_name, Header header, std::string metadata,
+              bool sync);
+  void Discard();              // closes descriptors, removes the temporary file
+  Status Fail(Status status);  // Discard(), then returns status
+  Status FlushBuffer();
+  Status WriteAt(const void* data, size_t size, uint64_t offset);
+
+  std::string path_;
+  bool sync_;
+  int dir_fd_ = -1;
+  int fd_ = -1;
+  std::string tmp_name_;  // empty when the file is unnamed (O_TMPFILE)
+  Header header_;
+  std::string metadata_bytes_;
+  std::vector<uint8_t> buffer_;
+  uint64_t write_offset_;  // file offset of buffer_[0]
+  uint64_t rows_written_ = 0;
+  uint64_t block_bytes_done_ = 0;  // bytes of the current block hashed so far
+  std::vector<uint64_t> block_hashes_;
+  StreamingHash hash_;
+  bool dead_ = false;
+};
+
+}  // namespace embstore
+
+#endif  // EMBSTORE_STORE_TABLE_WRITER_H_

@@ -1,0 +1,84 @@
+// Shared pieces of the embstore command: exit codes, number parsing with
+// messages that name the option, the stderr progress bar, and the
+// subcommand entry points (one file each).
+
+#ifndef EMBSTORE_TOOLS_CLI_H_
+#define EMBSTORE_TOOLS_CLI_H_
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "format/status.h"
+
+namespace embstore::cli {
+
+// STYLE.md, "Errors": 0 success, 1 data or I/O error, 2 usage error.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitData = 1;
+inline constexpr int kExitUsage = 2;
+
+// A usage problem found while parsing; main() prints it with a hint and
+// exits 2.
+struct UsageError {
+  std::string message;
+};
+
+// Prints "embstore <cmd>: <message>" to stderr and returns the exit code
+// for the status (invalid argument: 2, anything else: 1).
+int Report(const std::string& cmd, const Status& status);
+
+// Parses a whole decimal number for option `name`; throws UsageError with
+// a message naming the option ("--rows: '-3' is not a non-negative integer").
+uint64_t ParseU64(const std::string& text, const std::string& name);
+// A seed as torch.manual_seed takes it: any integer in [-2^63, 2^64);
+// negative values wrap to their two's-complement bits.
+uint64_t ParseSeed(const std::string& text);
+double ParseDouble(const std::string& text, const std::string& name);
+
+// An id list item: "7" or a half-open range "A:B" ("A:" to the end, ":B"
+// from 0). Ranges are resolved against `rows`; errors name the item.
+struct IdRange {
+  uint64_t begin, end;
+};
+Result<std::vector<IdRange>> ParseIds(const std::vector<std::string>& items, uint64_t rows);
+
+// A one-line progress bar on stderr, drawn only when stderr is a terminal
+// (and redrawn at most ~10 times a second). Silent otherwise.
+class ProgressBar {
+ public:
+  ProgressBar(std::string label, uint64_t total, std::string unit);
+  ~ProgressBar();
+  void Update(uint64_t done);
+  void Done();
+
+ private:
+  void Draw(uint64_t done);
+  std::string label_;
+  uint64_t total_;
+  std::string unit_;
+  bool enabled_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+namespace po = boost::program_options;
+
+// Parses a subcommand's arguments (argv[0] is the subcommand). Adds --help;
+// prints `usage` plus the options and returns false when it was given.
+// Throws UsageError for unknown options, missing values and the like.
+bool ParseArgs(int argc, char** argv, const std::string& usage, po::options_description& options,
+               const po::positional_options_description& positional, po::variables_map* vm);
+
+int GenerateMain(int argc, char** argv);
+int InfoMain(int argc, char** argv);
+int GetMain(int argc, char** argv);
+int VerifyMain(int argc, char** argv);
+
+}  // namespace embstore::cli
+
+#endif  // EMBSTORE_TOOLS_CLI_H_

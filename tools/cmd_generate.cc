@@ -1,0 +1,79 @@
+// embstore generate: a seeded float32 table, bit-identical to PyTorch.
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+
+#include "store/generate.h"
+#include "tools/cli.h"
+
+namespace embstore::cli {
+
+namespace {
+
+// SOURCE_DATE_EPOCH (reproducible-builds.org) is how a user asks for a
+// creation time; without it the same command writes the same bytes.
+Result<std::string> CreatedFromEnvironment() {
+  const char* env = std::getenv("SOURCE_DATE_EPOCH");
+  if (env == nullptr || *env == '\0') return std::string();
+  uint64_t secs;
+  try {
+    secs = ParseU64(env, "SOURCE_DATE_EPOCH");
+  } catch (const UsageError& e) {
+    return Status::InvalidArgument(e.message);
+  }
+  std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm;
+  char buf[64];
+  if (gmtime_r(&t, &tm) == nullptr || std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+    return Status::InvalidArgument("SOURCE_DATE_EPOCH: " + std::string(env) + " is not a usable time");
+  }
+  return std::string(buf);
+}
+
+}  // namespace
+
+int GenerateMain(int argc, char** argv) {
+  std::string rows, dim, seed = "0", mean = "0", std_dev = "1", kernel = "scalar", output;
+  po::options_description options("options");
+  options.add_options()
+      ("rows", po::value(&rows)->required(), "number of rows V (vocabulary size)")
+      ("dim", po::value(&dim)->required(), "floats per row D")
+      ("seed", po::value(&seed)->default_value("0"), "torch.manual_seed value (low 32 bits are used)")
+      ("mean", po::value(&mean)->default_value("0"), "normal mean")
+      ("std", po::value(&std_dev)->default_value("1"), "normal standard deviation (>= 0)")
+      ("torch-kernel", po::value(&kernel)->default_value("scalar"),
+       "PyTorch CPU kernel to match: scalar (ATEN_CPU_CAPABILITY=default)")
+      ("output,o", po::value(&output)->required(), "table file to write (replaced atomically)");
+  po::variables_map vm;
+  const std::string usage =
+      "usage: embstore generate --rows V --dim D [--seed S] -o FILE\n\n"
+      "Writes the V x D float32 table of torch.manual_seed(S); torch.nn.Embedding(V, D).weight\n"
+      "(equivalently torch.randn(V, D); with --mean/--std, normal_(mean, std)), bit for bit.\n"
+      "Set SOURCE_DATE_EPOCH to record a creation time; otherwise equal commands write equal bytes.";
+  if (!ParseArgs(argc, argv, usage, options, {}, &vm)) return kExitOk;
+
+  GenerateSpec spec;
+  spec.rows = ParseU64(rows, "--rows");
+  spec.dim = ParseU64(dim, "--dim");
+  spec.seed = ParseSeed(seed);
+  spec.mean = ParseDouble(mean, "--mean");
+  spec.std = ParseDouble(std_dev, "--std");
+  if (kernel == "scalar" || kernel == "default") {
+    spec.kernel = TorchKernel::kScalar;
+  } else {
+    throw UsageError{"--torch-kernel: unknown kernel '" + kernel + "' (known: scalar)"};
+  }
+  if (Status st = ValidateGenerateSpec(spec); !st.ok()) throw UsageError{st.message()};
+  auto created = CreatedFromEnvironment();
+  if (!created.ok()) throw UsageError{created.status().message()};
+  if (!created->empty()) spec.extra_metadata["created"] = *created;
+
+  ProgressBar bar("generate", spec.rows, "rows");
+  Status st = GenerateTable(output, spec, [&](uint64_t done, uint64_t) { bar.Update(done); });
+  bar.Done();
+  if (!st.ok()) return Report("generate", st);
+  return kExitOk;
+}
+
+}  // namespace embstore::cli

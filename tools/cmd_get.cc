@@ -1,0 +1,172 @@
+// embstore get: rows out, as text, JSON or raw little-endian float32 bytes.
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "store/table_reader.h"
+#include "tools/cli.h"
+
+namespace embstore::cli {
+
+namespace {
+
+// Collects output and writes it to stdout in large pieces.
+class Out {
+ public:
+  ~Out() { Flush(); }
+  char* Reserve(size_t n) {
+    if (buf_.size() - used_ < n) {
+      Flush();
+      if (buf_.size() < n) buf_.resize(n);
+    }
+    return buf_.data() + used_;
+  }
+  void Commit(size_t n) { used_ += n; }
+  void Put(const char* s, size_t n) {
+    std::memcpy(Reserve(n), s, n);
+    Commit(n);
+  }
+  void Put(char c) { Put(&c, 1); }
+  // Writes bytes straight through (used for --raw).
+  bool WriteDirect(const void* p, size_t n) {
+    if (!Flush()) return false;
+    return WriteAll(p, n);
+  }
+  bool Flush() {
+    bool ok = WriteAll(buf_.data(), used_);
+    used_ = 0;
+    return ok;
+  }
+  bool failed() const { return failed_; }
+  int error() const { return error_; }
+
+ private:
+  bool WriteAll(const void* data, size_t n) {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0 && !failed_) {
+      ssize_t w = ::write(STDOUT_FILENO, p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        failed_ = true;
+        error_ = errno;
+        return false;
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    return !failed_;
+  }
+  std::vector<char> buf_ = std::vector<char>(1 << 20);
+  size_t used_ = 0;
+  bool failed_ = false;
+  int error_ = 0;
+};
+
+// JSON has no NaN or infinities; write them as Python's json module does.
+void PutJsonFloat(Out& out, float v, int precision) {
+  if (std::isnan(v)) return out.Put("NaN", 3);
+  if (std::isinf(v)) return v > 0 ? out.Put("Infinity", 8) : out.Put("-Infinity", 9);
+  char* p = out.Reserve(128);
+  // Default: the shortest text that reads back as the same float.
+  auto r = precision < 0 ? std::to_chars(p, p + 128, v) : std::to_chars(p, p + 128, v, std::chars_format::fixed, precision);
+  out.Commit(static_cast<size_t>(r.ptr - p));
+}
+
+}  // namespace
+
+int GetMain(int argc, char** argv) {
+  std::string path;
+  std::vector<std::string> ids;
+  int precision = -1;
+  po::options_description options("options");
+  options.add_options()
+      ("file", po::value(&path)->required(), "table file")
+      ("ids", po::value(&ids)->multitoken(), "row ids: N, or a half-open range A:B (A: to the end, :B from 0)")
+      ("precision", po::value(&precision), "decimals to print (text default 4; JSON default: exact)")
+      ("json", "print a JSON array of {\"id\": N, \"row\": [...]} objects")
+      ("raw", "write the rows as little-endian float32 bytes, nothing else");
+  po::positional_options_description positional;
+  positional.add("file", 1).add("ids", -1);
+  po::variables_map vm;
+  const std::string usage =
+      "usage: embstore get FILE ID... [--precision N | --json | --raw]\n\n"
+      "Prints rows, one line each, values separated by spaces (4 decimals, like PyTorch).\n"
+      "IDs are row numbers or half-open ranges: 'embstore get t.emb 0:50257 --raw' streams every row.";
+  if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
+  const bool json = vm.count("json"), raw = vm.count("raw");
+  if (json && raw) throw UsageError{"--json and --raw cannot be combined"};
+  if (raw && vm.count("precision")) throw UsageError{"--precision does not apply to --raw"};
+  if (vm.count("precision") && (precision < 0 || precision > 40)) {
+    throw UsageError{"--precision: " + std::to_string(precision) + " is not in [0, 40]"};
+  }
+  if (ids.empty()) throw UsageError{"no ids given (a row number N or a range A:B)"};
+
+  auto reader = TableReader::Open(path);
+  if (!reader.ok()) return Report("get", reader.status());
+  // Every id is checked before anything is printed.
+  auto ranges = ParseIds(ids, reader->rows());
+  if (!ranges.ok()) return Report("get", ranges.status());
+
+  Out out;
+  const uint64_t dim = reader->dim();
+  if (raw) {
+    for (const IdRange& r : *ranges) {
+      // Rows of a range are contiguous in the file: one write, no copy.
+      auto bytes = reader->row_bytes(r.begin, r.end - r.begin);
+      if (reader->header().row_stride == dim * sizeof(float)) {
+        if (!out.WriteDirect(bytes.data(), bytes.size())) break;
+      } else {
+        for (uint64_t id = r.begin; id < r.end; ++id) {
+          auto row = reader->row(id);
+          if (!out.WriteDirect(row.data(), row.size_bytes())) break;
+        }
+      }
+    }
+  } else if (json) {
+    out.Put('[');
+    bool first = true;
+    for (const IdRange& r : *ranges) {
+      for (uint64_t id = r.begin; id < r.end; ++id) {
+        char head[64];
+        int n = std::snprintf(head, sizeof(head), "%s\n{\"id\": %llu, \"row\": [", first ? "" : ",",
+                              static_cast<unsigned long long>(id));
+        out.Put(head, static_cast<size_t>(n));
+        first = false;
+        auto row = reader->row(id);
+        for (uint64_t i = 0; i < dim; ++i) {
+          if (i) out.Put(", ", 2);
+          PutJsonFloat(out, row[i], precision);
+        }
+        out.Put("]}", 2);
+      }
+    }
+    out.Put("\n]\n", 3);
+  } else {
+    if (precision < 0) precision = 4;
+    for (const IdRange& r : *ranges) {
+      for (uint64_t id = r.begin; id < r.end; ++id) {
+        auto row = reader->row(id);
+        for (uint64_t i = 0; i < dim; ++i) {
+          if (i) out.Put(' ');
+          char* p = out.Reserve(128);
+          auto res = std::to_chars(p, p + 128, row[i], std::chars_format::fixed, precision);
+          out.Commit(static_cast<size_t>(res.ptr - p));
+        }
+        out.Put('\n');
+      }
+    }
+  }
+  out.Flush();
+  if (out.failed()) {
+    if (out.error() == EPIPE) return kExitOk;  // the reader of our output stopped early (| head)
+    return Report("get", Status::IOError(std::string("writing to stdout: ") + std::strerror(out.error())));
+  }
+  return kExitOk;
+}
+
+}  // namespace embstore::cli

@@ -1,0 +1,76 @@
+// embstore info: what a table is, for people and (with --json) for scripts.
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "store/generate.h"
+#include "store/table_reader.h"
+#include "tools/cli.h"
+
+namespace embstore::cli {
+
+int InfoMain(int argc, char** argv) {
+  std::string path;
+  po::options_description options("options");
+  options.add_options()
+      ("file", po::value(&path)->required(), "table file")
+      ("json", "print one JSON object");
+  po::positional_options_description positional;
+  positional.add("file", 1);
+  po::variables_map vm;
+  const std::string usage =
+      "usage: embstore info FILE [--json]\n\n"
+      "Describes a table: shape, dtype, layout, checksum blocks, metadata, and for generated\n"
+      "tables the PyTorch lines that make the same rows. Reads only the header: instant at any size.";
+  if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
+
+  auto reader = TableReader::Open(path);
+  if (!reader.ok()) return Report("info", reader.status());
+  const Header& h = reader->header();
+  const std::string torch = TorchReproduction(reader->metadata(), h.rows, h.dim);
+
+  if (vm.count("json")) {
+    nlohmann::ordered_json j;
+    j["file"] = path;
+    j["format_version"] = std::to_string(h.version_major) + "." + std::to_string(h.version_minor);
+    j["dtype"] = DtypeName(h.dtype);
+    j["rows"] = h.rows;
+    j["dim"] = h.dim;
+    j["row_stride"] = h.row_stride;
+    j["data_offset"] = h.data_offset;
+    j["data_size"] = h.data_size;
+    j["file_size"] = reader->file_size();
+    j["checksum"] = {{"algorithm", "xxh3-64"}, {"block_rows", h.checksum_block_rows}, {"blocks", h.checksum_count}};
+    j["metadata"] = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : reader->metadata()) j["metadata"][k] = v;
+    if (!torch.empty()) j["torch"] = torch;
+    // Metadata values are bytes; replace invalid UTF-8 rather than fail.
+    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+    return kExitOk;
+  }
+
+  std::printf("file         %s\n", path.c_str());
+  std::printf("format       embstore table %u.%u\n", h.version_major, h.version_minor);
+  std::printf("shape        %llu x %llu %s\n", (unsigned long long)h.rows, (unsigned long long)h.dim,
+              DtypeName(h.dtype));
+  std::printf("row stride   %llu bytes\n", (unsigned long long)h.row_stride);
+  std::printf("data         %llu bytes at offset %llu\n", (unsigned long long)h.data_size,
+              (unsigned long long)h.data_offset);
+  std::printf("file size    %llu bytes\n", (unsigned long long)reader->file_size());
+  std::printf("checksums    XXH3-64, %llu block%s of %u rows\n", (unsigned long long)h.checksum_count,
+              h.checksum_count == 1 ? "" : "s", h.checksum_block_rows);
+  std::printf("metadata     %zu entr%s\n", reader->metadata().size(), reader->metadata().size() == 1 ? "y" : "ies");
+  for (const auto& [k, v] : reader->metadata()) std::printf("  %-22s %s\n", k.c_str(), v.c_str());
+  if (!torch.empty()) {
+    std::printf("same rows in PyTorch:\n");
+    size_t start = 0;
+    while (start < torch.size()) {
+      size_t end = torch.find('\n', start);
+      std::printf("  %s\n", torch.substr(start, end - start).c_str());
+      start = end + 1;
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace embstore::cli

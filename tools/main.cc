@@ -1,0 +1,65 @@
+// embstore: one command, one subcommand per job. Each subcommand is a small
+// user program of the store/ library (see tools/cmd_*.cc).
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "store/version.h"
+#include "tools/cli.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*main)(int, char**);
+  const char* summary;
+};
+
+constexpr Command kCommands[] = {
+    {"generate", embstore::cli::GenerateMain, "write a seeded table, bit-identical to PyTorch"},
+    {"info", embstore::cli::InfoMain, "describe a table (--json for scripts)"},
+    {"get", embstore::cli::GetMain, "print rows by id or A:B range (text, --json or --raw)"},
+    {"verify", embstore::cli::VerifyMain, "check every checksum; list corrupt row blocks"},
+};
+
+void PrintUsage(FILE* out) {
+  std::fprintf(out, "usage: embstore <command> [options]\n\ncommands:\n");
+  for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  std::fprintf(out, "\n'embstore <command> --help' describes each command.\n"
+                    "exit codes: 0 ok, 1 data or I/O error, 2 usage error\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace embstore::cli;
+  if (argc < 2) {
+    PrintUsage(stderr);
+    return kExitUsage;
+  }
+  const std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    PrintUsage(stdout);
+    return kExitOk;
+  }
+  if (cmd == "--version") {
+    std::printf("embstore %s\n", embstore::kEmbstoreVersion);
+    return kExitOk;
+  }
+  for (const Command& c : kCommands) {
+    if (cmd != c.name) continue;
+    try {
+      return c.main(argc - 1, argv + 1);
+    } catch (const UsageError& e) {
+      std::fprintf(stderr, "embstore %s: %s\nTry 'embstore %s --help'.\n", c.name, e.message.c_str(), c.name);
+      return kExitUsage;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "embstore %s: out of memory\n", c.name);
+      return kExitData;
+    }
+  }
+  std::fprintf(stderr, "embstore: unknown command '%s'\n\n", cmd.c_str());
+  PrintUsage(stderr);
+  return kExitUsage;
+}
