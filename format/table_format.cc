@@ -150,6 +150,7 @@ Result<Header> DecodeHeader(std::span<const uint8_t> prefix, uint64_t file_size)
   const uint8_t* p = prefix.data();
   const uint64_t avail = prefix.size() < file_size ? prefix.size() : file_size;
 
+  if (file_size == 0) return Status::Corruption("empty file: 0 bytes, not an embstore table");
   if (avail < sizeof(kMagic) || std::memcmp(p, kMagic, sizeof(kMagic)) != 0) {
     if (avail < sizeof(kMagic) && std::memcmp(p, kMagic, avail) == 0) {
       return Status::Corruption(
@@ -159,7 +160,7 @@ Result<Header> DecodeHeader(std::span<const uint8_t> prefix, uint64_t file_size)
     std::string seen;
     for (uint64_t i = 0; i < avail && i < 8; ++i) seen += Fmt("%s%02x", i ? " " : "", p[i]);
     return Status::Corruption("bad magic: not an embstore table (starts with " +
-                              (seen.empty() ? std::string("nothing: empty file") : seen) +
+                              seen +
                               "; expected 89 45 4d 42 0d 0a 1a 0a)");
   }
   if (avail < kOffHeaderSize + 4) {

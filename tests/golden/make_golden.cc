@@ -1,0 +1,131 @@
+// Writes the golden files under tests/golden/{good,bad}/ (run by hand when a
+// new case is added; the files are committed and kept forever, so a later
+// reader is always tested against bytes an older writer produced).
+//
+//   build/make_golden tests/golden
+//
+// Each bad file is a good file with one defect; the header checksum is
+// recomputed where the defect is in a header field, so the reader's check of
+// that field (not the checksum) is what must catch it.
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "format/checksum.h"
+#include "format/endian.h"
+#include "store/generate.h"
+#include "store/table_writer.h"
+
+using namespace embstore;
+
+namespace {
+
+std::vector<uint8_t> Read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+void Write(const std::string& path, const std::vector<uint8_t>& b) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  std::printf("wrote %s (%zu bytes)\n", path.c_str(), b.size());
+}
+
+void Reseal(std::vector<uint8_t>& b, size_t header_size = 128) {
+  StoreLE64(&b[header_size - 8], Hash64(b.data(), header_size - 8));
+}
+
+int Fail(const Status& st) {
+  std::fprintf(stderr, "make_golden: %s\n", st.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: make_golden DIR\n");
+    return 2;
+  }
+  const std::string root = argv[1];
+  std::filesystem::create_directories(root + "/good");
+  std::filesystem::create_directories(root + "/bad");
+  // Metadata must not name a tool version that changes with releases, or the
+  // golden files would drift; pin it.
+  const std::string good = root + "/good/";
+  const std::string bad = root + "/bad/";
+
+  // good/notebook-6x4-seed123.emb: the notebook table (PyTorch DEFAULT kernel).
+  GenerateSpec spec;
+  spec.rows = 6;
+  spec.dim = 4;
+  spec.seed = 123;
+  if (Status st = GenerateTable(good + "notebook-6x4-seed123.emb", spec); !st.ok()) return Fail(st);
+
+  // good/blocks-37x5.emb: row r, column c holds r*1000 + c/4, in 10 blocks of 4 rows.
+  {
+    WriterOptions o;
+    o.block_rows = 4;
+    o.metadata = {{"golden", "blocks"}};
+    auto w = TableWriter::Create(good + "blocks-37x5.emb", 37, 5, o);
+    if (!w.ok()) return Fail(w.status());
+    std::vector<float> row(5);
+    for (int r = 0; r < 37; ++r) {
+      for (int c = 0; c < 5; ++c) row[c] = static_cast<float>(r) * 1000.0f + static_cast<float>(c) * 0.25f;
+      if (Status st = (*w)->Append(row); !st.ok()) return Fail(st);
+    }
+    if (Status st = (*w)->Finish(); !st.ok()) return Fail(st);
+  }
+
+  const std::vector<uint8_t> nb = Read(good + "notebook-6x4-seed123.emb");
+
+  // good/minor-1.1-longer-header.emb: what a future 1.1 writer might make: a
+  // 136-byte header with an unknown field at 120, an unknown optional flag,
+  // and the sections moved down. A 1.0 reader must open it.
+  {
+    const uint32_t meta_size = LoadLE32(&nb[88]);
+    std::vector<uint8_t> b(nb.size(), 0);
+    std::memcpy(b.data(), nb.data(), 120);
+    StoreLE16(&b[14], 1);              // version_minor
+    StoreLE32(&b[16], 136);            // header_size
+    StoreLE64(&b[32], 0x8000000000000000ull);  // an optional flag 1.0 does not know
+    StoreLE64(&b[120], 0x1111222233334444ull); // a new 1.1 field
+    StoreLE64(&b[80], 136);            // metadata_offset
+    const uint64_t table = (136 + meta_size + 7) / 8 * 8;
+    StoreLE64(&b[96], table);          // checksum_offset
+    std::memcpy(&b[136], &nb[128], meta_size);
+    std::memcpy(&b[table], &nb[LoadLE64(&nb[96])], 8);
+    std::memcpy(&b[4096], &nb[4096], 96);
+    Reseal(b, 136);
+    Write(good + "minor-1.1-longer-header.emb", b);
+  }
+
+  auto variant = [&](const std::string& name, auto mutate, bool reseal) {
+    std::vector<uint8_t> b = nb;
+    mutate(b);
+    if (reseal) Reseal(b);
+    Write(bad + name, b);
+  };
+  variant("bad-magic.emb", [](auto& b) { b[1] = 'X'; }, false);
+  variant("big-endian.emb", [](auto& b) { StoreLE32(&b[8], 0x04030201); }, false);
+  variant("newer-major-version.emb", [](auto& b) { StoreLE16(&b[12], 2); }, true);
+  variant("unknown-required-flag.emb", [](auto& b) { StoreLE64(&b[24], 1ull << 5); }, true);
+  variant("header-checksum-mismatch.emb", [](auto& b) { StoreLE64(&b[40], 7); }, false);
+  variant("unsupported-dtype-float16.emb", [](auto& b) { StoreLE32(&b[20], 2); }, true);
+  variant("misaligned-data-offset.emb", [](auto& b) { StoreLE64(&b[64], 4100); }, true);
+  variant("rows-times-dim-overflow.emb", [](auto& b) { StoreLE64(&b[40], 1ull << 61); }, true);
+  variant("data-size-mismatch.emb", [](auto& b) { StoreLE64(&b[72], 4104); }, true);
+  variant("oversized-metadata.emb", [](auto& b) { StoreLE32(&b[88], 70000); }, true);
+  variant("metadata-checksum-mismatch.emb", [](auto& b) { b[140] ^= 0x20; }, false);
+  variant("truncated-data.emb", [](auto& b) { b.resize(b.size() - 10); }, false);
+  variant("trailing-bytes.emb", [](auto& b) { b.push_back(0); }, false);
+  variant("truncated-header.emb", [](auto& b) { b.resize(60); }, false);
+  variant("empty.emb", [](auto& b) { b.clear(); }, false);
+  // Opens (every header field is fine) but verify must fail: a data bit flipped.
+  variant("corrupt-data-row3.emb", [](auto& b) { b[4096 + 3 * 16 + 5] ^= 0x04; }, false);
+  return 0;
+}
