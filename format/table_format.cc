@@ -261,6 +261,9 @@ Result<Header> DecodeHeader(std::span<const uint8_t> prefix, uint64_t file_size)
     return BadHeader(Fmt("metadata_size %u exceeds the limit of %" PRIu64, h.metadata_size,
                          kMaxMetadataSize));
   }
+  if (h.metadata_size < 4) {
+    return BadHeader(Fmt("metadata_size %u is below the 4 bytes of its entry count", h.metadata_size));
+  }
   if (h.metadata_offset < h.header_size) {
     return BadHeader(Fmt("metadata_offset %" PRIu64 " overlaps the %u-byte header", h.metadata_offset,
                          h.header_size));

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <vector>
 
 #include "store/table_writer.h"
@@ -10,16 +11,38 @@
 
 namespace embstore {
 
-namespace {
-
-// Shortest text that reads back as the same double (what Python's repr gives).
-std::string ShortestDouble(double v) {
+// The text Python's repr gives a float: the shortest digits that read back
+// as the same double, positional for exponents in [-4, 16), else scientific
+// with a signed two-digit exponent ("1e-05", "1.5e+16").
+std::string PythonRepr(double v) {
   char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-  std::string s(buf, end);
-  if (s.find_first_of(".eni") == std::string::npos) s += ".0";  // "1" -> "1.0", as Python prints floats
-  return s;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+  const std::string sci(buf, end);  // e.g. "-1.25e-05"
+  const size_t e_pos = sci.find('e');
+  std::string mant = sci.substr(0, e_pos);
+  const int exp = std::stoi(sci.substr(e_pos + 1));
+  std::string sign;
+  if (mant[0] == '-') {
+    sign = "-";
+    mant.erase(0, 1);
+  }
+  std::string digits;
+  for (char c : mant)
+    if (c != '.') digits += c;
+  if (exp < -4 || exp >= 16) {
+    std::string out = sign + digits.substr(0, 1);
+    if (digits.size() > 1) out += "." + digits.substr(1);
+    char e[8];
+    std::snprintf(e, sizeof(e), "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    return out + e;
+  }
+  if (exp < 0) return sign + "0." + std::string(static_cast<size_t>(-exp - 1), '0') + digits;
+  const size_t int_len = static_cast<size_t>(exp) + 1;
+  if (digits.size() <= int_len) return sign + digits + std::string(int_len - digits.size(), '0') + ".0";
+  return sign + digits.substr(0, int_len) + "." + digits.substr(int_len);
 }
+
+namespace {
 
 std::string Get(const Metadata& m, const std::string& key) {
   auto it = m.find(key);
@@ -41,8 +64,8 @@ Metadata GenerateMetadata(const GenerateSpec& spec) {
   m["generator"] = "torch.normal_";
   m["generator.init"] = "normal";
   m["generator.kernel"] = TorchKernelName(spec.kernel);
-  m["generator.mean"] = ShortestDouble(spec.mean);
-  m["generator.std"] = ShortestDouble(spec.std);
+  m["generator.mean"] = PythonRepr(spec.mean);
+  m["generator.std"] = PythonRepr(spec.std);
   m["generator.seed"] = std::to_string(spec.seed);
   return m;
 }
@@ -71,7 +94,7 @@ Status ValidateGenerateSpec(const GenerateSpec& spec) {
   if (!std::isfinite(spec.std)) return Status::InvalidArgument("--std must be a finite number");
   if (spec.std < 0) {
     return Status::InvalidArgument("--std must be >= 0 (PyTorch: normal expects std >= 0.0), got " +
-                                   ShortestDouble(spec.std));
+                                   PythonRepr(spec.std));
   }
   return Status::OK();
 }

@@ -42,6 +42,9 @@ Metadata GenerateMetadata(const GenerateSpec& spec);
 // does not describe a generated table.
 std::string TorchReproduction(const Metadata& metadata, uint64_t rows, uint64_t dim);
 
+// A double as Python's repr prints it (how metadata records mean and std).
+std::string PythonRepr(double v);
+
 // Checks the spec (sizes, std >= 0, finite parameters) with messages
 // naming the field.
 Status ValidateGenerateSpec(const GenerateSpec& spec);

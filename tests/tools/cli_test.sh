@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# End-to-end tests of the embstore command, as a user runs it.
+#   cli_test.sh BUILD/embstore tests/golden
+# Prints one line per check and a closing "N passed, N failed" line; exits 1
+# if anything failed.
+
+set -u
+EMB=$1
+GOLDEN=$2
+T=$(mktemp -d "${TMPDIR:-/tmp}/embstore-cli-XXXXXX")
+trap 'rm -rf "$T"' EXIT
+PASS=0
+FAIL=0
+
+ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && printf '     %s\n' "$2"; }
+
+# expect NAME WANT_EXIT STDERR_NEEDLE CMD...: runs CMD, checks its exit code
+# and that stderr contains the needle (skip with "").
+expect() {
+  local name=$1 want=$2 needle=$3
+  shift 3
+  "$@" >"$T/out" 2>"$T/err"
+  local rc=$?
+  if [ "$rc" != "$want" ]; then
+    bad "$name" "exit $rc, want $want; stderr: $(head -c 400 "$T/err")"
+  elif [ -n "$needle" ] && ! grep -qF -- "$needle" "$T/err"; then
+    bad "$name" "stderr lacks '$needle': $(head -c 400 "$T/err")"
+  else
+    ok "$name"
+  fi
+}
+
+# same NAME GOT WANT
+same() {
+  if [ "$2" == "$3" ]; then ok "$1"; else bad "$1" "got: $2 | want: $3"; fi
+}
+
+# --- help and usage --------------------------------------------------------
+expect "no command is a usage error" 2 "usage: embstore" "$EMB"
+expect "top-level --help" 0 "" "$EMB" --help
+expect "--version" 0 "" "$EMB" --version
+for c in generate info get verify; do
+  expect "$c --help" 0 "" "$EMB" $c --help
+  grep -q "usage: embstore $c" "$T/out" && ok "$c --help prints usage" || bad "$c --help prints usage"
+done
+expect "unknown command" 2 "unknown command 'frobnicate'" "$EMB" frobnicate
+expect "unknown option" 2 "unrecognised option '--bogus'" "$EMB" info --bogus x
+
+# --- generate: the notebook table ------------------------------------------
+NB=$T/nb.emb
+expect "generate notebook" 0 "" "$EMB" generate --rows 6 --dim 4 --seed 123 -o "$NB"
+same "notebook row 3" "$("$EMB" get "$NB" 3)" "1.8960 -0.1750 1.3689 -1.6033"
+same "notebook rows 0:2" "$("$EMB" get "$NB" 0:2)" "0.3374 -0.1778 -0.3035 -0.5880
+0.3486 0.6603 -0.2196 -0.3792"
+same "open-ended ranges" "$("$EMB" get "$NB" 5: :1 | wc -l)" "2"
+same "--precision 2" "$("$EMB" get "$NB" 3 --precision 2)" "1.90 -0.18 1.37 -1.60"
+# DEFAULT-kernel bits of torch.manual_seed(123); nn.Embedding(6, 4).weight (torch-rng.md 12.4).
+same "--raw bytes are PyTorch's DEFAULT-kernel bits" \
+  "$("$EMB" get "$NB" 0:6 --raw | od -An -v -tx4 | tr -s ' \n' ' ' | sed 's/^ //;s/ $//')" \
+  "3eacbbc8 be360b3b be9b67f6 bf1687fc 3eb27c61 3f290c1b be60e8ac bec2228a be246ad6 becd8fd3 3f321afa bfe72cbb 3ff2af0f be333dec 3faf3863 bfcd37f5 bf48ec26 bfb46cde bed0b478 3f4b9a7e 3f7fa07b 3e628f31 3fea7b7f beacf935"
+same "notebook file equals the golden file" "$(cmp "$NB" "$GOLDEN/good/notebook-6x4-seed123.emb" && echo same)" "same"
+
+JSON=$("$EMB" get "$NB" 3 0 --json)
+same "--json is exact and ordered" \
+  "$(printf '%s' "$JSON" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[0]["id"], d[1]["id"], d[0]["row"][0])')" \
+  "3 0 1.8959674"
+same "--json values read back as the same floats" \
+  "$(printf '%s' "$JSON" | /usr/bin/python3 -c 'import json,struct,sys; d=json.load(sys.stdin); print(struct.pack("<f", d[0]["row"][3]).hex())')" \
+  "$("$EMB" get "$NB" 3 --raw | tail -c 4 | od -An -tx1 | tr -d ' \n')"
+
+# --- determinism, SOURCE_DATE_EPOCH -----------------------------------------
+"$EMB" generate --rows 300 --dim 33 --seed 7 -o "$T/a.emb"
+"$EMB" generate --rows 300 --dim 33 --seed 7 -o "$T/b.emb"
+same "the same command writes the same bytes" "$(cmp "$T/a.emb" "$T/b.emb" && echo same)" "same"
+SOURCE_DATE_EPOCH=1700000000 "$EMB" generate --rows 300 --dim 33 --seed 7 -o "$T/c.emb"
+same "SOURCE_DATE_EPOCH records a creation time" "$("$EMB" info "$T/c.emb" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["created"])')" "2023-11-14T22:13:20Z"
+same "seeds S and S+2^32 give the same rows" "$("$EMB" generate --rows 4 --dim 8 --seed 4294967419 -o "$T/s.emb" && "$EMB" get "$T/s.emb" 0:4 --raw | md5sum)" "$("$EMB" generate --rows 4 --dim 8 --seed 123 -o "$T/s2.emb" && "$EMB" get "$T/s2.emb" 0:4 --raw | md5sum)"
+expect "negative seed (torch accepts -1)" 0 "" "$EMB" generate --rows 2 --dim 8 --seed -1 -o "$T/neg.emb"
+same "seed -1 equals 2^64-1" "$("$EMB" get "$T/neg.emb" 0:2 --raw | md5sum)" "$("$EMB" generate --rows 2 --dim 8 --seed 18446744073709551615 -o "$T/neg2.emb" && "$EMB" get "$T/neg2.emb" 0:2 --raw | md5sum)"
+
+# --- PyTorch's published hashes (torch-rng.md 12.7, 12.8, DEF column) -------
+"$EMB" generate --rows 1000 --dim 64 --seed 0 -o "$T/k.emb"
+same "1000x64 seed 0 SHA-256" "$("$EMB" get "$T/k.emb" 0:1000 --raw | sha256sum | cut -d' ' -f1)" \
+  "3bdf17c12fd5caa484de532edebb196dca9b3b1563402e6db4ded099d305fc74"
+"$EMB" generate --rows 50257 --dim 768 --seed 123 -o "$T/g.emb"
+same "50257x768 seed 123 SHA-256" "$("$EMB" get "$T/g.emb" 0:50257 --raw | sha256sum | cut -d' ' -f1)" \
+  "3c538fd3ae4c7c5b4e5c9f929112857c9fec19e68a6d57d1ac0df3a42370c473"
+same "randn(17) tail window" "$("$EMB" generate --rows 1 --dim 17 --seed 123 -o "$T/r17.emb" && "$EMB" get "$T/r17.emb" 0 --raw | od -An -v -tx4 | tr -s ' \n' ' ' | sed 's/^ //;s/ $//')" \
+  "3eacbbc8 bf829ed8 be2d02d8 3f6af295 3fca5d32 3fa6887a 3fa33d12 be4dc6a6 be246ad6 bfc94141 3f77713c bf92f666 bf9455cf 3ea6a423 bf21aa57 c035c276 bf48ec26"
+same "randn(3) serial path" "$("$EMB" generate --rows 3 --dim 1 --seed 123 -o "$T/r3.emb" && "$EMB" get "$T/r3.emb" 0:3 --raw | od -An -v -tx4 | tr -s ' \n' ' ' | sed 's/^ //;s/ $//')" \
+  "bde448df 3df680d9 bebd40bc"
+
+# --- bad arguments ----------------------------------------------------------
+expect "missing --rows" 2 "'--rows' is required" "$EMB" generate --dim 4 -o "$T/x.emb"
+expect "zero rows" 2 "--rows must be at least 1" "$EMB" generate --rows 0 --dim 4 -o "$T/x.emb"
+expect "negative rows" 2 "--rows: '-3' is not a whole number" "$EMB" generate --rows -3 --dim 4 -o "$T/x.emb"
+expect "zero dim" 2 "--dim must be at least 1" "$EMB" generate --rows 3 --dim 0 -o "$T/x.emb"
+expect "rows over the limit" 2 "rows 4294967297 out of range" "$EMB" generate --rows 4294967297 --dim 4 -o "$T/x.emb"
+expect "rows*dim overflow" 2 "out of range" "$EMB" generate --rows 18446744073709551615 --dim 18446744073709551615 -o "$T/x.emb"
+expect "negative std" 2 "--std must be >= 0" "$EMB" generate --rows 3 --dim 4 --std -1 -o "$T/x.emb"
+expect "non-number mean" 2 "--mean: 'abc' is not a finite number" "$EMB" generate --rows 3 --dim 4 --mean abc -o "$T/x.emb"
+expect "unknown kernel" 2 "unknown kernel 'sse9'" "$EMB" generate --rows 3 --dim 4 --torch-kernel sse9 -o "$T/x.emb"
+expect "bad seed" 2 "--seed: '12x'" "$EMB" generate --rows 3 --dim 4 --seed 12x -o "$T/x.emb"
+expect "missing output folder" 1 "No such file or directory" "$EMB" generate --rows 3 --dim 4 -o "$T/no/such/x.emb"
+same "failed commands leave no files" "$(ls -A "$T" | grep -c 'x.emb')" "0"
+expect "id out of range" 1 "id 6 out of range: the table has rows [0, 6)" "$EMB" get "$NB" 6
+expect "range out of range" 1 "range 0:7 out of range" "$EMB" get "$NB" 0:7
+same "nothing printed before an id error" "$(wc -c < "$T/out")" "0"
+expect "bad id" 2 "id 'x1' is not a row number" "$EMB" get "$NB" x1
+expect "backwards range" 2 "A must be <= B" "$EMB" get "$NB" 4:2
+expect "no ids" 2 "no ids given" "$EMB" get "$NB"
+expect "--json with --raw" 2 "cannot be combined" "$EMB" get "$NB" 1 --json --raw
+expect "missing file" 1 "No such file or directory" "$EMB" info "$T/missing.emb"
+
+# --- info ------------------------------------------------------------------
+expect "info" 0 "" "$EMB" info "$NB"
+grep -q "shape        6 x 4 float32" "$T/out" && ok "info shows the shape" || bad "info shows the shape" "$(cat "$T/out")"
+grep -q "torch.manual_seed(123)" "$T/out" && ok "info shows the PyTorch lines" || bad "info shows the PyTorch lines"
+same "info --json" "$("$EMB" info "$NB" --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["rows"], d["dim"], d["dtype"], d["data_offset"], d["metadata"]["generator.seed"])')" \
+  "6 4 float32 4096 123"
+
+# --- verify -----------------------------------------------------------------
+expect "verify a good table" 0 "" "$EMB" verify "$T/g.emb"
+grep -q "ok: 50257 rows" "$T/out" && ok "verify reports rows" || bad "verify reports rows" "$(cat "$T/out")"
+cp "$T/g.emb" "$T/bad.emb"
+# Flip one byte of row 1000 (block 47: blocks of 341 rows of 3072 bytes).
+OFF=$(( $("$EMB" info "$T/bad.emb" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["data_offset"])') + 1000 * 3072 + 17 ))
+printf '\x55' | dd of="$T/bad.emb" bs=1 seek="$OFF" conv=notrunc status=none
+expect "verify a corrupt table" 1 "FAILED: 1 of 148 blocks corrupt" "$EMB" verify "$T/bad.emb" --threads 2
+grep -q "corrupt block 2: rows \[682, 1023)" "$T/out" && ok "verify names the corrupt rows" || bad "verify names the corrupt rows" "$(cat "$T/out")"
+for f in "$GOLDEN"/bad/*.emb; do
+  name=$(basename "$f")
+  "$EMB" verify "$f" >/dev/null 2>"$T/err"
+  rc=$?
+  if [ $rc -eq 1 ] && [ -s "$T/err" ]; then ok "verify bad/$name: exit 1, $(head -c 90 "$T/err")"; else bad "verify bad/$name" "exit $rc"; fi
+done
+expect "verify golden newer minor" 0 "" "$EMB" verify "$GOLDEN/good/minor-1.1-longer-header.emb"
+
+# --- crash safety: a killed generate leaves nothing -------------------------
+mkdir "$T/kill"
+cp "$NB" "$T/kill/t.emb"
+"$EMB" generate --rows 50257 --dim 12288 --seed 1 -o "$T/kill/t.emb" 2>/dev/null &
+PID=$!
+sleep 0.5
+kill -9 $PID 2>/dev/null
+wait $PID 2>/dev/null
+same "killed generate: only the old table is there" "$(ls -A "$T/kill")" "t.emb"
+same "killed generate: the old table is intact" "$(cmp "$NB" "$T/kill/t.emb" && echo same)" "same"
+
+# --- full disk: a small tmpfs, when this machine lets us mount one ----------
+mkdir "$T/full"
+if mount -t tmpfs -o size=1m tmpfs "$T/full" 2>/dev/null; then
+  expect "full disk is a clear error" 1 "no space left on device" "$EMB" generate --rows 1000 --dim 1024 -o "$T/full/t.emb"
+  same "full disk leaves nothing" "$(ls -A "$T/full")" ""
+  umount "$T/full"
+else
+  echo "note: cannot mount a tmpfs here; the full-disk case is covered by store_test (RLIMIT_FSIZE)"
+fi
+
+echo
+echo "cli_test: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
