@@ -62,9 +62,17 @@ Status TableReader::Gather(std::span<const uint64_t> ids, std::span<float> out) 
     if (id >= rows) return Status::OutOfRange(OutOfRangeMessage(id, rows));
   }
   const size_t row_bytes = dim * sizeof(float);
+  const uint64_t stride = header_.row_stride;
   float* dst = out.data();
-  for (uint64_t id : ids) {
-    std::memcpy(dst, data_ + id * header_.row_stride, row_bytes);
+  for (size_t k = 0; k < ids.size(); ++k) {
+    // Random rows defeat the hardware prefetcher at page boundaries; touch
+    // one line of every page of the next row so its TLB walks and first
+    // misses overlap this row's copy.
+    if (k + 1 < ids.size()) {
+      const uint8_t* next = data_ + ids[k + 1] * stride;
+      for (size_t off = 0; off < row_bytes; off += 4096) __builtin_prefetch(next + off);
+    }
+    std::memcpy(dst, data_ + ids[k] * stride, row_bytes);
     dst += dim;
   }
   return Status::OK();
