@@ -32,7 +32,7 @@ std::string PythonRepr(double v) {
   if (exp < -4 || exp >= 16) {
     std::string out = sign + digits.substr(0, 1);
     if (digits.size() > 1) out += "." + digits.substr(1);
-    char e[8];
+    char e[16];
     std::snprintf(e, sizeof(e), "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
     return out + e;
   }
