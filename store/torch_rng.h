@@ -22,8 +22,24 @@ namespace embstore {
 // with the low 32 bits of the 64-bit seed.
 class Mt19937 {
  public:
+  static constexpr int kN = 624;
+
   explicit Mt19937(uint64_t seed);
+  // An engine whose array is `state` after some number of twists, with
+  // `next` words of it already drawn (1..624); see section 2.4.
+  Mt19937(const uint32_t* state, int next);
+
   uint32_t Next();
+  // out[0..n) = the next n draws; the same values as n calls of Next(),
+  // with the twist and tempering vectorized.
+  void Fill(uint32_t* out, uint64_t n);
+  // The next n draws as float32 uniforms in [0, 1) (UniformFloat of each).
+  void FillUniform(float* out, uint64_t n);
+  // Skips n draws by stepping (cheap for n up to a few thousand).
+  void Skip(uint64_t n);
+
+  const uint32_t* state() const { return state_; }
+  int next_index() const { return next_; }
   // uint64((first draw) << 32 | second draw) (section 2.3).
   uint64_t Next64() {
     const uint64_t hi = Next();
@@ -32,6 +48,8 @@ class Mt19937 {
 
  private:
   void Twist();
+  template <typename F>
+  void Consume(uint64_t n, F&& f);
   uint32_t state_[624];
   int next_ = 0;
   int left_ = 1;
