@@ -16,13 +16,6 @@ inline bool CheckedAdd(uint64_t a, uint64_t b, uint64_t* out) {
 inline bool CheckedMul(uint64_t a, uint64_t b, uint64_t* out) {
   return !__builtin_mul_overflow(a, b, out);
 }
-// Rounds a up to a multiple of align (align > 0).
-inline bool CheckedAlignUp(uint64_t a, uint64_t align, uint64_t* out) {
-  uint64_t sum;
-  if (!CheckedAdd(a, align - 1, &sum)) return false;
-  *out = sum - sum % align;
-  return true;
-}
 // ceil(a / b) for b > 0; cannot overflow.
 inline uint64_t CeilDiv(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
 

@@ -12,13 +12,54 @@ constexpr size_t kCountSize = 4;
 constexpr size_t kEntryHeadSize = 6;
 }  // namespace
 
+std::string EscapeForDisplay(const std::string& bytes) {
+  std::string out;
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  auto escape = [&](unsigned char c) {
+    static const char kHex[] = "0123456789abcdef";
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  };
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7F) escape(c); else out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    // A well-formed UTF-8 sequence (no overlongs, surrogates or C1 controls)
+    // passes through; anything else is escaped byte by byte.
+    size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    bool ok = len > 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xC0) == 0x80;
+    if (ok && len == 2 && c == 0xC2 && p[i + 1] < 0xA0) ok = false;             // C1 controls
+    if (ok && len == 3 && c == 0xE0 && p[i + 1] < 0xA0) ok = false;             // overlong
+    if (ok && len == 3 && c == 0xED && p[i + 1] >= 0xA0) ok = false;            // surrogates
+    if (ok && len == 4 && c == 0xF0 && p[i + 1] < 0x90) ok = false;             // overlong
+    if (ok && len == 4 && c == 0xF4 && p[i + 1] >= 0x90) ok = false;            // > U+10FFFF
+    if (!ok) {
+      escape(c);
+      ++i;
+      continue;
+    }
+    out.append(bytes, i, len);
+    i += len;
+  }
+  return out;
+}
+
 Status ValidateMetadataKey(const std::string& key) {
   if (key.empty() || key.size() > kMaxMetadataKeySize) {
-    return Status::InvalidArgument("metadata key '" + key + "' must be 1 to 255 bytes");
+    return Status::InvalidArgument("metadata key '" + EscapeForDisplay(key.substr(0, 64)) +
+                                   "' must be 1 to 255 bytes");
   }
   for (char c : key) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!ok) return Status::InvalidArgument("metadata key '" + key + "' may hold only [a-z0-9._-]");
+    if (!ok) {
+      return Status::InvalidArgument("metadata key '" + EscapeForDisplay(key) + "' may hold only [a-z0-9._-]");
+    }
   }
   return Status::OK();
 }
@@ -89,7 +130,7 @@ Result<Metadata> DecodeMetadata(std::span<const uint8_t> bytes) {
     p += klen + vlen;
     left -= klen + vlen;
     if (Status st = ValidateMetadataKey(key); !st.ok()) return bad(where + st.message());
-    if (prev != nullptr && !(*prev < key)) {
+    if (prev != nullptr && !(*prev < key)) {  // both keys passed validation: printable
       return bad(where + "key '" + key + "' is not after '" + *prev + "' (keys must be sorted and unique)");
     }
     prev = &out.emplace_hint(out.end(), std::move(key), std::move(value))->first;

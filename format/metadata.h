@@ -19,6 +19,10 @@ namespace embstore {
 // Ordered by key (byte order), which is also the on-disk order.
 using Metadata = std::map<std::string, std::string>;
 
+// Bytes from a file made safe to show on a terminal: control characters
+// (C0, DEL, C1) and bytes that are not valid UTF-8 become \xNN.
+std::string EscapeForDisplay(const std::string& bytes);
+
 // Checks one key against FORMAT.md's rule: 1-255 bytes of [a-z0-9._-].
 Status ValidateMetadataKey(const std::string& key);
 

@@ -93,8 +93,8 @@ Result<Header> PlanLayout(const TableShape& shape) {
     return Status::InvalidArgument(
         Fmt("dim %" PRIu64 " out of range [1, %" PRIu64 "]", shape.dim, kMaxDim));
   }
-  if (shape.metadata_size > kMaxMetadataSize) {
-    return Status::InvalidArgument(Fmt("metadata is %" PRIu64 " bytes, over the limit of %" PRIu64,
+  if (shape.metadata_size < 4 || shape.metadata_size > kMaxMetadataSize) {
+    return Status::InvalidArgument(Fmt("metadata is %" PRIu64 " bytes, outside [4, %" PRIu64 "]",
                                        shape.metadata_size, kMaxMetadataSize));
   }
   Header h;
@@ -113,10 +113,11 @@ Result<Header> PlanLayout(const TableShape& shape) {
   h.checksum_count = CeilDiv(h.rows, block_rows);
   h.metadata_offset = h.header_size;
   h.metadata_size = static_cast<uint32_t>(shape.metadata_size);
-  // Small numbers throughout (all inputs capped), so no overflow is possible.
-  uint64_t after_meta = h.metadata_offset + h.metadata_size;
-  CheckedAlignUp(after_meta, kChecksumAlignment, &h.checksum_offset);
-  CheckedAlignUp(h.checksum_offset + h.checksum_count * 8, kDataAlignment, &h.data_offset);
+  // All inputs are capped above, so these sums are far from overflowing.
+  const uint64_t after_meta = h.metadata_offset + h.metadata_size;
+  h.checksum_offset = (after_meta + kChecksumAlignment - 1) / kChecksumAlignment * kChecksumAlignment;
+  const uint64_t after_table = h.checksum_offset + h.checksum_count * 8;
+  h.data_offset = (after_table + kDataAlignment - 1) / kDataAlignment * kDataAlignment;
   return h;
 }
 
@@ -234,10 +235,6 @@ Result<Header> DecodeHeader(std::span<const uint8_t> prefix, uint64_t file_size)
     return BadHeader(Fmt("rows*row_stride overflows 64 bits (rows = %" PRIu64 ", row_stride = %" PRIu64 ")",
                          h.rows, h.row_stride));
   }
-  if (!CheckedMul(h.rows, min_stride, &data_size)) {
-    return BadHeader(Fmt("rows*dim*%" PRIu64 " overflows 64 bits (rows = %" PRIu64 ", dim = %" PRIu64 ")",
-                         esize, h.rows, h.dim));
-  }
   if (h.rows == 0 || h.rows > kMaxRows) {
     return BadHeader(Fmt("rows %" PRIu64 " out of range [1, %" PRIu64 "]", h.rows, kMaxRows));
   }
@@ -249,7 +246,6 @@ Result<Header> DecodeHeader(std::span<const uint8_t> prefix, uint64_t file_size)
                          " = %" PRIu64 ", %" PRIu64 "]",
                          h.row_stride, esize, esize, min_stride, kMaxRowStride));
   }
-  data_size = h.rows * h.row_stride;  // both capped: fits
   if (h.data_size != data_size) {
     return BadHeader(Fmt("data_size %" PRIu64 " != rows*row_stride = %" PRIu64, h.data_size, data_size));
   }

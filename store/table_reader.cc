@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
-#include <chrono>
 #include <cstring>
-#include <thread>
 
 #include "format/checksum.h"
 #include "format/endian.h"
+#include "store/parallel.h"
 
 namespace embstore {
 
@@ -117,15 +116,17 @@ Result<VerifyReport> TableReader::Verify(const VerifyOptions& options) const {
               &report.bad_regions);
   }
 
-  unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-  if (threads > h.checksum_count) threads = static_cast<unsigned>(h.checksum_count);
-  std::vector<uint64_t> computed(h.checksum_count);
+  // Each worker takes a few neighbouring blocks at a time (keeps all threads
+  // busy to the end and helps read-ahead), hashes them and compares on the
+  // spot: memory use does not depend on the block count a file claims.
+  const unsigned threads = ResolveThreads(options.threads, h.checksum_count);
+  std::vector<std::vector<BadBlock>> bad(threads);
   std::atomic<uint64_t> next_block{0};
   std::atomic<uint64_t> bytes_done{0};
-  // Blocks are handed out a few at a time so threads stay busy to the end
-  // and neighbouring blocks are read by one thread (helps read-ahead).
+  std::atomic<uint64_t> bad_count{0};
   constexpr uint64_t kBatch = 4;
-  auto work = [&] {
+  const uint8_t* table = base + h.checksum_offset;
+  auto work = [&](unsigned worker) {
     for (;;) {
       const uint64_t first = next_block.fetch_add(kBatch, std::memory_order_relaxed);
       if (first >= h.checksum_count) return;
@@ -133,42 +134,23 @@ Result<VerifyReport> TableReader::Verify(const VerifyOptions& options) const {
       uint64_t bytes = 0;
       for (uint64_t b = first; b < last; ++b) {
         const BlockRange r = BlockAt(h, b);
-        computed[b] = Hash64(base + r.byte_offset, r.byte_size);
+        const uint64_t computed = Hash64(base + r.byte_offset, r.byte_size);
+        const uint64_t stored = LoadLE64(table + 8 * b);
+        if (computed != stored) {
+          bad_count.fetch_add(1, std::memory_order_relaxed);
+          if (bad[worker].size() < kMaxReportedBadBlocks) bad[worker].push_back({b, r.first_row, r.row_count, stored, computed});
+        }
         bytes += r.byte_size;
       }
       bytes_done.fetch_add(bytes, std::memory_order_relaxed);
     }
   };
-  // With a progress callback the calling thread only reports; otherwise it
-  // hashes alongside the workers.
-  const unsigned spawn = options.progress ? threads : threads - 1;
-  std::vector<std::thread> pool;
-  try {
-    for (unsigned i = 0; i < spawn; ++i) pool.emplace_back(work);
-  } catch (const std::system_error& e) {
-    next_block.store(h.checksum_count);
-    for (auto& t : pool) t.join();
-    return Status::IOError(std::string("verify: cannot start threads: ") + e.what());
-  }
-  if (options.progress) {
-    while (bytes_done.load() < h.data_size) {
-      options.progress(bytes_done.load(), h.data_size);
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  } else {
-    work();
-  }
-  for (auto& t : pool) t.join();
-  if (options.progress) options.progress(h.data_size, h.data_size);
-
-  const uint8_t* table = base + h.checksum_offset;
-  for (uint64_t b = 0; b < h.checksum_count; ++b) {
-    const uint64_t stored = LoadLE64(table + 8 * b);
-    if (stored != computed[b]) {
-      const BlockRange r = BlockAt(h, b);
-      report.bad_blocks.push_back({b, r.first_row, r.row_count, stored, computed[b]});
-    }
-  }
+  EMB_RETURN_IF_ERROR(RunParallel(threads, work, &bytes_done, h.data_size, options.progress));
+  for (auto& v : bad) report.bad_blocks.insert(report.bad_blocks.end(), v.begin(), v.end());
+  std::sort(report.bad_blocks.begin(), report.bad_blocks.end(),
+            [](const BadBlock& x, const BadBlock& y) { return x.block < y.block; });
+  if (report.bad_blocks.size() > kMaxReportedBadBlocks) report.bad_blocks.resize(kMaxReportedBadBlocks);
+  report.bad_block_count = bad_count.load();
   report.blocks_checked = h.checksum_count;
   report.bytes_hashed = h.data_size;
   return report;

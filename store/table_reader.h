@@ -35,18 +35,23 @@ struct BadBlock {
   uint64_t computed;
 };
 
+// A report lists at most this many bad blocks (the first ones, by block
+// number) and counts them all.
+inline constexpr size_t kMaxReportedBadBlocks = 10000;
+
 struct VerifyReport {
   uint64_t blocks_checked = 0;
   uint64_t bytes_hashed = 0;
-  std::vector<BadBlock> bad_blocks;     // in block order
+  uint64_t bad_block_count = 0;
+  std::vector<BadBlock> bad_blocks;     // in block order, the first kMaxReportedBadBlocks
   std::vector<std::string> bad_regions; // nonzero padding, named by byte range
-  bool ok() const { return bad_blocks.empty() && bad_regions.empty(); }
+  bool ok() const { return bad_block_count == 0 && bad_regions.empty(); }
 };
 
 struct VerifyOptions {
-  unsigned threads = 0;  // 0: all cores
-  // Called now and then from the calling thread with bytes hashed so far and
-  // the total; may be empty.
+  unsigned threads = 0;  // 0: all cores (at most kMaxThreads)
+  // Called about ten times a second from the calling thread with bytes
+  // hashed so far and the total; may be empty.
   std::function<void(uint64_t done, uint64_t total)> progress;
 };
 

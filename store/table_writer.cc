@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <cstdlib>
 #include <filesystem>
 
 #include "format/endian.h"
@@ -27,9 +28,11 @@ Status IoError(const std::string& path, const std::string& what) {
   return Status::IOError(path + ": " + Errno(what));
 }
 
-std::string TempName(const std::string& base) {
+// Short and independent of the destination's name, so it fits NAME_MAX
+// whenever the destination does.
+std::string TempName() {
   static std::atomic<unsigned> counter{0};
-  return "." + base + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  return ".embstore-tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
 
 }  // namespace
@@ -45,7 +48,6 @@ TableWriter::TableWriter(std::string path, int dir_fd, int fd, std::string tmp_n
       metadata_bytes_(std::move(metadata)),
       write_offset_(header.data_offset) {
   buffer_.reserve(kBufferSize);
-  block_hashes_.reserve(header_.checksum_count);
 }
 
 TableWriter::~TableWriter() {
@@ -63,7 +65,17 @@ Result<std::unique_ptr<TableWriter>> TableWriter::Create(const std::string& path
   EMB_ASSIGN_OR_RETURN(Header header, PlanLayout(shape));
   header.metadata_checksum = Hash64(metadata.data(), metadata.size());
 
-  const std::filesystem::path p(path);
+  // A symlink at the destination is followed: the table it points to is
+  // replaced and the link kept (a dangling link is replaced itself).
+  std::string target = path;
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    if (char* real = ::realpath(path.c_str(), nullptr)) {
+      target = real;
+      std::free(real);
+    }
+  }
+  const std::filesystem::path p(target);
   const std::string base = p.filename().string();
   if (base.empty() || base == "." || base == "..") {
     return Status::InvalidArgument(path + ": not a file name");
@@ -71,17 +83,21 @@ Result<std::unique_ptr<TableWriter>> TableWriter::Create(const std::string& path
   const std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
   int dir_fd = ::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
   if (dir_fd < 0) return IoError(path, "cannot open folder " + dir);
-  struct stat st;
   if (::fstatat(dir_fd, base.c_str(), &st, 0) == 0 && S_ISDIR(st.st_mode)) {
     ::close(dir_fd);
     return Status::IOError(path + ": is a folder");
   }
 
-  // An unnamed file vanishes by itself if we die before Finish.
+  // An unnamed file vanishes by itself if we die before Finish. Finish names
+  // it through /proc/self/fd, so use it only where that works.
   std::string tmp_name;
-  int fd = ::openat(dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
+  int fd = options.unnamed_temp ? ::openat(dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0666) : -1;
+  if (fd >= 0 && ::access(("/proc/self/fd/" + std::to_string(fd)).c_str(), F_OK) != 0) {
+    ::close(fd);
+    fd = -1;
+  }
   if (fd < 0) {
-    tmp_name = TempName(base);
+    tmp_name = TempName();
     fd = ::openat(dir_fd, tmp_name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0666);
     if (fd < 0) {
       Status failed = IoError(path, "cannot create a temporary file in " + dir);
@@ -89,7 +105,8 @@ Result<std::unique_ptr<TableWriter>> TableWriter::Create(const std::string& path
       return failed;
     }
   }
-  std::unique_ptr<TableWriter> w(new TableWriter(path, dir_fd, fd, tmp_name, header, std::move(metadata), options.sync));
+  std::unique_ptr<TableWriter> w(
+      new TableWriter(target, dir_fd, fd, tmp_name, header, std::move(metadata), options.sync));
 
   // Reserve every block now: a full disk fails here, cleanly, instead of
   // after gigabytes of work.
@@ -208,7 +225,7 @@ Status TableWriter::Finish() {
   if (tmp_name_.empty()) {
     // Give the unnamed file a hidden name, then rename it over the
     // destination: rename is atomic, linkat cannot replace a file.
-    const std::string name = TempName(base);
+    const std::string name = TempName();
     const std::string proc = "/proc/self/fd/" + std::to_string(fd_);
     if (::linkat(AT_FDCWD, proc.c_str(), dir_fd_, name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
       return Fail(IoError(path_, "cannot link the temporary file"));
@@ -219,11 +236,11 @@ Status TableWriter::Finish() {
     return Fail(IoError(path_, "cannot rename the temporary file into place"));
   }
   tmp_name_.clear();  // it is the destination now
-  // The table is in place; a failed folder fsync only weakens durability.
-  Status result = Status::OK();
-  if (sync_ && ::fsync(dir_fd_) != 0) result = IoError(path_, "fsync of the folder");
+  // The table is in place. Some filesystems refuse fsync on a folder; that
+  // weakens durability of the rename but is no reason to report failure.
+  if (sync_) ::fsync(dir_fd_);
   Discard();  // closes the descriptors; nothing is left to unlink
-  return result;
+  return Status::OK();
 }
 
 }  // namespace embstore

@@ -7,8 +7,12 @@
 // file over the destination in one step, then fsyncs the folder. Until then
 // the destination is untouched: readers see the old table or the new one,
 // never half of one. A writer destroyed without Finish(), or whose Finish()
-// fails, removes its temporary file; a killed process leaves nothing behind
-// either, except in the brief moment between naming and renaming.
+// fails, removes its temporary file. A killed process leaves nothing behind
+// where the filesystem has O_TMPFILE (ext4, xfs, btrfs, tmpfs), except in
+// the brief moment between naming and renaming; elsewhere it may leave a
+// hidden ".embstore-tmp-PID-N" file in the destination's folder.
+//
+// A symlink at the destination is followed: its target is replaced.
 //
 // Readers that already map an old file at the destination keep reading the
 // old bytes (they hold the old inode).
@@ -35,6 +39,7 @@ struct WriterOptions {
   Metadata metadata;
   uint64_t block_rows = 0;  // rows per checksum block; 0 picks ~1 MiB blocks
   bool sync = true;         // fsync file and folder before returning from Finish
+  bool unnamed_temp = true; // O_TMPFILE where possible (false: always a hidden named file; for tests)
 };
 
 class TableWriter {

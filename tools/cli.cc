@@ -2,10 +2,14 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
+
+#include "store/table_reader.h"
 
 namespace embstore::cli {
 
@@ -41,6 +45,12 @@ uint64_t ParseSeed(const std::string& text) {
   throw UsageError{"--seed: '" + text + "' is not an integer in [-2^63, 2^64)"};
 }
 
+unsigned ParseThreads(const std::string& text) {
+  const uint64_t n = ParseU64(text, "--threads");
+  if (n > 1024) throw UsageError{"--threads: " + text + " is more than 1024"};
+  return static_cast<unsigned>(n);
+}
+
 double ParseDouble(const std::string& text, const std::string& name) {
   double v;
   const char* first = text.data();
@@ -52,37 +62,49 @@ double ParseDouble(const std::string& text, const std::string& name) {
   return v;
 }
 
-Result<std::vector<IdRange>> ParseIds(const std::vector<std::string>& items, uint64_t rows) {
+Result<std::vector<IdRange>> ParseIds(const std::vector<std::string>& items) {
   std::vector<IdRange> out;
   out.reserve(items.size());
   for (const std::string& item : items) {
     const size_t colon = item.find(':');
-    uint64_t a, b;
+    IdRange r{0, UINT64_MAX, item};
     if (colon == std::string::npos) {
-      if (!ParseWholeU64(item, &a)) {
+      if (!ParseWholeU64(item, &r.begin) || r.begin == UINT64_MAX) {
         return Status::InvalidArgument("id '" + item + "' is not a row number or a range A:B");
       }
-      if (a >= rows) {
-        return Status::OutOfRange("id " + item + " out of range: the table has rows [0, " + std::to_string(rows) +
-                                  ")");
-      }
-      b = a + 1;
+      r.end = r.begin + 1;
     } else {
       const std::string left = item.substr(0, colon), right = item.substr(colon + 1);
-      a = 0;
-      b = rows;
-      if ((!left.empty() && !ParseWholeU64(left, &a)) || (!right.empty() && !ParseWholeU64(right, &b))) {
+      if ((!left.empty() && !ParseWholeU64(left, &r.begin)) || (!right.empty() && !ParseWholeU64(right, &r.end))) {
         return Status::InvalidArgument("range '" + item + "' is not of the form A:B (half-open, A and B >= 0)");
       }
-      if (a > b) return Status::InvalidArgument("range '" + item + "' is empty backwards: A must be <= B");
-      if (b > rows) {
-        return Status::OutOfRange("range " + item + " out of range: the table has rows [0, " +
-                                  std::to_string(rows) + ")");
+      if (!right.empty() && r.begin > r.end) {
+        return Status::InvalidArgument("range '" + item + "' runs backwards: A must be <= B");
       }
     }
-    out.push_back({a, b});
+    out.push_back(std::move(r));
   }
   return out;
+}
+
+Status ResolveIds(std::vector<IdRange>* ranges, uint64_t rows) {
+  for (IdRange& r : *ranges) {
+    const bool single = r.text.find(':') == std::string::npos;
+    if (single && r.begin >= rows) return Status::OutOfRange(OutOfRangeMessage(r.begin, rows));
+    if (r.end == UINT64_MAX) r.end = rows;  // "A:" runs to the end
+    if (r.begin > rows || r.end > rows) {
+      return Status::OutOfRange("range " + r.text + " out of range: the table has rows [0, " +
+                                std::to_string(rows) + ")");
+    }
+  }
+  return Status::OK();
+}
+
+int FinishStdout(const std::string& cmd) {
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    return Report(cmd, Status::IOError(std::string("writing to stdout: ") + std::strerror(errno)));
+  }
+  return kExitOk;
 }
 
 bool ParseArgs(int argc, char** argv, const std::string& usage, po::options_description& options,

@@ -39,13 +39,24 @@ uint64_t ParseU64(const std::string& text, const std::string& name);
 // negative values wrap to their two's-complement bits.
 uint64_t ParseSeed(const std::string& text);
 double ParseDouble(const std::string& text, const std::string& name);
+// --threads: 0 (all cores) up to 1024.
+unsigned ParseThreads(const std::string& text);
 
 // An id list item: "7" or a half-open range "A:B" ("A:" to the end, ":B"
-// from 0). Ranges are resolved against `rows`; errors name the item.
+// from 0). ParseIds checks the syntax (usage errors) before any file is
+// opened; ResolveIds checks the ids against the table (out of range errors
+// name the item and the table's rows).
 struct IdRange {
-  uint64_t begin, end;
+  uint64_t begin;
+  uint64_t end;  // UINT64_MAX until resolved: "to the end"
+  std::string text;
 };
-Result<std::vector<IdRange>> ParseIds(const std::vector<std::string>& items, uint64_t rows);
+Result<std::vector<IdRange>> ParseIds(const std::vector<std::string>& items);
+Status ResolveIds(std::vector<IdRange>* ranges, uint64_t rows);
+
+// Flushes stdout; an error writing it (a full disk, a closed pipe) is an
+// I/O error: prints it and returns 1. Otherwise returns 0.
+int FinishStdout(const std::string& cmd);
 
 // A one-line progress bar on stderr, drawn only when stderr is a terminal
 // (and redrawn at most ~10 times a second). Silent otherwise.
@@ -55,6 +66,7 @@ class ProgressBar {
   ~ProgressBar();
   void Update(uint64_t done);
   void Done();
+  bool enabled() const { return enabled_; }
 
  private:
   void Draw(uint64_t done);

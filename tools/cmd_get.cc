@@ -105,12 +105,13 @@ int GetMain(int argc, char** argv) {
     throw UsageError{"--precision: " + std::to_string(precision) + " is not in [0, 40]"};
   }
   if (ids.empty()) throw UsageError{"no ids given (a row number N or a range A:B)"};
+  auto ranges = ParseIds(ids);
+  if (!ranges.ok()) throw UsageError{ranges.status().message()};
 
   auto reader = TableReader::Open(path);
   if (!reader.ok()) return Report("get", reader.status());
   // Every id is checked before anything is printed.
-  auto ranges = ParseIds(ids, reader->rows());
-  if (!ranges.ok()) return Report("get", ranges.status());
+  if (Status st = ResolveIds(&*ranges, reader->rows()); !st.ok()) return Report("get", st);
 
   Out out;
   const uint64_t dim = reader->dim();
@@ -161,9 +162,9 @@ int GetMain(int argc, char** argv) {
       }
     }
   }
+  // A reader that stops early (| head) ends us with SIGPIPE, as it does cat.
   out.Flush();
   if (out.failed()) {
-    if (out.error() == EPIPE) return kExitOk;  // the reader of our output stopped early (| head)
     return Report("get", Status::IOError(std::string("writing to stdout: ") + std::strerror(out.error())));
   }
   return kExitOk;

@@ -9,25 +9,6 @@
 
 namespace embstore::cli {
 
-namespace {
-
-// Metadata values are bytes from the file: show control bytes as \xNN so a
-// hostile table cannot drive the terminal.
-std::string Printable(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7F) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 int InfoMain(int argc, char** argv) {
   std::string path;
@@ -66,7 +47,7 @@ int InfoMain(int argc, char** argv) {
     if (!torch.empty()) j["torch"] = torch;
     // Metadata values are bytes; replace invalid UTF-8 rather than fail.
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
-    return kExitOk;
+    return FinishStdout("info");
   }
 
   std::printf("file         %s\n", path.c_str());
@@ -80,7 +61,7 @@ int InfoMain(int argc, char** argv) {
   std::printf("checksums    XXH3-64, %llu block%s of %u rows\n", (unsigned long long)h.checksum_count,
               h.checksum_count == 1 ? "" : "s", h.checksum_block_rows);
   std::printf("metadata     %zu entr%s\n", reader->metadata().size(), reader->metadata().size() == 1 ? "y" : "ies");
-  for (const auto& [k, v] : reader->metadata()) std::printf("  %-22s %s\n", k.c_str(), Printable(v).c_str());
+  for (const auto& [k, v] : reader->metadata()) std::printf("  %-22s %s\n", k.c_str(), EscapeForDisplay(v).c_str());
   if (!torch.empty()) {
     std::printf("same rows in PyTorch:\n");
     size_t start = 0;
@@ -90,7 +71,7 @@ int InfoMain(int argc, char** argv) {
       start = end + 1;
     }
   }
-  return kExitOk;
+  return FinishStdout("info");
 }
 
 }  // namespace embstore::cli

@@ -1,8 +1,6 @@
 // embstore verify: recompute every checksum; exit 1 and name the rows of
 // each corrupt block.
 
-#include <unistd.h>
-
 #include <cinttypes>
 #include <cstdio>
 
@@ -12,12 +10,11 @@
 namespace embstore::cli {
 
 int VerifyMain(int argc, char** argv) {
-  std::string path;
-  unsigned threads = 0;
+  std::string path, threads = "0";
   po::options_description options("options");
   options.add_options()
       ("file", po::value(&path)->required(), "table file")
-      ("threads", po::value(&threads)->default_value(0), "hashing threads (0: all cores)");
+      ("threads,T", po::value(&threads)->default_value("0"), "hashing threads (0: all cores)");
   po::positional_options_description positional;
   positional.add("file", 1);
   po::variables_map vm;
@@ -27,12 +24,13 @@ int VerifyMain(int argc, char** argv) {
       "zero. Exit 0 when all match; otherwise exit 1 and list each corrupt block with its rows.";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
 
+  ParseThreads(threads);  // a usage error comes before any file work
   auto reader = TableReader::Open(path);
   if (!reader.ok()) return Report("verify", reader.status());
   VerifyOptions vo;
-  vo.threads = threads;
+  vo.threads = ParseThreads(threads);
   ProgressBar bar("verify", reader->header().data_size, "bytes");
-  if (isatty(2)) vo.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
+  if (bar.enabled()) vo.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
   auto report = reader->Verify(vo);
   bar.Done();
   if (!report.ok()) return Report("verify", report.status());
@@ -42,16 +40,20 @@ int VerifyMain(int argc, char** argv) {
                 ", computed %016" PRIx64 ")\n",
                 b.block, b.first_row, b.first_row + b.row_count, b.stored, b.computed);
   }
+  if (report->bad_block_count > report->bad_blocks.size()) {
+    std::printf("... and %" PRIu64 " more corrupt blocks\n", report->bad_block_count - report->bad_blocks.size());
+  }
   for (const std::string& r : report->bad_regions) std::printf("corrupt padding: %s\n", r.c_str());
   if (!report->ok()) {
-    std::fprintf(stderr, "embstore verify: %s: FAILED: %zu of %" PRIu64 " blocks corrupt%s\n", path.c_str(),
-                 report->bad_blocks.size(), report->blocks_checked,
+    FinishStdout("verify");
+    std::fprintf(stderr, "embstore verify: %s: FAILED: %" PRIu64 " of %" PRIu64 " blocks corrupt%s\n", path.c_str(),
+                 report->bad_block_count, report->blocks_checked,
                  report->bad_regions.empty() ? "" : ", nonzero padding");
     return kExitData;
   }
   std::printf("%s: ok: %" PRIu64 " rows, %" PRIu64 " blocks, %" PRIu64 " bytes verified\n", path.c_str(),
               reader->rows(), report->blocks_checked, report->bytes_hashed);
-  return kExitOk;
+  return FinishStdout("verify");
 }
 
 }  // namespace embstore::cli

@@ -12,7 +12,7 @@
 namespace embstore {
 namespace {
 
-Header Plan(uint64_t rows, uint64_t dim, uint64_t meta = 0, uint64_t block_rows = 0) {
+Header Plan(uint64_t rows, uint64_t dim, uint64_t meta = 4, uint64_t block_rows = 0) {
   TableShape s;
   s.rows = rows;
   s.dim = dim;
@@ -46,7 +46,7 @@ TEST(PlanLayoutTest, Gpt2ByGpt3IsBeyondTwoToThe31) {
 }
 
 TEST(PlanLayoutTest, RowLargerThanABlockGetsOneRowBlocks) {
-  const Header h = Plan(3, kMaxDim);
+  const Header h = Plan(3, kMaxDim, 4);
   EXPECT_EQ(h.checksum_block_rows, 1u);
   EXPECT_EQ(h.checksum_count, 3u);
 }
@@ -72,7 +72,7 @@ TEST(PlanLayoutTest, RejectsShapesOutsideTheLimits) {
 }
 
 TEST(PlanLayoutTest, LargestTableHasNoOverflow) {
-  const Header h = Plan(kMaxRows, kMaxDim);
+  const Header h = Plan(kMaxRows, kMaxDim, 4);
   EXPECT_EQ(h.data_size, kMaxRows * kMaxDim * 4);
   EXPECT_EQ(h.checksum_count, kMaxRows);
 }

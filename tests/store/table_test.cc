@@ -261,6 +261,50 @@ TEST(TableTest, FullDiskFailsAtCreateAndLeavesNothing) {
   EXPECT_TRUE(dir.List().empty());
 }
 
+TEST(TableTest, NamedTemporaryFallbackLeavesNothing) {
+  // Where O_TMPFILE is missing the writer uses a hidden named file; it must
+  // be gone after an abandoned write, a failed one and a finished one.
+  TempDir dir;
+  WriterOptions o;
+  o.unnamed_temp = false;
+  {
+    auto w = TableWriter::Create(dir.File("t"), 2, 2, o);
+    ASSERT_OK(w.status());
+    ASSERT_EQ(dir.List().size(), 1u);  // the hidden temporary file
+    EXPECT_EQ(dir.List()[0].rfind(".embstore-tmp-", 0), 0u);
+  }
+  EXPECT_TRUE(dir.List().empty());
+  {
+    auto w = TableWriter::Create(dir.File("t"), 2, 2, o);
+    ASSERT_OK(w.status());
+    EXPECT_FALSE((*w)->Finish().ok());
+  }
+  EXPECT_TRUE(dir.List().empty());
+  ASSERT_OK(WriteTable(dir.File("t"), 5, 3, o));
+  EXPECT_EQ(dir.List(), std::vector<std::string>{"t"});
+  EXPECT_TRUE(TableReader::Open(dir.File("t"))->Verify()->ok());
+}
+
+TEST(TableTest, LongestFileNameWorks) {
+  TempDir dir;
+  const std::string name(255, 'n');  // NAME_MAX: the temporary name must not be longer
+  for (bool unnamed : {true, false}) {
+    WriterOptions o;
+    o.unnamed_temp = unnamed;
+    ASSERT_OK(WriteTable(dir.File(name), 3, 3, o));
+    EXPECT_EQ(dir.List(), std::vector<std::string>{name});
+  }
+}
+
+TEST(TableTest, SymlinkDestinationReplacesTheTarget) {
+  TempDir dir;
+  ASSERT_OK(WriteTable(dir.File("real"), 6, 4));
+  std::filesystem::create_symlink("real", dir.File("link"));
+  ASSERT_OK(WriteTable(dir.File("link"), 2, 2));
+  EXPECT_TRUE(std::filesystem::is_symlink(dir.File("link")));
+  EXPECT_EQ(TableReader::Open(dir.File("real"))->rows(), 2u);
+}
+
 TEST(TableTest, ClearErrorsForBadPaths) {
   TempDir dir;
   auto missing = TableReader::Open(dir.File("nope"));

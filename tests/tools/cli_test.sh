@@ -97,7 +97,7 @@ expect "zero rows" 2 "--rows must be at least 1" "$EMB" generate --rows 0 --dim 
 expect "negative rows" 2 "--rows: '-3' is not a whole number" "$EMB" generate --rows -3 --dim 4 -o "$T/x.emb"
 expect "zero dim" 2 "--dim must be at least 1" "$EMB" generate --rows 3 --dim 0 -o "$T/x.emb"
 expect "rows over the limit" 2 "rows 4294967297 out of range" "$EMB" generate --rows 4294967297 --dim 4 -o "$T/x.emb"
-expect "rows*dim overflow" 2 "out of range" "$EMB" generate --rows 18446744073709551615 --dim 18446744073709551615 -o "$T/x.emb"
+expect "huge rows and dim" 2 "out of range" "$EMB" generate --rows 18446744073709551615 --dim 18446744073709551615 -o "$T/x.emb"
 expect "negative std" 2 "--std must be >= 0" "$EMB" generate --rows 3 --dim 4 --std -1 -o "$T/x.emb"
 expect "non-number mean" 2 "--mean: 'abc' is not a finite number" "$EMB" generate --rows 3 --dim 4 --mean abc -o "$T/x.emb"
 expect "unknown kernel" 2 "unknown kernel 'sse9'" "$EMB" generate --rows 3 --dim 4 --torch-kernel sse9 -o "$T/x.emb"
@@ -108,10 +108,31 @@ expect "id out of range" 1 "id 6 out of range: the table has rows [0, 6)" "$EMB"
 expect "range out of range" 1 "range 0:7 out of range" "$EMB" get "$NB" 0:7
 same "nothing printed before an id error" "$(wc -c < "$T/out")" "0"
 expect "bad id" 2 "id 'x1' is not a row number" "$EMB" get "$NB" x1
+expect "bad id is a usage error before the file is opened" 2 "id 'x1'" "$EMB" get "$T/missing.emb" x1
+expect "open range past the end" 1 "range 7: out of range" "$EMB" get "$NB" 7:
+same "empty ranges print nothing" "$("$EMB" get "$NB" 3:3 6: | wc -c)" "0"
+expect "negative --threads" 2 "--threads: '-1'" "$EMB" verify "$NB" --threads -1
+expect "too many --threads" 2 "more than 1024" "$EMB" verify "$NB" --threads 5000
 expect "backwards range" 2 "A must be <= B" "$EMB" get "$NB" 4:2
 expect "no ids" 2 "no ids given" "$EMB" get "$NB"
 expect "--json with --raw" 2 "cannot be combined" "$EMB" get "$NB" 1 --json --raw
 expect "missing file" 1 "No such file or directory" "$EMB" info "$T/missing.emb"
+
+# --- stdout errors ----------------------------------------------------------
+if [ -w /dev/full ]; then
+  expect "info to a full stdout" 1 "writing to stdout" sh -c "'$EMB' info '$NB' > /dev/full"
+  expect "info --json to a full stdout" 1 "writing to stdout" sh -c "'$EMB' info '$NB' --json > /dev/full"
+  expect "verify to a full stdout" 1 "writing to stdout" sh -c "'$EMB' verify '$NB' > /dev/full"
+  expect "get to a full stdout" 1 "writing to stdout" sh -c "'$EMB' get '$NB' 0:6 > /dev/full"
+fi
+
+# --- symlinks: the target is replaced, the link kept --------------------------
+mkdir "$T/links"
+cp "$NB" "$T/links/real.emb"
+ln -s real.emb "$T/links/link.emb"
+"$EMB" generate --rows 2 --dim 3 -o "$T/links/link.emb"
+same "writing through a symlink keeps the link" "$(readlink "$T/links/link.emb")" "real.emb"
+same "writing through a symlink replaces the target" "$("$EMB" info "$T/links/real.emb" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"])')" "2"
 
 # --- info ------------------------------------------------------------------
 expect "info" 0 "" "$EMB" info "$NB"
