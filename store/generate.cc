@@ -1,10 +1,22 @@
+// Built with -ffp-contract=off (CMakeLists.txt): the serial path below must
+// fuse exactly where PyTorch's build does, and only there.
+
 #include "store/generate.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cfloat>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <numeric>
 #include <vector>
 
+#include "format/checksum.h"
+#include "format/table_format.h"
+#include "store/mt19937_jump.h"
+#include "store/parallel.h"
 #include "store/table_writer.h"
 #include "store/torch_rng.h"
 #include "store/version.h"
@@ -30,16 +42,25 @@ std::string PythonRepr(double v) {
   for (char c : mant)
     if (c != '.') digits += c;
   if (exp < -4 || exp >= 16) {
-    std::string out = sign + digits.substr(0, 1);
-    if (digits.size() > 1) out += "." + digits.substr(1);
+    std::string out = sign;
+    out += digits[0];
+    if (digits.size() > 1) out.append(".").append(digits, 1);
     char e[16];
     std::snprintf(e, sizeof(e), "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
     return out + e;
   }
-  if (exp < 0) return sign + "0." + std::string(static_cast<size_t>(-exp - 1), '0') + digits;
+  std::string out = sign;
+  if (exp < 0) {
+    out.append("0.").append(static_cast<size_t>(-exp - 1), '0').append(digits);
+    return out;
+  }
   const size_t int_len = static_cast<size_t>(exp) + 1;
-  if (digits.size() <= int_len) return sign + digits + std::string(int_len - digits.size(), '0') + ".0";
-  return sign + digits.substr(0, int_len) + "." + digits.substr(int_len);
+  if (digits.size() <= int_len) {
+    out.append(digits).append(int_len - digits.size(), '0').append(".0");
+  } else {
+    out.append(digits, 0, int_len).append(".").append(digits, int_len);
+  }
+  return out;
 }
 
 namespace {
@@ -49,52 +70,216 @@ std::string Get(const Metadata& m, const std::string& key) {
   return it == m.end() ? std::string() : it->second;
 }
 
+bool ParseDoubleExact(const std::string& s, double* v) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+  return !s.empty() && ec == std::errc() && end == s.data() + s.size() && std::isfinite(*v);
+}
+
+bool ParseU64Exact(const std::string& s, uint64_t* v) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+  return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+}
+
+// Elements per worker chunk: 16 KiB of floats, so drawing the uniforms and
+// transforming them happen in L1.
+constexpr uint64_t kChunk = 4096;
+
 }  // namespace
 
-const char* TorchKernelName(TorchKernel kernel) {
-  switch (kernel) {
-    case TorchKernel::kScalar: return "scalar";
+const char* InitName(Init init) { return init == Init::kNormal ? "normal" : "uniform"; }
+
+Status ValidateGenerateSpec(const GenerateSpec& spec) {
+  if (spec.rows == 0) return Status::InvalidArgument("--rows must be at least 1");
+  if (spec.dim == 0) return Status::InvalidArgument("--dim must be at least 1");
+  if (spec.rows > kMaxRows) {
+    return Status::InvalidArgument("--rows " + std::to_string(spec.rows) + " is over the format's limit of " +
+                                   std::to_string(kMaxRows));
   }
-  return "unknown";
+  if (spec.dim > kMaxDim) {
+    return Status::InvalidArgument("--dim " + std::to_string(spec.dim) + " is over the format's limit of " +
+                                   std::to_string(kMaxDim));
+  }
+  if (spec.init == Init::kNormal) {
+    if (!std::isfinite(spec.mean)) return Status::InvalidArgument("--mean must be a finite number");
+    if (!std::isfinite(spec.std)) return Status::InvalidArgument("--std must be a finite number");
+    if (spec.std < 0) {
+      return Status::InvalidArgument("--std must be >= 0 (PyTorch: normal expects std >= 0.0), got " +
+                                     PythonRepr(spec.std));
+    }
+  } else {
+    if (!std::isfinite(spec.low) || !std::isfinite(spec.high)) {
+      return Status::InvalidArgument("--low and --high must be finite numbers");
+    }
+    if (spec.low > spec.high) {
+      return Status::InvalidArgument("--low " + PythonRepr(spec.low) + " is greater than --high " +
+                                     PythonRepr(spec.high) + " (PyTorch: uniform_ expects from <= to)");
+    }
+    if (spec.high - spec.low > FLT_MAX) {
+      return Status::InvalidArgument("--high - --low exceeds the float32 range (PyTorch: uniform_ expects "
+                                     "to - from <= max float)");
+    }
+  }
+  return Status::OK();
 }
 
 Metadata GenerateMetadata(const GenerateSpec& spec) {
   Metadata m = spec.extra_metadata;
   m["embstore.version"] = kEmbstoreVersion;
-  m["generator"] = "torch.normal_";
-  m["generator.init"] = "normal";
+  m["generator"] = "torch";
+  m["generator.init"] = InitName(spec.init);
   m["generator.kernel"] = TorchKernelName(spec.kernel);
-  m["generator.mean"] = PythonRepr(spec.mean);
-  m["generator.std"] = PythonRepr(spec.std);
   m["generator.seed"] = std::to_string(spec.seed);
+  if (spec.init == Init::kNormal) {
+    m["generator.mean"] = PythonRepr(spec.mean);
+    m["generator.std"] = PythonRepr(spec.std);
+  } else {
+    m["generator.low"] = PythonRepr(spec.low);
+    m["generator.high"] = PythonRepr(spec.high);
+  }
   return m;
 }
 
-std::string TorchReproduction(const Metadata& m, uint64_t table_rows, uint64_t table_dim) {
-  if (Get(m, "generator") != "torch.normal_") return "";
-  const std::string rows = std::to_string(table_rows), dim = std::to_string(table_dim);
-  std::string out = "import torch\n";
-  out += "torch.manual_seed(" + Get(m, "generator.seed") + ")\n";
-  const std::string mean = Get(m, "generator.mean"), std = Get(m, "generator.std");
-  if (mean == "0.0" && std == "1.0") {
-    out += "weight = torch.nn.Embedding(" + rows + ", " + dim + ").weight.detach()\n";
+std::string TorchReproduction(const Metadata& m, uint64_t rows, uint64_t dim) {
+  // Values are parsed and printed anew: a crafted file cannot put its own
+  // text into lines a user may paste into Python.
+  uint64_t seed = 0;
+  if (Get(m, "generator") != "torch" || !ParseU64Exact(Get(m, "generator.seed"), &seed)) return "";
+  const std::string init = Get(m, "generator.init"), kernel = Get(m, "generator.kernel");
+  if (kernel != "avx2" && kernel != "scalar") return "";
+  const std::string shape = std::to_string(rows) + ", " + std::to_string(dim);
+  std::string make;
+  if (init == "normal") {
+    double mean, std;
+    if (!ParseDoubleExact(Get(m, "generator.mean"), &mean) || !ParseDoubleExact(Get(m, "generator.std"), &std)) {
+      return "";
+    }
+    make = mean == 0.0 && std == 1.0 && !std::signbit(mean)
+               ? "torch.nn.Embedding(" + shape + ").weight.detach()"
+               : "torch.empty(" + shape + ").normal_(" + PythonRepr(mean) + ", " + PythonRepr(std) + ")";
+  } else if (init == "uniform") {
+    double low, high;
+    if (!ParseDoubleExact(Get(m, "generator.low"), &low) || !ParseDoubleExact(Get(m, "generator.high"), &high)) {
+      return "";
+    }
+    make = "torch.empty(" + shape + ").uniform_(" + PythonRepr(low) + ", " + PythonRepr(high) + ")";
   } else {
-    out += "weight = torch.empty(" + rows + ", " + dim + ").normal_(" + mean + ", " + std + ")\n";
+    return "";
   }
-  if (Get(m, "generator.kernel") == "scalar") {
-    out += "# PyTorch's DEFAULT CPU kernel: run with ATEN_CPU_CAPABILITY=default (or on a CPU without AVX2)\n";
-  }
+  std::string out = "import torch\ntorch.manual_seed(" + std::to_string(seed) + ")\nweight = " + make + "\n";
+  out += kernel == "avx2" ? "# PyTorch's AVX2 CPU kernel: the default on x86-64 CPUs with AVX2 and FMA\n"
+                          : "# PyTorch's DEFAULT CPU kernel: run with ATEN_CPU_CAPABILITY=default (or on ARM)\n";
   return out;
 }
 
-Status ValidateGenerateSpec(const GenerateSpec& spec) {
-  if (spec.rows == 0) return Status::InvalidArgument("--rows must be at least 1");
-  if (spec.dim == 0) return Status::InvalidArgument("--dim must be at least 1");
-  if (!std::isfinite(spec.mean)) return Status::InvalidArgument("--mean must be a finite number");
-  if (!std::isfinite(spec.std)) return Status::InvalidArgument("--std must be a finite number");
-  if (spec.std < 0) {
-    return Status::InvalidArgument("--std must be >= 0 (PyTorch: normal expects std >= 0.0), got " +
-                                   PythonRepr(spec.std));
+namespace {
+
+// Section 8 of torch-rng.md: fewer than 16 normals come from the serial
+// double Box-Muller with the generator's one-value cache (empty after
+// seeding). The AVX2 build fuses val*std + mean; the DEFAULT build does not.
+void NormalSerial(const GenerateSpec& spec, uint64_t n, float* out) {
+  constexpr double kTwoPi = 2.0 * 3.14159265358979323846;
+  Mt19937 engine(spec.seed);
+  double cache = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    double v;
+    if (i % 2 == 1) {
+      v = cache;
+    } else {
+      const double u1 = UniformDouble(engine.Next64());
+      const double u2 = UniformDouble(engine.Next64());
+      const double r = std::sqrt(-2.0 * std::log(1.0 - u2));
+      const double theta = kTwoPi * u1;
+      cache = r * std::sin(theta);
+      v = r * std::cos(theta);
+    }
+    out[i] = static_cast<float>(spec.kernel == TorchKernel::kAvx2 ? std::fma(v, spec.std, spec.mean)
+                                                                 : v * spec.std + spec.mean);
+  }
+}
+
+}  // namespace
+
+Status GenerateRows(const GenerateSpec& spec, std::span<float> out, uint64_t block_rows, uint64_t* block_hashes,
+                    const std::function<void(uint64_t, uint64_t)>& progress) {
+  EMB_RETURN_IF_ERROR(ValidateGenerateSpec(spec));
+  const uint64_t rows = spec.rows, dim = spec.dim;
+  const uint64_t n = rows * dim;  // both capped: no overflow
+  if (out.size() != n) {
+    return Status::InvalidArgument("generate: output holds " + std::to_string(out.size()) + " floats, the table " +
+                                   std::to_string(n));
+  }
+  if (block_hashes != nullptr && block_rows == 0) return Status::InvalidArgument("generate: block_rows is 0");
+  float* data = out.data();
+  const uint64_t row_bytes = dim * sizeof(float);
+  const uint64_t blocks = block_hashes ? (rows + block_rows - 1) / block_rows : 0;
+  const bool normal = spec.init == Init::kNormal;
+  // Section 5.4: with a partial last block, the last 16 outputs come from 16
+  // fresh draws; blocks that touch them are hashed after they are written.
+  const bool tail = normal && n >= 16 && n % 16 != 0;
+  const uint64_t whole = normal ? n - n % 16 : n;  // elements made by whole 16-blocks (or draws)
+  auto block_final_early = [&](uint64_t b) {
+    const uint64_t end_elem = std::min(rows, (b + 1) * block_rows) * dim;
+    return !tail || end_elem <= n - 16;
+  };
+  auto hash_block = [&](uint64_t b) {
+    const uint64_t first = b * block_rows, count = std::min(block_rows, rows - first);
+    block_hashes[b] = Hash64(reinterpret_cast<const uint8_t*>(data) + first * row_bytes, count * row_bytes);
+  };
+
+  if (normal && n < 16) {
+    NormalSerial(spec, n, data);
+    for (uint64_t b = 0; b < blocks; ++b) hash_block(b);
+    if (progress) progress(n, n);
+    return Status::OK();
+  }
+
+  // Workers own whole units of rows: a unit starts on a 16-element boundary
+  // (normal) and on a checksum block boundary (when hashing).
+  uint64_t unit = normal ? 16 / std::gcd(dim, uint64_t{16}) : 1;
+  if (block_hashes) unit = std::lcm(unit, block_rows);
+  const uint64_t units = (rows + unit - 1) / unit;
+  // At least ~1 MiB of work per thread, or threads cost more than they give.
+  const unsigned threads = ResolveThreads(spec.threads, std::min(units, n / (uint64_t{1} << 18) + 1));
+  const Isa isa = DetectIsa();
+  const float mean = static_cast<float>(spec.mean), std_f = static_cast<float>(spec.std);
+  const float low = static_cast<float>(spec.low), range = static_cast<float>(spec.high) - low;
+  std::atomic<uint64_t> done{0};
+
+  auto work = [&](unsigned w) {
+    const uint64_t r0 = std::min(rows, units * w / threads * unit);
+    const uint64_t r1 = std::min(rows, units * (w + 1) / threads * unit);
+    const uint64_t e0 = r0 * dim, e1 = std::min(r1 * dim, whole);
+    Mt19937 engine = Mt19937AfterDraws(spec.seed, e0);
+    uint64_t next_block = block_hashes ? r0 / block_rows : 0;
+    const uint64_t end_block = block_hashes ? (r1 + block_rows - 1) / block_rows : 0;
+    for (uint64_t e = e0; e < e1;) {
+      const uint64_t m = std::min(kChunk, e1 - e);  // a multiple of 16 for normal
+      engine.FillUniform(data + e, m);
+      if (normal) {
+        NormalBlocks(spec.kernel, isa, data + e, m / 16, mean, std_f);
+      } else {
+        UniformTransform(spec.kernel, isa, data + e, data + e, m, low, range);
+      }
+      e += m;
+      done.fetch_add(m, std::memory_order_relaxed);
+      // Hash each block as soon as its rows are final, while they are in cache.
+      while (next_block < end_block && std::min(rows, (next_block + 1) * block_rows) * dim <= e) {
+        if (block_final_early(next_block)) hash_block(next_block);
+        ++next_block;
+      }
+    }
+  };
+  EMB_RETURN_IF_ERROR(RunParallel(threads, work, &done, whole, progress));
+
+  if (tail) {
+    float t[16];
+    Mt19937 engine = Mt19937AfterDraws(spec.seed, n);
+    engine.FillUniform(t, 16);
+    NormalBlocks(spec.kernel, isa, t, 1, mean, std_f);
+    std::memcpy(data + n - 16, t, sizeof(t));
+  }
+  for (uint64_t b = 0; b < blocks; ++b) {
+    if (!block_final_early(b)) hash_block(b);
   }
   return Status::OK();
 }
@@ -105,22 +290,23 @@ Status GenerateTable(const std::string& path, const GenerateSpec& spec,
   WriterOptions options;
   options.metadata = GenerateMetadata(spec);
   EMB_ASSIGN_OR_RETURN(auto writer, TableWriter::Create(path, spec.rows, spec.dim, options));
-
-  uint64_t n;
-  if (__builtin_mul_overflow(spec.rows, spec.dim, &n)) {
-    return Status::InvalidArgument("rows*dim overflows 64 bits");
+  const Header& h = writer->header();
+  auto rows_progress = [&](uint64_t done, uint64_t total) {
+    if (progress) progress(total ? done * spec.rows / total : spec.rows, spec.rows);
+  };
+  std::vector<uint64_t> hashes(h.checksum_count);
+  auto mapped = writer->MapRows();
+  if (mapped.ok()) {
+    EMB_RETURN_IF_ERROR(GenerateRows(spec, *mapped, h.checksum_block_rows, hashes.data(), rows_progress));
+    return writer->FinishMapped(hashes);
   }
-  TorchNormalStream stream(spec.seed, n, spec.mean, spec.std);
-  // About 1 MiB of rows at a time (at least one row).
-  const uint64_t chunk_rows = std::max<uint64_t>(1, (uint64_t{1} << 18) / spec.dim);
-  std::vector<float> buf(chunk_rows * spec.dim);
-  for (uint64_t row = 0; row < spec.rows;) {
-    const uint64_t take = std::min(chunk_rows, spec.rows - row);
-    stream.Fill(buf.data(), take * spec.dim);
-    EMB_RETURN_IF_ERROR(writer->Append({buf.data(), take * spec.dim}));
-    row += take;
-    if (progress) progress(row, spec.rows);
-  }
+  if (!mapped.status().IsNotSupported()) return mapped.status();
+  // No reservable space (a filesystem without fallocate): generate into
+  // memory and write it out, so a full disk is an error, not a fault in a
+  // mapped page. This costs a table-sized buffer, on such filesystems only.
+  std::vector<float> table(spec.rows * spec.dim);
+  EMB_RETURN_IF_ERROR(GenerateRows(spec, table, 0, nullptr, rows_progress));
+  EMB_RETURN_IF_ERROR(writer->Append(table));
   return writer->Finish();
 }
 

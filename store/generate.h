@@ -1,56 +1,73 @@
-// Seeded table generation: writes the table that
-//   torch.manual_seed(seed); torch.nn.Embedding(rows, dim).weight
-// (equivalently torch.randn(rows, dim), or normal_(mean, std)) holds, bit
-// for bit, straight into a new table file, with provenance in its metadata.
+// Seeded table generation: the rows PyTorch makes with
+//   torch.manual_seed(seed)
+//   torch.nn.Embedding(rows, dim).weight    # = torch.randn(rows, dim)
+// or Tensor.normal_(mean, std) / Tensor.uniform_(low, high) on a
+// torch.empty(rows, dim), bit for bit, for PyTorch's AVX2 kernel (x86-64
+// default) or its DEFAULT (scalar) kernel. Vectorized and multi-threaded
+// with identical bits for any thread count: each worker starts from the
+// MT19937 state jumped ahead to its first draw.
 //
-// Stateless functions; safe to call from several threads on different paths.
+// Stateless functions; safe to call from several threads at once.
 
 #ifndef EMBSTORE_STORE_GENERATE_H_
 #define EMBSTORE_STORE_GENERATE_H_
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 
 #include "format/metadata.h"
 #include "format/status.h"
+#include "store/torch_kernels.h"
 
 namespace embstore {
 
-// Which PyTorch CPU build's normal_ kernel to match (torch-rng.md, section 9).
-enum class TorchKernel {
-  kScalar,  // the DEFAULT capability: ATEN_CPU_CAPABILITY=default, ARM, ...
+enum class Init {
+  kNormal,   // normal_(mean, std): nn.Embedding's init, torch.randn
+  kUniform,  // uniform_(low, high): torch.rand, nn.init.uniform_
 };
-
-const char* TorchKernelName(TorchKernel kernel);  // "scalar"
+const char* InitName(Init init);  // "normal", "uniform"
 
 struct GenerateSpec {
   uint64_t rows = 0;
   uint64_t dim = 0;
   uint64_t seed = 0;  // as torch.manual_seed reads it: only the low 32 bits matter
-  double mean = 0.0;
-  double std = 1.0;
-  TorchKernel kernel = TorchKernel::kScalar;
-  // Extra metadata (for example a creation time the user asked for).
-  Metadata extra_metadata;
+  Init init = Init::kNormal;
+  double mean = 0.0, std = 1.0;   // kNormal
+  double low = 0.0, high = 1.0;   // kUniform
+  TorchKernel kernel = TorchKernel::kAvx2;
+  unsigned threads = 0;  // 0: all cores; the bits never depend on it
+  Metadata extra_metadata;  // e.g. a creation time the user asked for
 };
 
-// The provenance pairs GenerateTable records (FORMAT.md, "Metadata keys").
-Metadata GenerateMetadata(const GenerateSpec& spec);
-
-// The Python lines that make the same rows x dim table; "" when the metadata
-// does not describe a generated table.
-std::string TorchReproduction(const Metadata& metadata, uint64_t rows, uint64_t dim);
-
-// A double as Python's repr prints it (how metadata records mean and std).
-std::string PythonRepr(double v);
-
-// Checks the spec (sizes, std >= 0, finite parameters) with messages
-// naming the field.
+// Checks sizes and parameters as PyTorch would, with messages naming the
+// option: rows and dim >= 1, finite parameters, std >= 0, low <= high.
 Status ValidateGenerateSpec(const GenerateSpec& spec);
 
-// Generates and writes the table through TableWriter (temp file, fsync,
-// rename). progress, if set, is called with rows done and rows total.
+// The provenance pairs a generated table records (FORMAT.md, "Metadata keys").
+Metadata GenerateMetadata(const GenerateSpec& spec);
+
+// The Python lines that make the same rows x dim table, or "" when the
+// metadata does not describe a generated table (or its values do not parse
+// as numbers: nothing from the file is echoed verbatim).
+std::string TorchReproduction(const Metadata& metadata, uint64_t rows, uint64_t dim);
+
+// A double as Python's repr prints it (how metadata records parameters).
+std::string PythonRepr(double v);
+
+// Generates the rows x dim table into out (rows*dim floats). With
+// block_hashes, also stores XXH3-64 of each checksum block of block_rows rows
+// (FORMAT.md, "Checksum table"), computed by the workers while the rows are
+// still in cache. progress, if set, gets (elements done, elements total)
+// from the calling thread.
+Status GenerateRows(const GenerateSpec& spec, std::span<float> out, uint64_t block_rows = 0,
+                    uint64_t* block_hashes = nullptr,
+                    const std::function<void(uint64_t, uint64_t)>& progress = {});
+
+// Generates straight into a new table file's mapping (TableWriter: reserved
+// temp file, fsync, rename) with provenance in its metadata. progress gets
+// (rows done, rows total).
 Status GenerateTable(const std::string& path, const GenerateSpec& spec,
                      const std::function<void(uint64_t, uint64_t)>& progress = {});
 

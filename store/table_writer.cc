@@ -1,6 +1,7 @@
 #include "store/table_writer.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -111,7 +112,9 @@ Result<std::unique_ptr<TableWriter>> TableWriter::Create(const std::string& path
   // Reserve every block now: a full disk fails here, cleanly, instead of
   // after gigabytes of work.
   const uint64_t total = header.file_size();
-  if (::fallocate(fd, 0, 0, static_cast<off_t>(total)) != 0) {
+  if (::fallocate(fd, 0, 0, static_cast<off_t>(total)) == 0) {
+    w->reserved_ = true;
+  } else {
     if (errno != EOPNOTSUPP && errno != ENOSYS) {
       return w->Fail(IoError(path, "cannot reserve " + std::to_string(total) + " bytes"));
     }
@@ -128,6 +131,8 @@ Status TableWriter::Fail(Status status) {
 }
 
 void TableWriter::Discard() {
+  if (mapping_ != nullptr) ::munmap(mapping_, header_.data_size);
+  mapping_ = nullptr;
   if (fd_ >= 0) ::close(fd_);
   if (!tmp_name_.empty()) ::unlinkat(dir_fd_, tmp_name_.c_str(), 0);
   if (dir_fd_ >= 0) ::close(dir_fd_);
@@ -165,6 +170,7 @@ Status TableWriter::FlushBuffer() {
 
 Status TableWriter::Append(std::span<const float> values) {
   if (dead_) return Status::InvalidArgument(path_ + ": writer already finished or failed");
+  if (mapping_ != nullptr) return Status::InvalidArgument(path_ + ": Append on a mapped writer");
   const uint64_t dim = header_.dim;
   if (values.size() % dim != 0) {
     return Status::InvalidArgument("append: " + std::to_string(values.size()) +
@@ -202,6 +208,7 @@ Status TableWriter::Append(std::span<const float> values) {
 
 Status TableWriter::Finish() {
   if (dead_) return Status::InvalidArgument(path_ + ": writer already finished or failed");
+  if (mapping_ != nullptr) return Status::InvalidArgument(path_ + ": a mapped writer ends with FinishMapped");
   if (rows_written_ != header_.rows) {
     return Fail(Status::InvalidArgument(path_ + ": only " + std::to_string(rows_written_) + " of " +
                                         std::to_string(header_.rows) + " rows were written"));
@@ -211,7 +218,37 @@ Status TableWriter::Finish() {
     block_bytes_done_ = 0;
   }
   if (Status st = FlushBuffer(); !st.ok()) return Fail(st);
+  return Commit();
+}
 
+Result<std::span<float>> TableWriter::MapRows() {
+  if (dead_) return Status::InvalidArgument(path_ + ": writer already finished or failed");
+  if (rows_written_ != 0 || mapping_ != nullptr) {
+    return Status::InvalidArgument(path_ + ": MapRows after rows were appended or mapped");
+  }
+  if (!reserved_) return Status::NotSupported(path_ + ": the filesystem cannot reserve space for a mapped write");
+  void* p = ::mmap(nullptr, header_.data_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_,
+                   static_cast<off_t>(header_.data_offset));
+  if (p == MAP_FAILED) return IoError(path_, "cannot map the new table");
+  mapping_ = p;
+  return std::span<float>(static_cast<float*>(p), header_.rows * header_.dim);
+}
+
+Status TableWriter::FinishMapped(std::span<const uint64_t> block_hashes) {
+  if (dead_ || mapping_ == nullptr) return Status::InvalidArgument(path_ + ": FinishMapped without MapRows");
+  if (block_hashes.size() != header_.checksum_count) {
+    return Fail(Status::InvalidArgument(path_ + ": " + std::to_string(block_hashes.size()) +
+                                        " block checksums given, the table has " +
+                                        std::to_string(header_.checksum_count) + " blocks"));
+  }
+  block_hashes_.assign(block_hashes.begin(), block_hashes.end());
+  ::munmap(mapping_, header_.data_size);  // dirty pages stay in the page cache; fsync writes them
+  mapping_ = nullptr;
+  rows_written_ = header_.rows;
+  return Commit();
+}
+
+Status TableWriter::Commit() {
   std::vector<uint8_t> table(block_hashes_.size() * 8);
   for (size_t i = 0; i < block_hashes_.size(); ++i) StoreLE64(&table[8 * i], block_hashes_[i]);
   const auto head = EncodeHeader(header_);

@@ -61,6 +61,14 @@ class TableWriter {
   // the temporary file is gone and the destination untouched.
   Status Finish();
 
+  // The other way to fill a table: map the data region writable and produce
+  // rows in place (no copy), then FinishMapped with the checksum of every
+  // block (FORMAT.md, "Checksum table"). Not mixed with Append. Fails with
+  // not-supported where the file's space could not be reserved up front,
+  // since a write through a mapping cannot report a full disk.
+  Result<std::span<float>> MapRows();
+  Status FinishMapped(std::span<const uint64_t> block_hashes);
+
  private:
   TableWriter(std::string path, int dir_fd, int fd, std::string tmp_name, Header header, std::string metadata,
               bool sync);
@@ -68,6 +76,7 @@ class TableWriter {
   Status Fail(Status status);  // Discard(), then returns status
   Status FlushBuffer();
   Status WriteAt(const void* data, size_t size, uint64_t offset);
+  Status Commit();  // writes metadata, checksums and header; fsync; rename
 
   std::string path_;
   bool sync_;
@@ -82,6 +91,8 @@ class TableWriter {
   uint64_t block_bytes_done_ = 0;  // bytes of the current block hashed so far
   std::vector<uint64_t> block_hashes_;
   StreamingHash hash_;
+  bool reserved_ = false;     // every block of the file is allocated (fallocate)
+  void* mapping_ = nullptr;   // MapRows
   bool dead_ = false;
 };
 

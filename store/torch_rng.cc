@@ -1,6 +1,3 @@
-// Built with -ffp-contract=off (CMakeLists.txt): PyTorch's DEFAULT build
-// rounds every multiply and add separately, and so must we.
-
 #include "store/torch_rng.h"
 
 #include <algorithm>
@@ -8,10 +5,6 @@
 #include <cstring>
 
 namespace embstore {
-
-namespace {
-constexpr double kTwoPi = 2.0 * 3.14159265358979323846;  // 0x401921FB54442D18
-}  // namespace
 
 Mt19937::Mt19937(uint64_t seed) {
   // Section 1.4: only the low 32 bits seed the engine.
@@ -112,80 +105,6 @@ void Mt19937::FillUniform(float* out, uint64_t n) {
 
 void Mt19937::Skip(uint64_t n) {
   Consume(n, [](const uint32_t*, int) {});
-}
-
-void NormalFill16Scalar(float* d, float mean, float std) {
-  for (int j = 0; j < 8; ++j) {
-    const float u1 = 1.0f - d[j];
-    const float u2 = d[j + 8];
-    const float radius = std::sqrt(-2.0f * std::log(u1));
-    // Section 6.1: the angle is a double product narrowed to float.
-    const float theta = static_cast<float>(kTwoPi * static_cast<double>(u2));
-    d[j] = radius * std::cos(theta) * std + mean;
-    d[j + 8] = radius * std::sin(theta) * std + mean;
-  }
-}
-
-TorchNormalStream::TorchNormalStream(uint64_t seed, uint64_t n, double mean, double std)
-    : engine_(seed), n_(n), mean_(mean), std_(std) {
-  if (n_ >= 16) {
-    // Section 5.4: with a partial last block, the last 16 outputs come from
-    // 16 fresh draws; whole blocks supply everything before them.
-    cut_ = n_ % 16 ? n_ - 16 : n_;
-    return;
-  }
-  // Section 8.2: the serial path, double Box-Muller with the generator's
-  // one-value cache (empty right after seeding).
-  cut_ = n_;
-  bool cached = false;
-  double cache = 0;
-  for (uint64_t i = 0; i < n_; ++i) {
-    double v;
-    if (cached) {
-      v = cache;
-      cached = false;
-    } else {
-      const double u1 = UniformDouble(engine_.Next64());
-      const double u2 = UniformDouble(engine_.Next64());
-      const double r = std::sqrt(-2.0 * std::log(1.0 - u2));
-      const double theta = kTwoPi * u1;
-      cache = r * std::sin(theta);
-      cached = true;
-      v = r * std::cos(theta);
-    }
-    block_[i] = static_cast<float>(v * std_ + mean_);
-  }
-  block_len_ = static_cast<unsigned>(n_);
-}
-
-void TorchNormalStream::Refill() {
-  const float mean = static_cast<float>(mean_);  // section 4.2: rounded to float
-  const float std = static_cast<float>(std_);
-  if (emitted_ < cut_) {
-    block_start_ = emitted_;  // always a multiple of 16 here
-    for (float& x : block_) x = UniformFloat(engine_.Next());
-    NormalFill16Scalar(block_, mean, std);
-    block_len_ = static_cast<unsigned>(std::min<uint64_t>(16, cut_ - emitted_));
-    return;
-  }
-  // The tail: skip the partial block's own draws, then draw 16 more.
-  for (uint64_t i = 0; i < n_ % 16; ++i) engine_.Next();
-  for (float& x : block_) x = UniformFloat(engine_.Next());
-  NormalFill16Scalar(block_, mean, std);
-  block_start_ = n_ - 16;
-  block_len_ = 16;
-}
-
-void TorchNormalStream::Fill(float* out, uint64_t count) {
-  while (count > 0) {
-    if (emitted_ == block_start_ + block_len_) Refill();
-    const uint64_t offset = emitted_ - block_start_;
-    const uint64_t take = std::min<uint64_t>(count, block_len_ - offset);
-    std::memcpy(out, block_ + offset, take * sizeof(float));
-    out += take;
-    count -= take;
-    emitted_ += take;
-  }
 }
 
 }  // namespace embstore

@@ -1,13 +1,9 @@
-// PyTorch's CPU random numbers, bit for bit: the at::mt19937 engine and the
-// normal_ kernels that torch.nn.Embedding, torch.randn and Tensor.normal_
-// run on float32. ../shared/torch-rng.md is the specification; section
+// PyTorch's CPU random numbers, bit for bit: the at::mt19937 engine behind
+// torch.manual_seed, and its float32 / float64 uniforms. ../shared/torch-rng.md is the specification; section
 // numbers below refer to it.
 //
-// Kernels implemented: the DEFAULT (scalar) build, i.e. what PyTorch gives
-// with ATEN_CPU_CAPABILITY=default or on non-x86 machines; the AVX2 build is
-// a later addition. The scalar kernel uses the C library's logf/sinf/cosf, as
-// PyTorch's does, so its bits are those of glibc (checked on Debian 12's
-// glibc 2.36).
+// The engine and the uniform conversions; the normal and uniform kernels are
+// in torch_kernels.h, the jump-ahead in mt19937_jump.h.
 //
 // Plain values; no sharing between threads without copying.
 
@@ -61,34 +57,6 @@ inline float UniformFloat(uint32_t draw) { return static_cast<float>(draw & 0x00
 inline double UniformDouble(uint64_t r) {
   return static_cast<double>(r & ((uint64_t{1} << 53) - 1)) * 0x1.0p-53;
 }
-
-// The 16-element Box-Muller transform of the DEFAULT build (section 6.1), in
-// place: d holds 16 uniforms on entry and 16 normals on return.
-void NormalFill16Scalar(float* d, float mean, float std);
-
-// Produces the float32 normal_(mean, std) sequence of a contiguous tensor of
-// n elements, in memory order, in pieces, with O(1) memory: the fill path
-// for n >= 16 including its tail rule (section 5), the serial double path
-// for n < 16 (section 8).
-class TorchNormalStream {
- public:
-  TorchNormalStream(uint64_t seed, uint64_t n, double mean, double std);
-  // Writes the next count elements. REQUIRES: count <= remaining().
-  void Fill(float* out, uint64_t count);
-  uint64_t remaining() const { return n_ - emitted_; }
-
- private:
-  void Refill();
-
-  Mt19937 engine_;
-  uint64_t n_;
-  double mean_, std_;
-  uint64_t emitted_ = 0;
-  uint64_t cut_;          // elements [0, cut_) come from whole blocks
-  float block_[16];
-  uint64_t block_start_ = 0;  // element index of block_[0]
-  unsigned block_len_ = 0;    // valid elements in block_
-};
 
 }  // namespace embstore
 

@@ -34,37 +34,61 @@ Result<std::string> CreatedFromEnvironment() {
 }  // namespace
 
 int GenerateMain(int argc, char** argv) {
-  std::string rows, dim, seed = "0", mean = "0", std_dev = "1", kernel = "scalar", output;
+  std::string rows, dim, seed, init, mean, std_dev, low, high, kernel, threads, output;
   po::options_description options("options");
   options.add_options()
       ("rows", po::value(&rows)->required(), "number of rows V (vocabulary size)")
       ("dim", po::value(&dim)->required(), "floats per row D")
-      ("seed", po::value(&seed)->default_value("0"), "torch.manual_seed value (low 32 bits are used)")
-      ("mean", po::value(&mean)->default_value("0"), "normal mean")
-      ("std", po::value(&std_dev)->default_value("1"), "normal standard deviation (>= 0)")
-      ("torch-kernel", po::value(&kernel)->default_value("scalar"),
-       "PyTorch CPU kernel to match: scalar (ATEN_CPU_CAPABILITY=default)")
+      ("seed", po::value(&seed)->default_value("0"), "torch.manual_seed value (only the low 32 bits matter)")
+      ("init", po::value(&init)->default_value("normal"), "normal (nn.Embedding, randn) or uniform (uniform_, rand)")
+      ("mean", po::value(&mean)->default_value("0"), "normal: mean")
+      ("std", po::value(&std_dev)->default_value("1"), "normal: standard deviation (>= 0)")
+      ("low", po::value(&low)->default_value("0"), "uniform: lower bound")
+      ("high", po::value(&high)->default_value("1"), "uniform: upper bound (>= low)")
+      ("torch-kernel", po::value(&kernel)->default_value("avx2"),
+       "PyTorch CPU kernel to match: avx2 (x86-64 default) or scalar (ATEN_CPU_CAPABILITY=default, ARM)")
+      ("threads,T", po::value(&threads)->default_value("0"), "worker threads, 0: all cores (same bits for any count)")
       ("output,o", po::value(&output)->required(), "table file to write (replaced atomically)");
   po::variables_map vm;
   const std::string usage =
-      "usage: embstore generate --rows V --dim D [--seed S] -o FILE\n\n"
-      "Writes the V x D float32 table of torch.manual_seed(S); torch.nn.Embedding(V, D).weight\n"
-      "(equivalently torch.randn(V, D); with --mean/--std, normal_(mean, std)), bit for bit.\n"
-      "Set SOURCE_DATE_EPOCH to record a creation time; otherwise equal commands write equal bytes.";
+      "usage: embstore generate --rows V --dim D [--seed S] [--init normal|uniform] -o FILE\n\n"
+      "Writes, bit for bit, the V x D float32 table PyTorch makes with\n"
+      "  torch.manual_seed(S); torch.nn.Embedding(V, D).weight    (= torch.randn(V, D))\n"
+      "or, with --mean/--std or --init uniform --low/--high, torch.empty(V, D).normal_(mean, std)\n"
+      "or .uniform_(low, high). Set SOURCE_DATE_EPOCH to record a creation time; otherwise equal\n"
+      "commands write equal bytes.";
   if (!ParseArgs(argc, argv, usage, options, {}, &vm)) return kExitOk;
 
   GenerateSpec spec;
   spec.rows = ParseU64(rows, "--rows");
   spec.dim = ParseU64(dim, "--dim");
   spec.seed = ParseSeed(seed);
+  spec.threads = ParseThreads(threads);
+  if (init == "normal") {
+    spec.init = Init::kNormal;
+  } else if (init == "uniform") {
+    spec.init = Init::kUniform;
+  } else {
+    throw UsageError{"--init: unknown init '" + init + "' (known: normal, uniform)"};
+  }
+  const bool uniform = spec.init == Init::kUniform;
+  if (uniform && (!vm["mean"].defaulted() || !vm["std"].defaulted())) {
+    throw UsageError{"--mean and --std apply to --init normal; uniform takes --low and --high"};
+  }
+  if (!uniform && (!vm["low"].defaulted() || !vm["high"].defaulted())) {
+    throw UsageError{"--low and --high apply to --init uniform"};
+  }
   spec.mean = ParseDouble(mean, "--mean");
   spec.std = ParseDouble(std_dev, "--std");
-  if (kernel == "scalar" || kernel == "default") {
+  spec.low = ParseDouble(low, "--low");
+  spec.high = ParseDouble(high, "--high");
+  if (kernel == "avx2") {
+    spec.kernel = TorchKernel::kAvx2;
+  } else if (kernel == "scalar" || kernel == "default") {
     spec.kernel = TorchKernel::kScalar;
   } else {
-    throw UsageError{"--torch-kernel: unknown kernel '" + kernel + "' (known: scalar)"};
+    throw UsageError{"--torch-kernel: unknown kernel '" + kernel + "' (known: avx2, scalar)"};
   }
-  if (Status st = ValidateGenerateSpec(spec); !st.ok()) throw UsageError{st.message()};
   auto created = CreatedFromEnvironment();
   if (!created.ok()) throw UsageError{created.status().message()};
   if (!created->empty()) spec.extra_metadata["created"] = *created;

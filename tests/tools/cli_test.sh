@@ -55,11 +55,18 @@ same "notebook rows 0:2" "$("$EMB" get "$NB" 0:2)" "0.3374 -0.1778 -0.3035 -0.58
 0.3486 0.6603 -0.2196 -0.3792"
 same "open-ended ranges" "$("$EMB" get "$NB" 5: :1 | wc -l)" "2"
 same "--precision 2" "$("$EMB" get "$NB" 3 --precision 2)" "1.90 -0.18 1.37 -1.60"
-# DEFAULT-kernel bits of torch.manual_seed(123); nn.Embedding(6, 4).weight (torch-rng.md 12.4).
-same "--raw bytes are PyTorch's DEFAULT-kernel bits" \
-  "$("$EMB" get "$NB" 0:6 --raw | od -An -v -tx4 | tr -s ' \n' ' ' | sed 's/^ //;s/ $//')" \
+# The bits of torch.manual_seed(123); nn.Embedding(6, 4).weight (torch-rng.md 12.4).
+hex32() { od -An -v -tx4 | tr -s ' \n' ' ' | sed 's/^ //;s/ $//'; }
+same "--raw bytes are PyTorch's AVX2-kernel bits (the default)" "$("$EMB" get "$NB" 0:6 --raw | hex32)" \
+  "3eacbbc9 be360b3b be9b67f8 bf1687f2 3eb27c61 3f290c1b be60e8af bec2228c be246ad5 becd8fd6 3f321afa bfe72cbc 3ff2af0f be333dec 3faf3862 bfcd37f5 bf48ec26 bfb46cdf bed0b478 3f4b9a7e 3f7fa07b 3e628f31 3fea7b7f beacf935"
+"$EMB" generate --rows 6 --dim 4 --seed 123 --torch-kernel scalar -o "$T/nb-scalar.emb"
+same "--torch-kernel scalar gives PyTorch's DEFAULT-kernel bits" "$("$EMB" get "$T/nb-scalar.emb" 0:6 --raw | hex32)" \
   "3eacbbc8 be360b3b be9b67f6 bf1687fc 3eb27c61 3f290c1b be60e8ac bec2228a be246ad6 becd8fd3 3f321afa bfe72cbb 3ff2af0f be333dec 3faf3863 bfcd37f5 bf48ec26 bfb46cde bed0b478 3f4b9a7e 3f7fa07b 3e628f31 3fea7b7f beacf935"
-same "notebook file equals the golden file" "$(cmp "$NB" "$GOLDEN/good/notebook-6x4-seed123.emb" && echo same)" "same"
+same "scalar notebook file equals the golden file" "$(cmp "$T/nb-scalar.emb" "$GOLDEN/good/notebook-6x4-seed123.emb" && echo same)" "same"
+same "uniform_(-0.3, 0.3), AVX2 (fused)" "$("$EMB" generate --rows 1 --dim 4 --seed 123 --init uniform --low -0.3 --high 0.3 -o "$T/u.emb" && "$EMB" get "$T/u.emb" 0 --raw | hex32)" \
+  "bdfa89a4 3c22d05a be1892d2 3de7b2d7"
+same "uniform_(-0.3, 0.3), scalar (unfused)" "$("$EMB" generate --rows 1 --dim 4 --seed 123 --init uniform --low -0.3 --high 0.3 --torch-kernel scalar -o "$T/u.emb" && "$EMB" get "$T/u.emb" 0 --raw | hex32)" \
+  "bdfa89a4 3c22d060 be1892d2 3de7b2d8"
 
 JSON=$("$EMB" get "$NB" 3 0 --json)
 same "--json is exact and ordered" \
@@ -79,28 +86,41 @@ same "seeds S and S+2^32 give the same rows" "$("$EMB" generate --rows 4 --dim 8
 expect "negative seed (torch accepts -1)" 0 "" "$EMB" generate --rows 2 --dim 8 --seed -1 -o "$T/neg.emb"
 same "seed -1 equals 2^64-1" "$("$EMB" get "$T/neg.emb" 0:2 --raw | md5sum)" "$("$EMB" generate --rows 2 --dim 8 --seed 18446744073709551615 -o "$T/neg2.emb" && "$EMB" get "$T/neg2.emb" 0:2 --raw | md5sum)"
 
-# --- PyTorch's published hashes (torch-rng.md 12.7, 12.8, DEF column) -------
+# --- PyTorch's published hashes (torch-rng.md 12.7, 12.8), both kernels -----
+sha() { "$EMB" get "$1" "0:$2" --raw | sha256sum | cut -d' ' -f1; }
 "$EMB" generate --rows 1000 --dim 64 --seed 0 -o "$T/k.emb"
-same "1000x64 seed 0 SHA-256" "$("$EMB" get "$T/k.emb" 0:1000 --raw | sha256sum | cut -d' ' -f1)" \
-  "3bdf17c12fd5caa484de532edebb196dca9b3b1563402e6db4ded099d305fc74"
-"$EMB" generate --rows 50257 --dim 768 --seed 123 -o "$T/g.emb"
-same "50257x768 seed 123 SHA-256" "$("$EMB" get "$T/g.emb" 0:50257 --raw | sha256sum | cut -d' ' -f1)" \
-  "3c538fd3ae4c7c5b4e5c9f929112857c9fec19e68a6d57d1ac0df3a42370c473"
-same "randn(17) tail window" "$("$EMB" generate --rows 1 --dim 17 --seed 123 -o "$T/r17.emb" && "$EMB" get "$T/r17.emb" 0 --raw | od -An -v -tx4 | tr -s ' \n' ' ' | sed 's/^ //;s/ $//')" \
-  "3eacbbc8 bf829ed8 be2d02d8 3f6af295 3fca5d32 3fa6887a 3fa33d12 be4dc6a6 be246ad6 bfc94141 3f77713c bf92f666 bf9455cf 3ea6a423 bf21aa57 c035c276 bf48ec26"
-same "randn(3) serial path" "$("$EMB" generate --rows 3 --dim 1 --seed 123 -o "$T/r3.emb" && "$EMB" get "$T/r3.emb" 0:3 --raw | od -An -v -tx4 | tr -s ' \n' ' ' | sed 's/^ //;s/ $//')" \
+same "1000x64 seed 0 SHA-256, AVX2" "$(sha "$T/k.emb" 1000)" "e2219430cce911a3660f59c51c4165a73d3b534b1e7560b89835560aa0e4defa"
+"$EMB" generate --rows 1000 --dim 64 --seed 0 --torch-kernel scalar -o "$T/k.emb"
+same "1000x64 seed 0 SHA-256, scalar" "$(sha "$T/k.emb" 1000)" "3bdf17c12fd5caa484de532edebb196dca9b3b1563402e6db4ded099d305fc74"
+for t in 1 2 3; do
+  "$EMB" generate --rows 50257 --dim 768 --seed 123 --threads $t -o "$T/g.emb"
+  same "50257x768 seed 123 SHA-256, AVX2, $t threads" "$(sha "$T/g.emb" 50257)" "99b85c97e338a1bfdb0129a0664e168e818194dfb40b92f42d89ed9d7132ea19"
+done
+EMBSTORE_ISA=portable "$EMB" generate --rows 50257 --dim 768 --seed 123 -o "$T/g2.emb"
+same "50257x768 AVX2 kernel on the portable path" "$(sha "$T/g2.emb" 50257)" "99b85c97e338a1bfdb0129a0664e168e818194dfb40b92f42d89ed9d7132ea19"
+"$EMB" generate --rows 50257 --dim 768 --seed 123 --torch-kernel scalar --threads 2 -o "$T/g2.emb"
+same "50257x768 seed 123 SHA-256, scalar" "$(sha "$T/g2.emb" 50257)" "3c538fd3ae4c7c5b4e5c9f929112857c9fec19e68a6d57d1ac0df3a42370c473"
+same "randn(17) tail window, AVX2" "$("$EMB" generate --rows 1 --dim 17 --seed 123 -o "$T/r17.emb" && "$EMB" get "$T/r17.emb" 0 --raw | hex32)" \
+  "3eacbbc9 bf829ed3 be2d02e0 3f6af29f 3fca5d36 3fa6887a 3fa33d12 be4dc6a6 be246ad5 bfc94144 3f77713c bf92f662 bf9455c8 3ea6a423 bf21aa56 c035c276 bf48ec26"
+same "randn(3) serial path" "$("$EMB" generate --rows 3 --dim 1 --seed 123 -o "$T/r3.emb" && "$EMB" get "$T/r3.emb" 0:3 --raw | hex32)" \
   "bde448df 3df680d9 bebd40bc"
+same "info shows the PyTorch lines for uniform" "$("$EMB" generate --rows 2 --dim 3 --init uniform --low -1 --high 2 -o "$T/u.emb" && "$EMB" info "$T/u.emb" | grep uniform_)" \
+  "  weight = torch.empty(2, 3).uniform_(-1.0, 2.0)"
 
 # --- bad arguments ----------------------------------------------------------
 expect "missing --rows" 2 "'--rows' is required" "$EMB" generate --dim 4 -o "$T/x.emb"
 expect "zero rows" 2 "--rows must be at least 1" "$EMB" generate --rows 0 --dim 4 -o "$T/x.emb"
 expect "negative rows" 2 "--rows: '-3' is not a whole number" "$EMB" generate --rows -3 --dim 4 -o "$T/x.emb"
 expect "zero dim" 2 "--dim must be at least 1" "$EMB" generate --rows 3 --dim 0 -o "$T/x.emb"
-expect "rows over the limit" 2 "rows 4294967297 out of range" "$EMB" generate --rows 4294967297 --dim 4 -o "$T/x.emb"
-expect "huge rows and dim" 2 "out of range" "$EMB" generate --rows 18446744073709551615 --dim 18446744073709551615 -o "$T/x.emb"
+expect "rows over the limit" 2 "--rows 4294967297 is over the format's limit" "$EMB" generate --rows 4294967297 --dim 4 -o "$T/x.emb"
+expect "huge rows and dim" 2 "over the format's limit" "$EMB" generate --rows 18446744073709551615 --dim 18446744073709551615 -o "$T/x.emb"
 expect "negative std" 2 "--std must be >= 0" "$EMB" generate --rows 3 --dim 4 --std -1 -o "$T/x.emb"
 expect "non-number mean" 2 "--mean: 'abc' is not a finite number" "$EMB" generate --rows 3 --dim 4 --mean abc -o "$T/x.emb"
 expect "unknown kernel" 2 "unknown kernel 'sse9'" "$EMB" generate --rows 3 --dim 4 --torch-kernel sse9 -o "$T/x.emb"
+expect "unknown init" 2 "unknown init 'gamma'" "$EMB" generate --rows 3 --dim 4 --init gamma -o "$T/x.emb"
+expect "low > high" 2 "--low 2.0 is greater than --high 1.0" "$EMB" generate --rows 3 --dim 4 --init uniform --low 2 --high 1 -o "$T/x.emb"
+expect "--std with uniform" 2 "--mean and --std apply to --init normal" "$EMB" generate --rows 3 --dim 4 --init uniform --std 2 -o "$T/x.emb"
+expect "--low with normal" 2 "--low and --high apply to --init uniform" "$EMB" generate --rows 3 --dim 4 --low 2 -o "$T/x.emb"
 expect "bad seed" 2 "--seed: '12x'" "$EMB" generate --rows 3 --dim 4 --seed 12x -o "$T/x.emb"
 expect "missing output folder" 1 "No such file or directory" "$EMB" generate --rows 3 --dim 4 -o "$T/no/such/x.emb"
 same "failed commands leave no files" "$(ls -A "$T" | grep -c 'x.emb')" "0"

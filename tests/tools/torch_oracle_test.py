@@ -3,10 +3,12 @@
 
 Usage: torch_oracle_test.py BUILD/embstore
 
-Runs Debian's python3-torch with ATEN_CPU_CAPABILITY=default (PyTorch's
-scalar kernel, the one `--torch-kernel scalar` matches) in a child process,
-so the capability is fixed before torch loads. Exits 77 (skipped) when torch
-is not installed (outside CI; in CI that is a failure).
+Runs Debian's python3-torch in child processes with ATEN_CPU_CAPABILITY set
+before torch loads: "avx2" for `--torch-kernel avx2` (x86-64 PyTorch's
+default) and "default" for `--torch-kernel scalar`. Whole tables are
+compared, on several thread counts and on every instruction set embstore
+can use here (EMBSTORE_ISA). Exits 77 (skipped) when torch is not installed
+(outside CI; in CI that is a failure).
 """
 
 import os
@@ -16,33 +18,40 @@ import tempfile
 
 EMB = sys.argv[1]
 
-# (rows, dim, seed, mean, std): tails and no tails, the serial path below 16
-# elements, non-default parameters, negative and >32-bit seeds, the
-# 50257 x 768 GPT-2 table.
+# (rows, dim, seed, init, a, b): tails and no tails, the serial path below
+# 16 elements, non-default parameters, negative and >32-bit seeds, uniform
+# init, and the 50257 x 768 GPT-2 table.
 CASES = [
-    (6, 4, 123, 0.0, 1.0),
-    (1, 1, 5, 0.0, 1.0),
-    (3, 5, 123, 0.0, 1.0),
-    (1, 15, 42, 0.0, 1.0),
-    (4, 4, 7, 0.0, 1.0),
-    (1, 17, 123, 0.0, 1.0),
-    (33, 31, 2**32 + 9, 0.0, 1.0),
-    (1000, 64, 0, 0.0, 1.0),
-    (257, 3, -1, 0.0, 1.0),
-    (100, 100, 11, 0.5, 0.02),
-    (7, 2, 11, -3.0, 2.5),
-    (129, 77, 2024, 1e-5, 3.0),
-    (50257, 768, 123, 0.0, 1.0),
+    (6, 4, 123, "normal", 0.0, 1.0),
+    (1, 1, 5, "normal", 0.0, 1.0),
+    (3, 5, 123, "normal", 0.0, 1.0),
+    (1, 15, 42, "normal", 0.0, 1.0),
+    (4, 4, 7, "normal", 0.0, 1.0),
+    (1, 17, 123, "normal", 0.0, 1.0),
+    (33, 31, 2**32 + 9, "normal", 0.0, 1.0),
+    (1000, 64, 0, "normal", 0.0, 1.0),
+    (257, 3, -1, "normal", 0.0, 1.0),
+    (100, 100, 11, "normal", 0.5, 0.02),
+    (7, 2, 11, "normal", -3.0, 2.5),
+    (129, 77, 2024, "normal", 1e-5, 3.0),
+    (5, 3, 8, "uniform", 0.0, 1.0),
+    (300, 41, 9, "uniform", -0.3, 0.3),
+    (2000, 17, 2**33 + 1, "uniform", -1e-3, 5.0),
+    (50257, 768, 123, "normal", 0.0, 1.0),
 ]
+KERNELS = (("avx2", "avx2"), ("scalar", "default"))  # (--torch-kernel, ATEN_CPU_CAPABILITY)
+THREADS = (1, 2, 3)
 
 CHILD = r"""
 import sys, torch
-rows, dim, seed, mean, std = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+rows, dim, seed, init, a, b = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5]), float(sys.argv[6])
 torch.manual_seed(seed)
-if mean == 0.0 and std == 1.0:
+if init == "normal" and a == 0.0 and b == 1.0:
     w = torch.nn.Embedding(rows, dim).weight.detach()
+elif init == "normal":
+    w = torch.empty(rows, dim).normal_(a, b)
 else:
-    w = torch.empty(rows, dim).normal_(mean, std)
+    w = torch.empty(rows, dim).uniform_(a, b)
 sys.stdout.buffer.write(w.contiguous().numpy().astype('<f4').tobytes())
 """
 
@@ -56,26 +65,40 @@ def main():
             sys.exit(1)
         print("torch_oracle_test: python3-torch is not installed; skipped")
         sys.exit(77)
-    env = dict(os.environ, ATEN_CPU_CAPABILITY="default")
     passed = failed = 0
+    isas = ["portable", "avx2", "avx512"]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "t.emb")
-        for rows, dim, seed, mean, std in CASES:
-            name = f"{rows}x{dim} seed={seed} mean={mean} std={std}"
-            want = subprocess.run(
-                [sys.executable, "-c", CHILD, str(rows), str(dim), str(seed), repr(mean), repr(std)],
-                check=True, capture_output=True, env=env).stdout
-            subprocess.run([EMB, "generate", "--rows", str(rows), "--dim", str(dim), "--seed", str(seed),
-                            "--mean", repr(mean), "--std", repr(std), "-o", path], check=True)
-            got = subprocess.run([EMB, "get", path, f"0:{rows}", "--raw"], check=True,
-                                 capture_output=True).stdout
-            if got == want:
-                passed += 1
-                print(f"ok   {name}")
-            else:
-                failed += 1
-                diff = sum(1 for i in range(0, min(len(got), len(want)), 4) if got[i:i + 4] != want[i:i + 4])
-                print(f"FAIL {name}: {len(got)} vs {len(want)} bytes, {diff} floats differ")
+        for kernel, capability in KERNELS:
+            env = dict(os.environ, ATEN_CPU_CAPABILITY=capability)
+            for rows, dim, seed, init, a, b in CASES:
+                want = subprocess.run(
+                    [sys.executable, "-c", CHILD, str(rows), str(dim), str(seed), init, repr(a), repr(b)],
+                    check=True, capture_output=True, env=env).stdout
+                params = ["--mean", repr(a), "--std", repr(b)] if init == "normal" else ["--low", repr(a), "--high", repr(b)]
+                big = rows * dim > 10**6
+                # Every thread count and ISA on small tables; a few on the big one.
+                runs = [(t, None) for t in THREADS] + [(2, isa) for isa in isas]
+                if big:
+                    runs = [(1, None), (3, None), (2, "portable")]
+                for threads, isa in runs:
+                    name = f"{kernel} {init}({a}, {b}) {rows}x{dim} seed={seed} threads={threads} isa={isa or 'best'}"
+                    run_env = dict(os.environ)
+                    if isa:
+                        run_env["EMBSTORE_ISA"] = isa
+                    subprocess.run([EMB, "generate", "--rows", str(rows), "--dim", str(dim), "--seed", str(seed),
+                                    "--init", init, *params, "--torch-kernel", kernel, "--threads", str(threads),
+                                    "-o", path], check=True, env=run_env)
+                    got = subprocess.run([EMB, "get", path, f"0:{rows}", "--raw"], check=True,
+                                         capture_output=True).stdout
+                    if got == want:
+                        passed += 1
+                        if big or threads == 1 and not isa:
+                            print(f"ok   {name}")
+                    else:
+                        failed += 1
+                        diff = sum(1 for i in range(0, min(len(got), len(want)), 4) if got[i:i + 4] != want[i:i + 4])
+                        print(f"FAIL {name}: {len(got)} vs {len(want)} bytes, {diff} floats differ")
     print(f"\ntorch_oracle_test: {passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
