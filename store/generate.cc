@@ -3,6 +3,8 @@
 
 #include "store/generate.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cfloat>
@@ -12,6 +14,10 @@
 #include <cstring>
 #include <numeric>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "format/checksum.h"
 #include "format/table_format.h"
@@ -80,9 +86,45 @@ bool ParseU64Exact(const std::string& s, uint64_t* v) {
   return !s.empty() && ec == std::errc() && end == s.data() + s.size();
 }
 
-// Elements per worker chunk: 16 KiB of floats, so drawing the uniforms and
-// transforming them happen in L1.
+// Elements per worker chunk: 16 KiB of floats, so drawing the uniforms,
+// transforming and hashing them happen in L1.
 constexpr uint64_t kChunk = 4096;
+// Pages are faulted in ahead of the writes 4 MiB at a time.
+constexpr uint64_t kPrefaultElems = uint64_t{1} << 20;
+
+// Copies n floats with non-temporal stores where dst allows (16-byte
+// aligned): the table is far larger than the caches and written once.
+void StreamOut(float* dst, const float* src, uint64_t n) {
+#if defined(__x86_64__)
+  if ((reinterpret_cast<uintptr_t>(dst) & 15) == 0) {
+    uint64_t i = 0;
+    for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_load_ps(src + i));
+    for (; i < n; ++i) dst[i] = src[i];
+    return;
+  }
+#endif
+  std::memcpy(dst, src, n * sizeof(float));
+}
+
+// Faults in the pages of [p, p + bytes) with one call instead of a trap per
+// 4 KiB page (MADV_POPULATE_WRITE, Linux 5.14). A hint: errors are ignored.
+void Prefault(float* p, uint64_t bytes) {
+#ifdef MADV_POPULATE_WRITE
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095};
+  const uintptr_t end = reinterpret_cast<uintptr_t>(p) + bytes;
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
+// Orders the streamed stores before the worker reports itself finished.
+void StreamFence() {
+#if defined(__x86_64__)
+  _mm_sfence();
+#endif
+}
 
 }  // namespace
 
@@ -221,7 +263,7 @@ Status GenerateRows(const GenerateSpec& spec, std::span<float> out, uint64_t blo
     const uint64_t end_elem = std::min(rows, (b + 1) * block_rows) * dim;
     return !tail || end_elem <= n - 16;
   };
-  auto hash_block = [&](uint64_t b) {
+  auto hash_block = [&](uint64_t b) {  // from memory: for blocks the tail rewrote
     const uint64_t first = b * block_rows, count = std::min(block_rows, rows - first);
     block_hashes[b] = Hash64(reinterpret_cast<const uint8_t*>(data) + first * row_bytes, count * row_bytes);
   };
@@ -250,24 +292,43 @@ Status GenerateRows(const GenerateSpec& spec, std::span<float> out, uint64_t blo
     const uint64_t r1 = std::min(rows, units * (w + 1) / threads * unit);
     const uint64_t e0 = r0 * dim, e1 = std::min(r1 * dim, whole);
     Mt19937 engine = Mt19937AfterDraws(spec.seed, e0);
-    uint64_t next_block = block_hashes ? r0 / block_rows : 0;
-    const uint64_t end_block = block_hashes ? (r1 + block_rows - 1) / block_rows : 0;
+    // Each chunk is drawn, transformed and hashed in this L1-sized scratch
+    // buffer, then streamed to its place: the destination is written once,
+    // never read (no read-for-ownership, no second pass to hash).
+    alignas(64) float scratch[kChunk];
+    StreamingHash hash;
+    uint64_t block = block_hashes ? r0 / block_rows : 0;
+    uint64_t faulted = e0;  // pages of [e0, faulted) are in
     for (uint64_t e = e0; e < e1;) {
       const uint64_t m = std::min(kChunk, e1 - e);  // a multiple of 16 for normal
-      engine.FillUniform(data + e, m);
-      if (normal) {
-        NormalBlocks(spec.kernel, isa, data + e, m / 16, mean, std_f);
-      } else {
-        UniformTransform(spec.kernel, isa, data + e, data + e, m, low, range);
+      if (e + m > faulted) {
+        const uint64_t next = std::min(e1, faulted + kPrefaultElems);
+        Prefault(data + faulted, (next - faulted) * sizeof(float));
+        faulted = next;
       }
+      engine.FillUniform(scratch, m);
+      if (normal) {
+        NormalBlocks(spec.kernel, isa, scratch, m / 16, mean, std_f);
+      } else {
+        UniformTransform(spec.kernel, isa, scratch, scratch, m, low, range);
+      }
+      for (uint64_t pos = e; block_hashes && pos < e + m;) {
+        const uint64_t block_end = std::min(rows, (block + 1) * block_rows) * dim;
+        const uint64_t take = std::min(e + m, block_end) - pos;
+        const bool early = block_final_early(block);
+        if (early) hash.Update(scratch + (pos - e), take * sizeof(float));
+        pos += take;
+        if (pos == block_end) {
+          if (early) block_hashes[block] = hash.Digest();
+          hash.Reset();
+          ++block;
+        }
+      }
+      StreamOut(data + e, scratch, m);
       e += m;
       done.fetch_add(m, std::memory_order_relaxed);
-      // Hash each block as soon as its rows are final, while they are in cache.
-      while (next_block < end_block && std::min(rows, (next_block + 1) * block_rows) * dim <= e) {
-        if (block_final_early(next_block)) hash_block(next_block);
-        ++next_block;
-      }
     }
+    StreamFence();
   };
   EMB_RETURN_IF_ERROR(RunParallel(threads, work, &done, whole, progress));
 
@@ -289,6 +350,7 @@ Status GenerateTable(const std::string& path, const GenerateSpec& spec,
   EMB_RETURN_IF_ERROR(ValidateGenerateSpec(spec));
   WriterOptions options;
   options.metadata = GenerateMetadata(spec);
+  options.sync = spec.sync;
   EMB_ASSIGN_OR_RETURN(auto writer, TableWriter::Create(path, spec.rows, spec.dim, options));
   const Header& h = writer->header();
   auto rows_progress = [&](uint64_t done, uint64_t total) {

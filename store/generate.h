@@ -38,6 +38,7 @@ struct GenerateSpec {
   double low = 0.0, high = 1.0;   // kUniform
   TorchKernel kernel = TorchKernel::kAvx2;
   unsigned threads = 0;  // 0: all cores; the bits never depend on it
+  bool sync = true;      // GenerateTable: fsync before the rename (durable once it returns)
   Metadata extra_metadata;  // e.g. a creation time the user asked for
 };
 

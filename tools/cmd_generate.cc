@@ -48,7 +48,9 @@ int GenerateMain(int argc, char** argv) {
       ("torch-kernel", po::value(&kernel)->default_value("avx2"),
        "PyTorch CPU kernel to match: avx2 (x86-64 default) or scalar (ATEN_CPU_CAPABILITY=default, ARM)")
       ("threads,T", po::value(&threads)->default_value("0"), "worker threads, 0: all cores (same bits for any count)")
-      ("output,o", po::value(&output)->required(), "table file to write (replaced atomically)");
+      ("output,o", po::value(&output)->required(), "table file to write (replaced atomically)")
+      ("no-fsync", "skip fsync before the rename: faster, but after a power loss the table may be lost "
+                   "(never half-written under its name)");
   po::variables_map vm;
   const std::string usage =
       "usage: embstore generate --rows V --dim D [--seed S] [--init normal|uniform] -o FILE\n\n"
@@ -64,6 +66,7 @@ int GenerateMain(int argc, char** argv) {
   spec.dim = ParseU64(dim, "--dim");
   spec.seed = ParseSeed(seed);
   spec.threads = ParseThreads(threads);
+  spec.sync = vm.count("no-fsync") == 0;
   if (init == "normal") {
     spec.init = Init::kNormal;
   } else if (init == "uniform") {
