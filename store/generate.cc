@@ -89,8 +89,10 @@ bool ParseU64Exact(const std::string& s, uint64_t* v) {
 // Elements per worker chunk: 16 KiB of floats, so drawing the uniforms,
 // transforming and hashing them happen in L1.
 constexpr uint64_t kChunk = 4096;
-// Pages are faulted in ahead of the writes 4 MiB at a time.
-constexpr uint64_t kPrefaultElems = uint64_t{1} << 20;
+// Fresh pages are faulted in ahead of the writes 256 KiB at a time: few
+// enough calls, and the kernel's zeroed lines are still in L2 when the rows
+// overwrite them.
+constexpr uint64_t kPrefaultElems = uint64_t{1} << 16;
 
 // Copies n floats with non-temporal stores where dst allows (16-byte
 // aligned): the table is far larger than the caches and written once.
@@ -241,8 +243,8 @@ void NormalSerial(const GenerateSpec& spec, uint64_t n, float* out) {
 
 }  // namespace
 
-Status GenerateRows(const GenerateSpec& spec, std::span<float> out, uint64_t block_rows, uint64_t* block_hashes,
-                    const std::function<void(uint64_t, uint64_t)>& progress) {
+Status GenerateRows(const GenerateSpec& spec, std::span<float> out, OutputMemory memory, uint64_t block_rows,
+                    uint64_t* block_hashes, const std::function<void(uint64_t, uint64_t)>& progress) {
   EMB_RETURN_IF_ERROR(ValidateGenerateSpec(spec));
   const uint64_t rows = spec.rows, dim = spec.dim;
   const uint64_t n = rows * dim;  // both capped: no overflow
@@ -293,15 +295,19 @@ Status GenerateRows(const GenerateSpec& spec, std::span<float> out, uint64_t blo
     const uint64_t e0 = r0 * dim, e1 = std::min(r1 * dim, whole);
     Mt19937 engine = Mt19937AfterDraws(spec.seed, e0);
     // Each chunk is drawn, transformed and hashed in this L1-sized scratch
-    // buffer, then streamed to its place: the destination is written once,
-    // never read (no read-for-ownership, no second pass to hash).
+    // buffer, then copied to its place: the destination is written once and
+    // never read back to hash. Resident pages get non-temporal stores (no
+    // read-for-ownership); fresh pages are faulted in just ahead (zeroed by
+    // the kernel, so in cache) and written through the cache, since a
+    // non-temporal store to a cached line costs a second write-back.
     alignas(64) float scratch[kChunk];
     StreamingHash hash;
     uint64_t block = block_hashes ? r0 / block_rows : 0;
-    uint64_t faulted = e0;  // pages of [e0, faulted) are in
+    const bool fresh = memory == OutputMemory::kFresh;
+    uint64_t faulted = e0;  // kFresh: pages of [e0, faulted) are in
     for (uint64_t e = e0; e < e1;) {
       const uint64_t m = std::min(kChunk, e1 - e);  // a multiple of 16 for normal
-      if (e + m > faulted) {
+      if (fresh && e + m > faulted) {
         const uint64_t next = std::min(e1, faulted + kPrefaultElems);
         Prefault(data + faulted, (next - faulted) * sizeof(float));
         faulted = next;
@@ -324,7 +330,11 @@ Status GenerateRows(const GenerateSpec& spec, std::span<float> out, uint64_t blo
           ++block;
         }
       }
-      StreamOut(data + e, scratch, m);
+      if (fresh) {
+        std::memcpy(data + e, scratch, m * sizeof(float));  // hits the freshly zeroed lines
+      } else {
+        StreamOut(data + e, scratch, m);
+      }
       e += m;
       done.fetch_add(m, std::memory_order_relaxed);
     }
@@ -359,7 +369,8 @@ Status GenerateTable(const std::string& path, const GenerateSpec& spec,
   std::vector<uint64_t> hashes(h.checksum_count);
   auto mapped = writer->MapRows();
   if (mapped.ok()) {
-    EMB_RETURN_IF_ERROR(GenerateRows(spec, *mapped, h.checksum_block_rows, hashes.data(), rows_progress));
+    EMB_RETURN_IF_ERROR(
+        GenerateRows(spec, *mapped, OutputMemory::kFresh, h.checksum_block_rows, hashes.data(), rows_progress));
     return writer->FinishMapped(hashes);
   }
   if (!mapped.status().IsNotSupported()) return mapped.status();
@@ -367,7 +378,7 @@ Status GenerateTable(const std::string& path, const GenerateSpec& spec,
   // memory and write it out, so a full disk is an error, not a fault in a
   // mapped page. This costs a table-sized buffer, on such filesystems only.
   std::vector<float> table(spec.rows * spec.dim);
-  EMB_RETURN_IF_ERROR(GenerateRows(spec, table, 0, nullptr, rows_progress));
+  EMB_RETURN_IF_ERROR(GenerateRows(spec, table, OutputMemory::kResident, 0, nullptr, rows_progress));
   EMB_RETURN_IF_ERROR(writer->Append(table));
   return writer->Finish();
 }

@@ -57,12 +57,19 @@ std::string TorchReproduction(const Metadata& metadata, uint64_t rows, uint64_t 
 // A double as Python's repr prints it (how metadata records parameters).
 std::string PythonRepr(double v);
 
+// What the output memory is, which decides how it is best written.
+enum class OutputMemory {
+  kResident,  // pages already present (an allocated, touched buffer): non-temporal stores
+  kFresh,     // pages not yet touched (a new file's mapping): faulted in 256 KiB at a time, cached stores
+};
+
 // Generates the rows x dim table into out (rows*dim floats). With
 // block_hashes, also stores XXH3-64 of each checksum block of block_rows rows
 // (FORMAT.md, "Checksum table"), computed by the workers while the rows are
 // still in cache. progress, if set, gets (elements done, elements total)
 // from the calling thread.
-Status GenerateRows(const GenerateSpec& spec, std::span<float> out, uint64_t block_rows = 0,
+Status GenerateRows(const GenerateSpec& spec, std::span<float> out,
+                    OutputMemory memory = OutputMemory::kResident, uint64_t block_rows = 0,
                     uint64_t* block_hashes = nullptr,
                     const std::function<void(uint64_t, uint64_t)>& progress = {});
 

@@ -155,7 +155,7 @@ TEST(GenerateTest, BlockHashesMatchTheRows) {
     GenerateSpec s = Spec(rows, dim, 5, TorchKernel::kAvx2, 3);
     std::vector<float> out(rows * dim);
     std::vector<uint64_t> hashes((rows + block_rows - 1) / block_rows);
-    ASSERT_OK(GenerateRows(s, out, block_rows, hashes.data()));
+    ASSERT_OK(GenerateRows(s, out, OutputMemory::kFresh, block_rows, hashes.data()));
     EXPECT_EQ(out, Generate(s));
     for (uint64_t b = 0; b < hashes.size(); ++b) {
       const uint64_t first = b * block_rows, count = std::min(block_rows, rows - first);
