@@ -32,6 +32,7 @@
 #include "format/metadata.h"
 #include "format/status.h"
 #include "format/table_format.h"
+#include "store/atomic_file.h"
 
 namespace embstore {
 
@@ -70,19 +71,14 @@ class TableWriter {
   Status FinishMapped(std::span<const uint64_t> block_hashes);
 
  private:
-  TableWriter(std::string path, int dir_fd, int fd, std::string tmp_name, Header header, std::string metadata,
-              bool sync);
-  void Discard();              // closes descriptors, removes the temporary file
+  TableWriter(std::unique_ptr<AtomicFile> file, Header header, std::string metadata);
+  void Discard();              // unmaps, removes the temporary file
   Status Fail(Status status);  // Discard(), then returns status
   Status FlushBuffer();
-  Status WriteAt(const void* data, size_t size, uint64_t offset);
   Status Commit();  // writes metadata, checksums and header; fsync; rename
 
+  std::unique_ptr<AtomicFile> file_;
   std::string path_;
-  bool sync_;
-  int dir_fd_ = -1;
-  int fd_ = -1;
-  std::string tmp_name_;  // empty when the file is unnamed (O_TMPFILE)
   Header header_;
   std::string metadata_bytes_;
   std::vector<uint8_t> buffer_;
@@ -91,7 +87,6 @@ class TableWriter {
   uint64_t block_bytes_done_ = 0;  // bytes of the current block hashed so far
   std::vector<uint64_t> block_hashes_;
   StreamingHash hash_;
-  bool reserved_ = false;     // every block of the file is allocated (fallocate)
   void* mapping_ = nullptr;   // MapRows
   bool dead_ = false;
 };

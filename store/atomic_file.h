@@ -1,0 +1,70 @@
+// AtomicFile: a new file that appears at its path whole or not at all.
+//
+// Create makes an unnamed temporary file (O_TMPFILE; a hidden
+// ".embstore-tmp-PID-N" file where the filesystem lacks it) in the
+// destination's folder and reserves its full size, so a full disk fails at
+// Create. Commit fsyncs, then renames it over the destination and fsyncs the
+// folder; until then the destination is untouched, and readers that map an
+// old file there keep the old inode. Destroying an uncommitted AtomicFile, or
+// a failed Commit, removes the temporary file. A symlink at the destination
+// is followed: its target is replaced.
+//
+// Used by TableWriter and the .embz writers. Not thread-safe, except that
+// WriteAt may be called from several threads for disjoint ranges.
+
+#ifndef EMBSTORE_STORE_ATOMIC_FILE_H_
+#define EMBSTORE_STORE_ATOMIC_FILE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "format/status.h"
+
+namespace embstore {
+
+struct AtomicFileOptions {
+  bool sync = true;          // fsync file and folder in Commit
+  bool unnamed_temp = true;  // O_TMPFILE where possible (false: always a hidden named file; for tests)
+};
+
+class AtomicFile {
+ public:
+  // `size` bytes are reserved (fallocate) or, where the filesystem cannot,
+  // the file is sized sparsely (reserved() is then false).
+  static Result<std::unique_ptr<AtomicFile>> Create(const std::string& path, uint64_t size,
+                                                    const AtomicFileOptions& options = {});
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  const std::string& path() const { return path_; }  // the destination (symlinks resolved)
+  uint64_t size() const { return size_; }
+  bool reserved() const { return reserved_; }
+  int fd() const { return fd_; }
+
+  Status WriteAt(const void* data, size_t size, uint64_t offset);
+  // Changes the final size (for writers that learn it at the end).
+  Status Resize(uint64_t size);
+  Status Commit();
+  // Closes and removes the temporary file; the destination is untouched.
+  void Discard();
+
+ private:
+  AtomicFile() = default;
+  std::string path_;
+  uint64_t size_ = 0;
+  bool sync_ = true;
+  bool reserved_ = false;
+  int dir_fd_ = -1;
+  int fd_ = -1;
+  std::string tmp_name_;  // empty while the file is unnamed (O_TMPFILE)
+  bool done_ = false;
+};
+
+// An I/O error naming the path, with "no space left on device" spelled out.
+Status IoErrorFromErrno(const std::string& path, const std::string& what);
+
+}  // namespace embstore
+
+#endif  // EMBSTORE_STORE_ATOMIC_FILE_H_
