@@ -68,6 +68,8 @@ class TableReader {
   const Metadata& metadata() const { return metadata_; }
   const std::string& path() const { return file_.path(); }
   uint64_t file_size() const { return file_.size(); }
+  // The whole file as mapped (header, metadata, checksums, padding, rows).
+  std::span<const uint8_t> file_bytes() const { return file_.bytes(); }
 
   // The row as floats. Unchecked. REQUIRES: id < rows().
   std::span<const float> row(uint64_t id) const {

@@ -90,6 +90,8 @@ int GenerateMain(int argc, char** argv);
 int InfoMain(int argc, char** argv);
 int GetMain(int argc, char** argv);
 int VerifyMain(int argc, char** argv);
+int CompressMain(int argc, char** argv);
+int DecompressMain(int argc, char** argv);
 
 }  // namespace embstore::cli
 

@@ -21,6 +21,8 @@ constexpr Command kCommands[] = {
     {"info", embstore::cli::InfoMain, "describe a table (--json for scripts)"},
     {"get", embstore::cli::GetMain, "print rows by id or A:B range (text, --json or --raw)"},
     {"verify", embstore::cli::VerifyMain, "check every checksum; list corrupt row blocks"},
+    {"compress", embstore::cli::CompressMain, "write a .embz: smaller, still readable row by row"},
+    {"decompress", embstore::cli::DecompressMain, "turn a .embz back into the original .emb, byte for byte"},
 };
 
 void PrintUsage(FILE* out) {

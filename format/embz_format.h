@@ -1,0 +1,70 @@
+// The compressed container .embz, version 1.0, as code: its fixed 128-byte
+// header and 24-byte seek-table entries, encoders and validating decoders.
+// FORMAT.md, ".embz container", is the normative text.
+//
+// Pure functions over bytes; safe from any thread.
+
+#ifndef EMBSTORE_FORMAT_EMBZ_FORMAT_H_
+#define EMBSTORE_FORMAT_EMBZ_FORMAT_H_
+
+#include <array>
+#include <cstdint>
+#include <span>
+
+#include "format/status.h"
+
+namespace embstore {
+
+inline constexpr uint8_t kEmbzMagic[8] = {0x89, 'E', 'M', 'Z', '\r', '\n', 0x1A, '\n'};
+inline constexpr uint32_t kEmbzHeaderSize = 128;
+inline constexpr uint32_t kEmbzCodecSplitRans = 1;  // FORMAT.md, ".embz frames"
+inline constexpr uint64_t kEmbzSeekEntrySize = 24;
+// A frame inflates to at most this many bytes (bounds every allocation a
+// reader makes for one frame).
+inline constexpr uint64_t kEmbzMaxFrameBytes = uint64_t{64} << 20;
+// The table prefix (header, metadata, checksum table, padding) inflates to
+// at most 1 MiB + 16 x its compressed size: checksums do not compress, so a
+// real prefix never comes near, and a forged size cannot force a huge
+// allocation.
+inline constexpr uint64_t kEmbzPrefixSlack = uint64_t{1} << 20;
+inline constexpr uint64_t kEmbzPrefixMaxRatio = 16;
+
+struct EmbzHeader {
+  uint16_t version_major = 1;
+  uint16_t version_minor = 0;
+  uint32_t codec = kEmbzCodecSplitRans;
+  uint64_t required_flags = 0;
+  uint64_t optional_flags = 0;
+  uint64_t table_size = 0;         // bytes of the .emb this decompresses to
+  uint64_t prefix_size = 0;        // bytes of it before its data (its data_offset)
+  uint64_t prefix_coded_size = 0;  // zstd frame at offset 128
+  uint64_t frame_rows = 0;         // rows per frame (the last may have fewer)
+  uint64_t frame_count = 0;
+  uint64_t seek_offset = 0;        // seek table: frame_count entries, then end of file
+  uint64_t seek_checksum = 0;      // XXH3-64 of the seek table
+  uint64_t prefix_checksum = 0;    // XXH3-64 of the inflated table prefix
+  uint32_t level = 0;              // zstd level used (informational)
+};
+
+struct EmbzSeekEntry {
+  uint64_t offset;      // of the coded frame in the file
+  uint64_t coded_size;  // bytes
+  uint64_t checksum;    // XXH3-64 of the frame's decoded bytes
+};
+
+std::array<uint8_t, kEmbzHeaderSize> EncodeEmbzHeader(const EmbzHeader& h);
+
+// Validates magic, byte order, version, header checksum, flags, codec and
+// every size against the file size (no section overlaps or runs past the
+// end; the file ends at the seek table's end). Touches only the header.
+Result<EmbzHeader> DecodeEmbzHeader(std::span<const uint8_t> prefix, uint64_t file_size);
+
+void EncodeEmbzSeekEntry(const EmbzSeekEntry& e, uint8_t* out);
+EmbzSeekEntry DecodeEmbzSeekEntry(const uint8_t* in);
+
+// True when the first bytes are the .embz magic (to tell .emb from .embz).
+bool LooksLikeEmbz(std::span<const uint8_t> prefix);
+
+}  // namespace embstore
+
+#endif  // EMBSTORE_FORMAT_EMBZ_FORMAT_H_

@@ -1,0 +1,280 @@
+#include "store/embz.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "format/checked_math.h"
+#include "format/checksum.h"
+#include "store/atomic_file.h"
+#include "store/parallel.h"
+
+namespace embstore {
+
+namespace {
+
+std::string Rows(uint64_t first, uint64_t count) {
+  return "rows [" + std::to_string(first) + ", " + std::to_string(first + count) + ")";
+}
+
+}  // namespace
+
+Status CompressTable(const TableReader& table, const std::string& dst, const CompressOptions& options) {
+  const Header& h = table.header();
+  if (options.level < kMinLevel || options.level > kMaxLevel) {
+    return Status::InvalidArgument("level " + std::to_string(options.level) + " is outside [1, 19]");
+  }
+  uint64_t frame_rows = options.frame_rows;
+  if (frame_rows == 0) frame_rows = std::max<uint64_t>(1, kDefaultFrameBytes / h.row_stride);
+  uint64_t frame_bytes;
+  if (!CheckedMul(frame_rows, h.row_stride, &frame_bytes) || frame_bytes > kEmbzMaxFrameBytes) {
+    return Status::InvalidArgument("--frame-rows " + std::to_string(frame_rows) + ": a frame would exceed " +
+                                   std::to_string(kEmbzMaxFrameBytes >> 20) + " MiB");
+  }
+  const uint64_t frames = CeilDiv(h.rows, frame_rows);
+
+  EmbzHeader eh;
+  eh.table_size = table.file_size();
+  eh.prefix_size = h.data_offset;
+  eh.frame_rows = frame_rows;
+  eh.frame_count = frames;
+  eh.level = static_cast<uint32_t>(options.level);
+  std::vector<uint8_t> prefix;
+  const auto raw_prefix = table.file_bytes().first(h.data_offset);
+  eh.prefix_checksum = Hash64(raw_prefix.data(), raw_prefix.size());
+  EMB_RETURN_IF_ERROR(ZstdCompress(raw_prefix, options.level, &prefix));
+  eh.prefix_coded_size = prefix.size();
+
+  AtomicFileOptions fo;
+  fo.sync = options.sync;
+  EMB_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(dst, 0, fo));
+  EMB_RETURN_IF_ERROR(out->WriteAt(prefix.data(), prefix.size(), kEmbzHeaderSize));
+  uint64_t offset = kEmbzHeaderSize + prefix.size();
+
+  // Frames are coded a batch at a time on all threads, then appended in order.
+  const unsigned threads = ResolveThreads(options.threads, frames);
+  const uint64_t batch = std::max<uint64_t>(threads * 8, 1);
+  std::vector<EmbzSeekEntry> seek(frames);
+  std::vector<std::vector<uint8_t>> coded(batch);
+  std::vector<Status> errors(batch);
+  std::atomic<uint64_t> done{0};
+  for (uint64_t first = 0; first < frames; first += batch) {
+    const uint64_t count = std::min(batch, frames - first);
+    std::atomic<uint64_t> next{0};
+    auto work = [&](unsigned) {
+      for (uint64_t i; (i = next.fetch_add(1)) < count;) {
+        const uint64_t f = first + i;
+        const uint64_t r0 = f * frame_rows, n = std::min(frame_rows, h.rows - r0);
+        auto bytes = table.row_bytes(r0, n);
+        coded[i].clear();
+        errors[i] = EncodeFrame(bytes, options.level, &coded[i]);
+        seek[f].checksum = Hash64(bytes.data(), bytes.size());
+        done.fetch_add(bytes.size(), std::memory_order_relaxed);
+      }
+    };
+    EMB_RETURN_IF_ERROR(RunParallel(threads, work, &done, h.data_size,
+                                    first + batch >= frames ? options.progress : nullptr));
+    for (uint64_t i = 0; i < count; ++i) {
+      EMB_RETURN_IF_ERROR(errors[i]);
+      EMB_RETURN_IF_ERROR(out->WriteAt(coded[i].data(), coded[i].size(), offset));
+      seek[first + i].offset = offset;
+      seek[first + i].coded_size = coded[i].size();
+      offset += coded[i].size();
+    }
+    if (options.progress) options.progress(done.load(), h.data_size);
+  }
+  std::vector<uint8_t> table_bytes(frames * kEmbzSeekEntrySize);
+  for (uint64_t f = 0; f < frames; ++f) EncodeEmbzSeekEntry(seek[f], &table_bytes[f * kEmbzSeekEntrySize]);
+  eh.seek_offset = offset;
+  eh.seek_checksum = Hash64(table_bytes.data(), table_bytes.size());
+  EMB_RETURN_IF_ERROR(out->WriteAt(table_bytes.data(), table_bytes.size(), offset));
+  const auto head = EncodeEmbzHeader(eh);
+  EMB_RETURN_IF_ERROR(out->WriteAt(head.data(), head.size(), 0));
+  return out->Commit();
+}
+
+EmbzReader::EmbzReader(MappedFile file, EmbzHeader embz, std::vector<uint8_t> prefix, Header table,
+                       Metadata metadata, std::vector<EmbzSeekEntry> seek, size_t cache_frames)
+    : file_(std::move(file)),
+      embz_(embz),
+      prefix_(std::move(prefix)),
+      table_(table),
+      metadata_(std::move(metadata)),
+      seek_(std::move(seek)),
+      cache_frames_(std::max<size_t>(cache_frames, 1)) {}
+
+Result<std::unique_ptr<EmbzReader>> EmbzReader::Open(const std::string& path, size_t cache_frames) {
+  EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
+  auto fail = [&](const Status& st) { return st.WithContext(path); };
+  auto eh = DecodeEmbzHeader(file.bytes(), file.size());
+  if (!eh.ok()) return fail(eh.status());
+  // The table's own header, metadata and checksum table, inflated (bounded
+  // by DecodeEmbzHeader) and checked exactly as a .emb file's would be.
+  std::vector<uint8_t> prefix(eh->prefix_size);
+  Status st = ZstdDecompress(file.bytes().subspan(kEmbzHeaderSize, eh->prefix_coded_size), prefix);
+  if (!st.ok()) return fail(Status::Corruption("table prefix: " + st.message()));
+  if (Hash64(prefix.data(), prefix.size()) != eh->prefix_checksum) {
+    return fail(Status::Corruption("table prefix: checksum mismatch"));
+  }
+  auto table = DecodeHeader(prefix, eh->table_size);
+  if (!table.ok()) return fail(table.status().WithContext("table inside"));
+  if (table->data_offset != eh->prefix_size) {
+    return fail(Status::Corruption("prefix_size " + std::to_string(eh->prefix_size) + " != the table's data_offset " +
+                                   std::to_string(table->data_offset)));
+  }
+  std::span<const uint8_t> meta = std::span(prefix).subspan(table->metadata_offset, table->metadata_size);
+  if (Hash64(meta.data(), meta.size()) != table->metadata_checksum) {
+    return fail(Status::Corruption("table inside: corrupt metadata: checksum mismatch"));
+  }
+  auto metadata = DecodeMetadata(meta);
+  if (!metadata.ok()) return fail(metadata.status().WithContext("table inside"));
+  uint64_t frame_bytes;
+  if (!CheckedMul(eh->frame_rows, table->row_stride, &frame_bytes) || frame_bytes > kEmbzMaxFrameBytes) {
+    return fail(Status::Corruption("frame_rows " + std::to_string(eh->frame_rows) + " makes frames over 64 MiB"));
+  }
+  if (eh->frame_count != CeilDiv(table->rows, eh->frame_rows)) {
+    return fail(Status::Corruption("frame_count " + std::to_string(eh->frame_count) + " != ceil(rows " +
+                                   std::to_string(table->rows) + " / frame_rows " + std::to_string(eh->frame_rows) +
+                                   ")"));
+  }
+  // The seek table: its checksum, then frames back to back from the end of
+  // the prefix to the seek table (DecodeEmbzHeader bounded its size).
+  auto seek_bytes = file.bytes().subspan(eh->seek_offset, eh->frame_count * kEmbzSeekEntrySize);
+  if (Hash64(seek_bytes.data(), seek_bytes.size()) != eh->seek_checksum) {
+    return fail(Status::Corruption("seek table checksum mismatch"));
+  }
+  std::vector<EmbzSeekEntry> seek(eh->frame_count);
+  uint64_t expect = kEmbzHeaderSize + eh->prefix_coded_size;
+  for (uint64_t f = 0; f < eh->frame_count; ++f) {
+    seek[f] = DecodeEmbzSeekEntry(seek_bytes.data() + f * kEmbzSeekEntrySize);
+    uint64_t end;
+    if (seek[f].offset != expect || !CheckedAdd(expect, seek[f].coded_size, &end) || end > eh->seek_offset) {
+      return fail(Status::Corruption("seek table: frame " + std::to_string(f) + " at offset " +
+                                     std::to_string(seek[f].offset) + " size " + std::to_string(seek[f].coded_size) +
+                                     " does not follow the previous frame inside the file"));
+    }
+    expect = end;
+  }
+  if (expect != eh->seek_offset) return fail(Status::Corruption("seek table: frames do not reach the seek table"));
+  return std::unique_ptr<EmbzReader>(new EmbzReader(std::move(file), *eh, std::move(prefix), *table,
+                                                    std::move(metadata).value(), std::move(seek), cache_frames));
+}
+
+uint64_t EmbzReader::FrameRows(uint64_t f) const {
+  return std::min(embz_.frame_rows, table_.rows - f * embz_.frame_rows);
+}
+
+Status EmbzReader::DecodeFrameAt(uint64_t f, std::span<uint8_t> out) const {
+  const EmbzSeekEntry& e = seek_[f];
+  const uint64_t r0 = f * embz_.frame_rows;
+  auto where = [&] { return "frame " + std::to_string(f) + " (" + Rows(r0, FrameRows(f)) + ")"; };
+  Status st = DecodeFrame(file_.bytes().subspan(e.offset, e.coded_size), out);
+  if (!st.ok()) return Status::Corruption(where() + ": " + st.message());
+  if (Hash64(out.data(), out.size()) != e.checksum) return Status::Corruption(where() + ": checksum mismatch");
+  return Status::OK();
+}
+
+Result<std::shared_ptr<const std::vector<uint8_t>>> EmbzReader::Frame(uint64_t f) const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(f);
+    if (it != cache_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second.second);
+      return it->second.first;
+    }
+  }
+  // Decode outside the lock; two threads may both decode a cold frame.
+  auto frame = std::make_shared<std::vector<uint8_t>>(FrameRows(f) * table_.row_stride);
+  EMB_RETURN_IF_ERROR(DecodeFrameAt(f, *frame));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (cache_.find(f) == cache_.end()) {
+    lru_.push_front(f);
+    cache_.emplace(f, std::make_pair(frame, lru_.begin()));
+    if (cache_.size() > cache_frames_) {
+      cache_.erase(lru_.back());
+      lru_.pop_back();
+    }
+  }
+  return std::shared_ptr<const std::vector<uint8_t>>(frame);
+}
+
+Status EmbzReader::ReadRow(uint64_t id, std::span<float> out) const {
+  if (id >= table_.rows) return Status::OutOfRange(OutOfRangeMessage(id, table_.rows));
+  if (out.size() != table_.dim) return Status::InvalidArgument("ReadRow: output holds " + std::to_string(out.size()) + " floats, a row " + std::to_string(table_.dim));
+  const uint64_t f = id / embz_.frame_rows;
+  EMB_ASSIGN_OR_RETURN(auto frame, Frame(f));
+  std::memcpy(out.data(), frame->data() + (id - f * embz_.frame_rows) * table_.row_stride, table_.dim * sizeof(float));
+  return Status::OK();
+}
+
+Status EmbzReader::Gather(std::span<const uint64_t> ids, std::span<float> out) const {
+  if (out.size() / table_.dim != ids.size() || out.size() % table_.dim != 0) {
+    return Status::InvalidArgument("gather: output holds " + std::to_string(out.size()) + " floats, " +
+                                   std::to_string(ids.size()) + " rows of dim " + std::to_string(table_.dim) +
+                                   " need " + std::to_string(ids.size() * table_.dim));
+  }
+  for (uint64_t id : ids)
+    if (id >= table_.rows) return Status::OutOfRange(OutOfRangeMessage(id, table_.rows));
+  for (size_t k = 0; k < ids.size(); ++k) {
+    EMB_RETURN_IF_ERROR(ReadRow(ids[k], out.subspan(k * table_.dim, table_.dim)));
+  }
+  return Status::OK();
+}
+
+Result<EmbzVerifyReport> EmbzReader::Verify(unsigned threads,
+                                            const std::function<void(uint64_t, uint64_t)>& progress) const {
+  const uint64_t frames = embz_.frame_count;
+  const unsigned n = ResolveThreads(threads, frames);
+  std::vector<std::vector<BadFrame>> bad(n);
+  std::atomic<uint64_t> next{0}, done{0};
+  auto work = [&](unsigned w) {
+    std::vector<uint8_t> buf;
+    for (uint64_t f; (f = next.fetch_add(1)) < frames;) {
+      buf.resize(FrameRows(f) * table_.row_stride);
+      Status st = DecodeFrameAt(f, buf);
+      if (!st.ok() && bad[w].size() < kMaxReportedBadBlocks) {
+        bad[w].push_back({f, f * embz_.frame_rows, FrameRows(f), st.message()});
+      }
+      done.fetch_add(buf.size(), std::memory_order_relaxed);
+    }
+  };
+  EMB_RETURN_IF_ERROR(RunParallel(n, work, &done, table_.data_size, progress));
+  EmbzVerifyReport report;
+  report.frames_checked = frames;
+  for (auto& v : bad) report.bad_frames.insert(report.bad_frames.end(), v.begin(), v.end());
+  std::sort(report.bad_frames.begin(), report.bad_frames.end(),
+            [](const BadFrame& a, const BadFrame& b) { return a.frame < b.frame; });
+  return report;
+}
+
+Status EmbzReader::Decompress(const std::string& dst, unsigned threads, bool sync,
+                              const std::function<void(uint64_t, uint64_t)>& progress) const {
+  AtomicFileOptions fo;
+  fo.sync = sync;
+  EMB_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(dst, embz_.table_size, fo));
+  EMB_RETURN_IF_ERROR(out->WriteAt(prefix_.data(), prefix_.size(), 0));
+  const uint64_t frames = embz_.frame_count;
+  const unsigned n = ResolveThreads(threads, frames);
+  std::vector<Status> errors(n);
+  std::atomic<uint64_t> next{0}, done{0};
+  std::atomic<bool> failed{false};
+  auto work = [&](unsigned w) {
+    std::vector<uint8_t> buf;
+    for (uint64_t f; !failed && (f = next.fetch_add(1)) < frames;) {
+      buf.resize(FrameRows(f) * table_.row_stride);
+      Status st = DecodeFrameAt(f, buf);
+      if (st.ok()) st = out->WriteAt(buf.data(), buf.size(), table_.data_offset + f * embz_.frame_rows * table_.row_stride);
+      if (!st.ok()) {
+        errors[w] = st;
+        failed = true;
+        return;
+      }
+      done.fetch_add(buf.size(), std::memory_order_relaxed);
+    }
+  };
+  EMB_RETURN_IF_ERROR(RunParallel(n, work, &done, table_.data_size, progress));
+  for (const Status& st : errors) EMB_RETURN_IF_ERROR(st.WithContext(path()));
+  return out->Commit();
+}
+
+}  // namespace embstore

@@ -1,0 +1,123 @@
+// embstore compress / decompress: .emb <-> .embz, with the zstd command
+// line's habits (-o, -f, -q, -v, -T, --level and -1 .. -19).
+
+#include <sys/stat.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "store/embz.h"
+#include "store/table_reader.h"
+#include "tools/cli.h"
+
+namespace embstore::cli {
+
+namespace {
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// zstd's "-19" style: turns "-N" into "--level N" before option parsing.
+std::vector<std::string> ExpandLevelFlags(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (auto& a : args) {
+    if (a.size() >= 2 && a.size() <= 3 && a[0] == '-' && a[1] >= '1' && a[1] <= '9' &&
+        (a.size() == 2 || (a[2] >= '0' && a[2] <= '9'))) {
+      a = "--level=" + a.substr(1);
+    }
+  }
+  return args;
+}
+
+struct Common {
+  std::string input, output, threads = "0";
+  bool force = false, quiet = false, verbose = false;
+};
+
+void AddCommon(po::options_description& o, Common* c) {
+  o.add_options()
+      ("input", po::value(&c->input)->required(), "input file")
+      ("output,o", po::value(&c->output)->required(), "output file (never half-written)")
+      ("force,f", po::bool_switch(&c->force), "overwrite an existing output file")
+      ("threads,T", po::value(&c->threads)->default_value("0"), "threads, 0: all cores")
+      ("quiet,q", po::bool_switch(&c->quiet), "no progress bar, no summary")
+      ("verbose,v", po::bool_switch(&c->verbose), "print a summary line");
+}
+
+int Run(int argc, char** argv, bool compress) {
+  const char* cmd = compress ? "compress" : "decompress";
+  Common c;
+  std::string level = std::to_string(kDefaultLevel), frame_rows = "0";
+  po::options_description options("options");
+  AddCommon(options, &c);
+  if (compress) {
+    options.add_options()
+        ("level", po::value(&level)->default_value(std::to_string(kDefaultLevel)), "zstd level 1..19 (also -1 .. -19)")
+        ("frame-rows", po::value(&frame_rows)->default_value("0"), "rows per frame, 0: about 128 KiB per frame");
+  }
+  po::positional_options_description positional;
+  positional.add("input", 1);
+  po::variables_map vm;
+  const std::string usage =
+      compress ? "usage: embstore compress FILE.emb -o FILE.embz [-f] [--level N | -N] [-T N] [--frame-rows K]\n\n"
+                 "Compresses a table into frames of K rows that can still be read one row at a time\n"
+                 "(embstore get/info/verify take .embz files). Decompressing gives back the original bytes."
+               : "usage: embstore decompress FILE.embz -o FILE.emb [-f] [-T N]\n\n"
+                 "Writes the original table, byte for byte; fails, leaving nothing, on a damaged frame.";
+  std::vector<std::string> args = ExpandLevelFlags(argc, argv);
+  std::vector<char*> ptrs;
+  for (auto& a : args) ptrs.push_back(a.data());
+  if (!ParseArgs(static_cast<int>(ptrs.size()), ptrs.data(), usage, options, positional, &vm)) return kExitOk;
+  const unsigned threads = ParseThreads(c.threads);
+  if (Exists(c.output) && !c.force) {
+    throw UsageError{c.output + " already exists; use -f to overwrite it"};
+  }
+  ProgressBar bar(cmd, 0, "bytes");
+  auto progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
+  const bool show = !c.quiet && bar.enabled();
+
+  if (compress) {
+    CompressOptions o;
+    const uint64_t lv = ParseU64(level, "--level");
+    if (lv < kMinLevel || lv > kMaxLevel) throw UsageError{"--level: " + level + " is outside [1, 19]"};
+    o.level = static_cast<int>(lv);
+    o.frame_rows = ParseU64(frame_rows, "--frame-rows");
+    o.threads = threads;
+    auto table = TableReader::Open(c.input);
+    if (!table.ok()) return Report(cmd, table.status());
+    bar = ProgressBar(cmd, table->header().data_size, "bytes");
+    if (show) o.progress = progress;
+    Status st = CompressTable(*table, c.output, o);
+    bar.Done();
+    if (!st.ok()) return Report(cmd, st);
+    if (c.verbose) {
+      auto z = EmbzReader::Open(c.output);
+      if (z.ok()) {
+        std::fprintf(stderr, "%s: %" PRIu64 " -> %" PRIu64 " bytes (ratio %.4f), %" PRIu64 " frames\n",
+                     c.input.c_str(), table->file_size(), (*z)->file_size(),
+                     static_cast<double>(table->file_size()) / static_cast<double>((*z)->file_size()),
+                     (*z)->embz_header().frame_count);
+      }
+    }
+    return kExitOk;
+  }
+  auto z = EmbzReader::Open(c.input);
+  if (!z.ok()) return Report(cmd, z.status());
+  bar = ProgressBar(cmd, (*z)->header().data_size, "bytes");
+  Status st = (*z)->Decompress(c.output, threads, true, show ? std::function<void(uint64_t, uint64_t)>(progress)
+                                                             : std::function<void(uint64_t, uint64_t)>());
+  bar.Done();
+  if (!st.ok()) return Report(cmd, st);
+  if (c.verbose) std::fprintf(stderr, "%s: %" PRIu64 " bytes\n", c.output.c_str(), (*z)->embz_header().table_size);
+  return kExitOk;
+}
+
+}  // namespace
+
+int CompressMain(int argc, char** argv) { return Run(argc, argv, true); }
+int DecompressMain(int argc, char** argv) { return Run(argc, argv, false); }
+
+}  // namespace embstore::cli
