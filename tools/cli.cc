@@ -9,6 +9,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "format/embz_format.h"
 #include "store/table_reader.h"
 
 namespace embstore::cli {
@@ -98,6 +99,15 @@ Status ResolveIds(std::vector<IdRange>* ranges, uint64_t rows) {
     }
   }
   return Status::OK();
+}
+
+bool IsEmbz(const std::string& path) {
+  uint8_t magic[8];
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return false;
+  const size_t n = std::fread(magic, 1, sizeof(magic), f);
+  std::fclose(f);
+  return LooksLikeEmbz(std::span<const uint8_t>(magic, n));
 }
 
 int FinishStdout(const std::string& cmd) {

@@ -54,6 +54,9 @@ struct IdRange {
 Result<std::vector<IdRange>> ParseIds(const std::vector<std::string>& items);
 Status ResolveIds(std::vector<IdRange>* ranges, uint64_t rows);
 
+// True when the file starts with the .embz magic (a compressed table).
+bool IsEmbz(const std::string& path);
+
 // Flushes stdout; an error writing it (a full disk, a closed pipe) is an
 // I/O error: prints it and returns 1. Otherwise returns 0.
 int FinishStdout(const std::string& cmd);

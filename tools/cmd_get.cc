@@ -7,7 +7,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
+#include "store/embz.h"
 #include "store/table_reader.h"
 #include "tools/cli.h"
 
@@ -108,40 +110,59 @@ int GetMain(int argc, char** argv) {
   auto ranges = ParseIds(ids);
   if (!ranges.ok()) throw UsageError{ranges.status().message()};
 
-  auto reader = TableReader::Open(path);
-  if (!reader.ok()) return Report("get", reader.status());
+  // A .emb hands out rows from its mapping; a .embz decodes their frames.
+  std::unique_ptr<TableReader> table;
+  std::unique_ptr<EmbzReader> packed;
+  if (IsEmbz(path)) {
+    auto z = EmbzReader::Open(path);
+    if (!z.ok()) return Report("get", z.status());
+    packed = std::move(z).value();
+  } else {
+    auto t = TableReader::Open(path);
+    if (!t.ok()) return Report("get", t.status());
+    table = std::make_unique<TableReader>(std::move(t).value());
+  }
+  const uint64_t rows = table ? table->rows() : packed->rows();
+  const uint64_t dim = table ? table->dim() : packed->dim();
   // Every id is checked before anything is printed.
-  if (Status st = ResolveIds(&*ranges, reader->rows()); !st.ok()) return Report("get", st);
+  if (Status st = ResolveIds(&*ranges, rows); !st.ok()) return Report("get", st);
+  std::vector<float> buf(dim);
+  Status row_error;
+  auto row = [&](uint64_t id) -> std::span<const float> {
+    if (table) return table->row(id);
+    if (row_error.ok()) row_error = packed->ReadRow(id, buf);
+    return buf;
+  };
 
   Out out;
-  const uint64_t dim = reader->dim();
   if (raw) {
     for (const IdRange& r : *ranges) {
-      // Rows of a range are contiguous in the file: one write, no copy.
-      auto bytes = reader->row_bytes(r.begin, r.end - r.begin);
-      if (reader->header().row_stride == dim * sizeof(float)) {
+      if (table && table->header().row_stride == dim * sizeof(float)) {
+        // Rows of a range are contiguous in the file: one write, no copy.
+        auto bytes = table->row_bytes(r.begin, r.end - r.begin);
         if (!out.WriteDirect(bytes.data(), bytes.size())) break;
-      } else {
-        for (uint64_t id = r.begin; id < r.end; ++id) {
-          auto row = reader->row(id);
-          if (!out.WriteDirect(row.data(), row.size_bytes())) break;
-        }
+        continue;
+      }
+      for (uint64_t id = r.begin; id < r.end && row_error.ok(); ++id) {
+        auto v = row(id);
+        if (!row_error.ok() || !out.WriteDirect(v.data(), v.size_bytes())) break;
       }
     }
   } else if (json) {
     out.Put('[');
     bool first = true;
     for (const IdRange& r : *ranges) {
-      for (uint64_t id = r.begin; id < r.end; ++id) {
+      for (uint64_t id = r.begin; id < r.end && row_error.ok(); ++id) {
+        auto v = row(id);
+        if (!row_error.ok()) break;
         char head[64];
         int n = std::snprintf(head, sizeof(head), "%s\n{\"id\": %llu, \"row\": [", first ? "" : ",",
                               static_cast<unsigned long long>(id));
         out.Put(head, static_cast<size_t>(n));
         first = false;
-        auto row = reader->row(id);
         for (uint64_t i = 0; i < dim; ++i) {
           if (i) out.Put(", ", 2);
-          PutJsonFloat(out, row[i], precision);
+          PutJsonFloat(out, v[i], precision);
         }
         out.Put("]}", 2);
       }
@@ -150,17 +171,22 @@ int GetMain(int argc, char** argv) {
   } else {
     if (precision < 0) precision = 4;
     for (const IdRange& r : *ranges) {
-      for (uint64_t id = r.begin; id < r.end; ++id) {
-        auto row = reader->row(id);
+      for (uint64_t id = r.begin; id < r.end && row_error.ok(); ++id) {
+        auto v = row(id);
+        if (!row_error.ok()) break;
         for (uint64_t i = 0; i < dim; ++i) {
           if (i) out.Put(' ');
           char* p = out.Reserve(128);
-          auto res = std::to_chars(p, p + 128, row[i], std::chars_format::fixed, precision);
+          auto res = std::to_chars(p, p + 128, v[i], std::chars_format::fixed, precision);
           out.Commit(static_cast<size_t>(res.ptr - p));
         }
         out.Put('\n');
       }
     }
+  }
+  if (!row_error.ok()) {
+    out.Flush();
+    return Report("get", row_error);
   }
   // A reader that stops early (| head) ends us with SIGPIPE, as it does cat.
   out.Flush();

@@ -1,9 +1,11 @@
 // embstore info: what a table is, for people and (with --json) for scripts.
 
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "store/generate.h"
+#include "store/embz.h"
 #include "store/table_reader.h"
 #include "tools/cli.h"
 
@@ -25,10 +27,22 @@ int InfoMain(int argc, char** argv) {
       "tables the PyTorch lines that make the same rows. Reads only the header: instant at any size.";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
 
-  auto reader = TableReader::Open(path);
-  if (!reader.ok()) return Report("info", reader.status());
-  const Header& h = reader->header();
-  const std::string torch = TorchReproduction(reader->metadata(), h.rows, h.dim);
+  // A .embz describes the table inside it, plus its own container.
+  std::unique_ptr<TableReader> table;
+  std::unique_ptr<EmbzReader> packed;
+  if (IsEmbz(path)) {
+    auto z = EmbzReader::Open(path);
+    if (!z.ok()) return Report("info", z.status());
+    packed = std::move(z).value();
+  } else {
+    auto t = TableReader::Open(path);
+    if (!t.ok()) return Report("info", t.status());
+    table = std::make_unique<TableReader>(std::move(t).value());
+  }
+  const Header& h = table ? table->header() : packed->header();
+  const Metadata& metadata = table ? table->metadata() : packed->metadata();
+  const uint64_t file_size = table ? table->file_size() : packed->file_size();
+  const std::string torch = TorchReproduction(metadata, h.rows, h.dim);
 
   if (vm.count("json")) {
     nlohmann::ordered_json j;
@@ -40,10 +54,19 @@ int InfoMain(int argc, char** argv) {
     j["row_stride"] = h.row_stride;
     j["data_offset"] = h.data_offset;
     j["data_size"] = h.data_size;
-    j["file_size"] = reader->file_size();
+    j["file_size"] = file_size;
+    if (packed) {
+      const EmbzHeader& z = packed->embz_header();
+      j["compressed"] = {{"format_version", std::to_string(z.version_major) + "." + std::to_string(z.version_minor)},
+                         {"table_size", z.table_size},
+                         {"ratio", static_cast<double>(z.table_size) / static_cast<double>(file_size)},
+                         {"frame_rows", z.frame_rows},
+                         {"frames", z.frame_count},
+                         {"level", z.level}};
+    }
     j["checksum"] = {{"algorithm", "xxh3-64"}, {"block_rows", h.checksum_block_rows}, {"blocks", h.checksum_count}};
     j["metadata"] = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : reader->metadata()) j["metadata"][k] = v;
+    for (const auto& [k, v] : metadata) j["metadata"][k] = v;
     if (!torch.empty()) j["torch"] = torch;
     // Metadata values are bytes; replace invalid UTF-8 rather than fail.
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
@@ -57,11 +80,18 @@ int InfoMain(int argc, char** argv) {
   std::printf("row stride   %llu bytes\n", (unsigned long long)h.row_stride);
   std::printf("data         %llu bytes at offset %llu\n", (unsigned long long)h.data_size,
               (unsigned long long)h.data_offset);
-  std::printf("file size    %llu bytes\n", (unsigned long long)reader->file_size());
+  std::printf("file size    %llu bytes\n", (unsigned long long)file_size);
+  if (packed) {
+    const EmbzHeader& z = packed->embz_header();
+    std::printf("compressed   embstore .embz %u.%u: %llu-byte table, ratio %.4f, %llu frames of %llu rows, level %u\n",
+                z.version_major, z.version_minor, (unsigned long long)z.table_size,
+                static_cast<double>(z.table_size) / static_cast<double>(file_size), (unsigned long long)z.frame_count,
+                (unsigned long long)z.frame_rows, z.level);
+  }
   std::printf("checksums    XXH3-64, %llu block%s of %u rows\n", (unsigned long long)h.checksum_count,
               h.checksum_count == 1 ? "" : "s", h.checksum_block_rows);
-  std::printf("metadata     %zu entr%s\n", reader->metadata().size(), reader->metadata().size() == 1 ? "y" : "ies");
-  for (const auto& [k, v] : reader->metadata()) std::printf("  %-22s %s\n", k.c_str(), EscapeForDisplay(v).c_str());
+  std::printf("metadata     %zu entr%s\n", metadata.size(), metadata.size() == 1 ? "y" : "ies");
+  for (const auto& [k, v] : metadata) std::printf("  %-22s %s\n", k.c_str(), EscapeForDisplay(v).c_str());
   if (!torch.empty()) {
     std::printf("same rows in PyTorch:\n");
     size_t start = 0;

@@ -178,6 +178,30 @@ for f in "$GOLDEN"/bad/*.emb; do
 done
 expect "verify golden newer minor" 0 "" "$EMB" verify "$GOLDEN/good/minor-1.1-longer-header.emb"
 
+# --- compress / decompress --------------------------------------------------
+"$EMB" generate --rows 3000 --dim 96 --seed 5 -o "$T/c.emb"
+expect "compress" 0 "ratio" "$EMB" compress "$T/c.emb" -o "$T/c.embz" -v
+expect "compress refuses to overwrite" 2 "already exists; use -f" "$EMB" compress "$T/c.emb" -o "$T/c.embz"
+expect "compress -f -19 -T 2" 0 "" "$EMB" compress "$T/c.emb" -o "$T/c.embz" -f -19 -T 2
+expect "bad level" 2 "--level: 25 is outside [1, 19]" "$EMB" compress "$T/c.emb" -o "$T/x.embz" --level 25
+expect "decompress" 0 "" "$EMB" decompress "$T/c.embz" -o "$T/c2.emb"
+same "decompress gives the original bytes" "$(cmp "$T/c.emb" "$T/c2.emb" && echo same)" "same"
+same "get on .embz equals get on .emb" "$("$EMB" get "$T/c.embz" 0:3000 --raw | md5sum)" "$("$EMB" get "$T/c.emb" 0:3000 --raw | md5sum)"
+same "get --json on .embz" "$("$EMB" get "$T/c.embz" 7 --json | md5sum)" "$("$EMB" get "$T/c.emb" 7 --json | md5sum)"
+expect "verify .embz" 0 "" "$EMB" verify "$T/c.embz"
+same "info .embz shows the table inside" "$("$EMB" info "$T/c.embz" --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["rows"], d["dim"], d["compressed"]["frames"] > 1, d["metadata"]["generator.seed"])')" "3000 96 True 5"
+expect "id out of range in .embz" 1 "id 3000 out of range" "$EMB" get "$T/c.embz" 3000
+cp "$T/c.embz" "$T/bad.embz"
+SEEK=$("$EMB" info "$T/c.embz" --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["compressed"]["frames"])')
+# Damage the last byte of the last frame (just before the seek table).
+END=$(( $(stat -c %s "$T/c.embz") - SEEK * 24 - 1 ))
+printf '\x55' | dd of="$T/bad.embz" bs=1 seek="$END" conv=notrunc status=none
+expect "verify names a damaged frame" 1 "FAILED: 1 of $SEEK frames corrupt" "$EMB" verify "$T/bad.embz"
+grep -q "rows \[" "$T/out" && ok "the damaged frame's rows are listed" || bad "the damaged frame's rows are listed" "$(cat "$T/out")"
+expect "decompress of a damaged file fails" 1 "checksum mismatch" "$EMB" decompress "$T/bad.embz" -o "$T/bad-out.emb"
+same "and leaves no output" "$(ls -A "$T" | grep -c 'bad-out')" "0"
+expect "truncated .embz" 1 "truncated .embz" sh -c "head -c 1000 '$T/c.embz' > '$T/cut.embz' && '$EMB' info '$T/cut.embz'"
+
 # --- crash safety: a killed generate leaves nothing -------------------------
 mkdir "$T/kill"
 cp "$NB" "$T/kill/t.emb"
