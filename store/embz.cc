@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <system_error>
+#include <thread>
 #include <cstring>
 
 #include "format/checked_math.h"
@@ -51,38 +56,79 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
   EMB_RETURN_IF_ERROR(out->WriteAt(prefix.data(), prefix.size(), kEmbzHeaderSize));
   uint64_t offset = kEmbzHeaderSize + prefix.size();
 
-  // Frames are coded a batch at a time on all threads, then appended in order.
+  // An ordered pipeline: workers code frames in any order into a ring of
+  // slots at most `window` frames ahead; this thread appends them in order
+  // as they complete, so writing overlaps coding.
   const unsigned threads = ResolveThreads(options.threads, frames);
-  const uint64_t batch = std::max<uint64_t>(threads * 8, 1);
+  const uint64_t window = 16 * uint64_t{threads};
   std::vector<EmbzSeekEntry> seek(frames);
-  std::vector<std::vector<uint8_t>> coded(batch);
-  std::vector<Status> errors(batch);
-  std::atomic<uint64_t> done{0};
-  for (uint64_t first = 0; first < frames; first += batch) {
-    const uint64_t count = std::min(batch, frames - first);
-    std::atomic<uint64_t> next{0};
-    auto work = [&](unsigned) {
-      for (uint64_t i; (i = next.fetch_add(1)) < count;) {
-        const uint64_t f = first + i;
-        const uint64_t r0 = f * frame_rows, n = std::min(frame_rows, h.rows - r0);
-        auto bytes = table.row_bytes(r0, n);
-        coded[i].clear();
-        errors[i] = EncodeFrame(bytes, options.level, &coded[i]);
-        seek[f].checksum = Hash64(bytes.data(), bytes.size());
-        done.fetch_add(bytes.size(), std::memory_order_relaxed);
+  std::vector<std::vector<uint8_t>> slot(window);
+  std::vector<Status> slot_status(window);
+  std::vector<char> ready(window, 0);
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t next_frame = 0, written = 0;
+  bool abort = false;
+  auto worker = [&] {
+    for (;;) {
+      uint64_t f;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return abort || next_frame >= frames || next_frame < written + window; });
+        if (abort || next_frame >= frames) return;
+        f = next_frame++;
       }
-    };
-    EMB_RETURN_IF_ERROR(RunParallel(threads, work, &done, h.data_size,
-                                    first + batch >= frames ? options.progress : nullptr));
-    for (uint64_t i = 0; i < count; ++i) {
-      EMB_RETURN_IF_ERROR(errors[i]);
-      EMB_RETURN_IF_ERROR(out->WriteAt(coded[i].data(), coded[i].size(), offset));
-      seek[first + i].offset = offset;
-      seek[first + i].coded_size = coded[i].size();
-      offset += coded[i].size();
+      const uint64_t r0 = f * frame_rows, n = std::min(frame_rows, h.rows - r0);
+      auto bytes = table.row_bytes(r0, n);
+      std::vector<uint8_t>& out_slot = slot[f % window];
+      out_slot.clear();
+      Status st = EncodeFrame(bytes, options.level, &out_slot);
+      seek[f].checksum = Hash64(bytes.data(), bytes.size());
+      std::lock_guard<std::mutex> lock(mu);
+      slot_status[f % window] = st;
+      ready[f % window] = 1;
+      cv.notify_all();
     }
-    if (options.progress) options.progress(done.load(), h.data_size);
+  };
+  std::vector<std::thread> pool;
+  Status status;
+  try {
+    for (unsigned t = 0; t < threads; ++t) pool.emplace_back(worker);
+  } catch (const std::system_error& e) {
+    status = Status::IOError(std::string("cannot start worker threads: ") + e.what());
   }
+  auto last_report = std::chrono::steady_clock::now();
+  while (status.ok() && !pool.empty() && written < frames) {
+    const uint64_t k = written % window;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return ready[k] != 0; });
+    }
+    status = slot_status[k];
+    if (status.ok()) status = out->WriteAt(slot[k].data(), slot[k].size(), offset);
+    if (!status.ok()) break;
+    seek[written].offset = offset;
+    seek[written].coded_size = slot[k].size();
+    offset += slot[k].size();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ready[k] = 0;
+      ++written;
+      cv.notify_all();
+    }
+    if (options.progress && std::chrono::steady_clock::now() - last_report > std::chrono::milliseconds(100)) {
+      options.progress(std::min(written * frame_bytes, h.data_size), h.data_size);
+      last_report = std::chrono::steady_clock::now();
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    abort = true;
+    cv.notify_all();
+  }
+  for (auto& t : pool) t.join();
+  EMB_RETURN_IF_ERROR(status);
+  if (options.progress) options.progress(h.data_size, h.data_size);
   std::vector<uint8_t> table_bytes(frames * kEmbzSeekEntrySize);
   for (uint64_t f = 0; f < frames; ++f) EncodeEmbzSeekEntry(seek[f], &table_bytes[f * kEmbzSeekEntrySize]);
   eh.seek_offset = offset;

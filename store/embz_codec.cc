@@ -6,6 +6,10 @@
 #include <cstring>
 #include <memory>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "format/endian.h"
 
 namespace embstore {
@@ -72,14 +76,99 @@ EncSymbol MakeEncSymbol(uint32_t start, uint32_t freq) {
 
 Status Corrupt(const std::string& what) { return Status::Corruption("corrupt frame: " + what); }
 
+// The filter (FORMAT.md, ".embz frames"): float u -> exponent byte u >> 23
+// and 3 bytes (u & 0x7FFFFF) | sign << 23. Both buffers of 3-byte groups
+// carry 4 bytes of slack: every group is written and read as 4 bytes.
+void SplitScalar(const uint8_t* src, size_t from, size_t n, uint8_t* exps, uint8_t* rest) {
+  for (size_t i = from; i < n; ++i) {
+    const uint32_t u = LoadLE32(src + 4 * i);
+    exps[i] = static_cast<uint8_t>(u >> 23);
+    StoreLE32(rest + 3 * i, (u & 0x7FFFFFu) | ((u >> 31) << 23));
+  }
+}
+
+void MergeScalar(const uint8_t* exps, const uint8_t* rest, size_t from, size_t n, uint8_t* dst) {
+  for (size_t i = from; i < n; ++i) {
+    const uint32_t r = LoadLE32(rest + 3 * i) & 0xFFFFFFu;
+    StoreLE32(dst + 4 * i, (r & 0x7FFFFFu) | uint32_t{exps[i]} << 23 | (r >> 23) << 31);
+  }
+}
+
+#if defined(__x86_64__)
+// Four floats per step with byte shuffles (SSSE3: every x86-64 CPU since 2006
+// bar a few; checked at run time). Same bytes as the scalar loops.
+__attribute__((target("ssse3"))) void SplitSsse3(const uint8_t* src, size_t n, uint8_t* exps, uint8_t* rest) {
+  const __m128i mant = _mm_set1_epi32(0x7FFFFF);
+  const __m128i pack3 = _mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
+  const __m128i pack1 = _mm_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const __m128i u = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 4 * i));
+    const __m128i r = _mm_or_si128(_mm_and_si128(u, mant), _mm_slli_epi32(_mm_srli_epi32(u, 31), 23));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(rest + 3 * i), _mm_shuffle_epi8(r, pack3));
+    const uint32_t e = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_shuffle_epi8(_mm_srli_epi32(u, 23), pack1)));
+    std::memcpy(exps + i, &e, 4);
+  }
+  SplitScalar(src, i, n, exps, rest);
+}
+
+__attribute__((target("ssse3"))) void MergeSsse3(const uint8_t* exps, const uint8_t* rest, size_t n, uint8_t* dst) {
+  const __m128i mant = _mm_set1_epi32(0x7FFFFF);
+  const __m128i unpack3 = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
+  const __m128i unpack1 = _mm_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, 3, -1, -1, -1);
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const __m128i r =
+        _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rest + 3 * i)), unpack3);
+    uint32_t e4;
+    std::memcpy(&e4, exps + i, 4);
+    const __m128i e = _mm_shuffle_epi8(_mm_cvtsi32_si128(static_cast<int>(e4)), unpack1);
+    const __m128i u = _mm_or_si128(_mm_or_si128(_mm_and_si128(r, mant), _mm_slli_epi32(e, 23)),
+                                   _mm_slli_epi32(_mm_srli_epi32(r, 23), 31));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 4 * i), u);
+  }
+  MergeScalar(exps, rest, i, n, dst);
+}
+#endif
+
+void Split(const uint8_t* src, size_t n, uint8_t* exps, uint8_t* rest) {
+#if defined(__x86_64__)
+  static const bool ssse3 = __builtin_cpu_supports("ssse3");
+  if (ssse3) return SplitSsse3(src, n, exps, rest);
+#endif
+  SplitScalar(src, 0, n, exps, rest);
+}
+
+void Merge(const uint8_t* exps, const uint8_t* rest, size_t n, uint8_t* dst) {
+#if defined(__x86_64__)
+  static const bool ssse3 = __builtin_cpu_supports("ssse3");
+  if (ssse3) return MergeSsse3(exps, rest, n, dst);
+#endif
+  MergeScalar(exps, rest, 0, n, dst);
+}
+
 }  // namespace
+
+// Four interleaved states (symbol i uses state i % 4) break the decoder's
+// dependency chain; the encoder runs backwards so the decoder reads forwards.
+constexpr int kStates = 4;
 
 void RansEncode(std::span<const uint8_t> symbols, std::vector<uint8_t>* out) {
   const uint64_t n = symbols.size();
-  uint64_t count[256] = {};
-  for (uint8_t s : symbols) ++count[s];
+  uint64_t count[4][256] = {};
+  {
+    uint64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      ++count[0][symbols[i]];
+      ++count[1][symbols[i + 1]];
+      ++count[2][symbols[i + 2]];
+      ++count[3][symbols[i + 3]];
+    }
+    for (; i < n; ++i) ++count[0][symbols[i]];
+    for (int s = 0; s < 256; ++s) count[0][s] += count[1][s] + count[2][s] + count[3][s];
+  }
   uint32_t freq[256] = {};
-  if (n > 0) Normalize(count, n, freq);
+  if (n > 0) Normalize(count[0], n, freq);
   EncSymbol enc[256];
   uint32_t start = 0;
   for (int s = 0; s < 256; ++s) {
@@ -87,24 +176,33 @@ void RansEncode(std::span<const uint8_t> symbols, std::vector<uint8_t>* out) {
     start += freq[s];
   }
   // Each symbol emits at most 2 bytes (freq >= 1 of 4096: 12 bits).
-  std::vector<uint8_t> buf(2 * n + 8);
+  thread_local std::vector<uint8_t> buf;
+  buf.resize(2 * n + 8);
   uint8_t* ptr = buf.data() + buf.size();
-  uint32_t x = kLow;
-  for (uint64_t i = n; i-- > 0;) {
-    const EncSymbol& e = enc[symbols[i]];
-    while (x >= e.x_max) {
-      *--ptr = static_cast<uint8_t>(x);
-      x >>= 8;
+  uint32_t x[kStates] = {kLow, kLow, kLow, kLow};
+  auto put = [&](uint32_t& xs, uint8_t symbol) {
+    const EncSymbol& e = enc[symbol];
+    while (xs >= e.x_max) {
+      *--ptr = static_cast<uint8_t>(xs);
+      xs >>= 8;
     }
-    const uint32_t q = static_cast<uint32_t>((static_cast<uint64_t>(x) * e.rcp_freq) >> 32) >> e.rcp_shift;
-    x = x + e.bias + q * e.cmpl_freq;
+    const uint32_t q = static_cast<uint32_t>((static_cast<uint64_t>(xs) * e.rcp_freq) >> 32) >> e.rcp_shift;
+    xs = xs + e.bias + q * e.cmpl_freq;
+  };
+  uint64_t i = n;
+  for (; i % kStates != 0; --i) put(x[(i - 1) % kStates], symbols[i - 1]);  // the odd tail first
+  for (; i > 0; i -= kStates) {
+    put(x[3], symbols[i - 1]);
+    put(x[2], symbols[i - 2]);
+    put(x[1], symbols[i - 3]);
+    put(x[0], symbols[i - 4]);
   }
   int present = 0;
   for (int s = 0; s < 256; ++s) present += freq[s] != 0;
   const size_t table = 2 + 3 * static_cast<size_t>(present);
   const size_t base = out->size();
   const size_t stream = static_cast<size_t>(buf.data() + buf.size() - ptr);
-  out->resize(base + table + 4 + stream);
+  out->resize(base + table + 4 * kStates + stream);
   uint8_t* o = out->data() + base;
   StoreLE16(o, static_cast<uint16_t>(present));
   o += 2;
@@ -114,15 +212,15 @@ void RansEncode(std::span<const uint8_t> symbols, std::vector<uint8_t>* out) {
     StoreLE16(o + 1, static_cast<uint16_t>(freq[s]));
     o += 3;
   }
-  StoreLE32(o, x);
-  std::memcpy(o + 4, ptr, stream);
+  for (int k = 0; k < kStates; ++k) StoreLE32(o + 4 * k, x[k]);
+  std::memcpy(o + 4 * kStates, ptr, stream);
 }
 
 Status RansDecode(std::span<const uint8_t> coded, std::span<uint8_t> symbols) {
   if (coded.size() < 2) return Corrupt("rANS section is " + std::to_string(coded.size()) + " bytes");
   const size_t present = LoadLE16(coded.data());
   const size_t table = 2 + 3 * present;
-  if (present > 256 || coded.size() < table + 4) {
+  if (present > 256 || coded.size() < table + 4 * kStates) {
     return Corrupt("rANS table of " + std::to_string(present) + " symbols in " + std::to_string(coded.size()) +
                    " bytes");
   }
@@ -134,35 +232,67 @@ Status RansDecode(std::span<const uint8_t> coded, std::span<uint8_t> symbols) {
   }
   cum[0] = 0;
   for (int s = 0; s < 256; ++s) cum[s + 1] = cum[s] + freq[s];
-  if (symbols.empty()) return present == 0 && coded.size() == table + 4 ? Status::OK() : Corrupt("rANS section for no symbols");
+  if (symbols.empty()) {
+    return present == 0 && coded.size() == table + 4 * kStates ? Status::OK() : Corrupt("rANS section for no symbols");
+  }
   if (cum[256] != kTotal) return Corrupt("rANS frequencies sum to " + std::to_string(cum[256]));
-  uint8_t slot_symbol[kTotal];
-  for (int s = 0; s < 256; ++s) std::fill(slot_symbol + cum[s], slot_symbol + cum[s + 1], static_cast<uint8_t>(s));
-  uint32_t x = LoadLE32(coded.data() + table);
-  const uint8_t* p = coded.data() + table + 4;
+  // slot -> (symbol, freq, cum): one lookup per decoded symbol.
+  struct Slot {
+    uint16_t freq, bias;  // bias = slot - cum, so x' = freq * (x >> 12) + bias
+    uint8_t symbol;
+  };
+  Slot slots[kTotal];
+  for (int s = 0; s < 256; ++s)
+    for (uint32_t k = cum[s]; k < cum[s + 1]; ++k)
+      slots[k] = {static_cast<uint16_t>(freq[s]), static_cast<uint16_t>(k - cum[s]), static_cast<uint8_t>(s)};
+  uint32_t x[kStates];
+  for (int k = 0; k < kStates; ++k) {
+    x[k] = LoadLE32(coded.data() + table + 4 * k);
+    if (x[k] < kLow) return Corrupt("rANS state out of range");
+  }
+  const uint8_t* p = coded.data() + table + 4 * kStates;
   const uint8_t* end = coded.data() + coded.size();
-  if (x < kLow) return Corrupt("rANS state out of range");
-  for (uint8_t& out : symbols) {
-    const uint32_t slot = x & (kTotal - 1);
-    const uint8_t s = slot_symbol[slot];
-    out = s;
-    x = freq[s] * (x >> kScaleBits) + slot - cum[s];
-    while (x < kLow) {
-      if (p == end) return Corrupt("rANS stream ends early");
-      x = (x << 8) | *p++;
+  const size_t n = symbols.size();
+  size_t i = 0;
+  auto step = [&](uint32_t& xs, uint8_t& out) -> bool {
+    const Slot& sl = slots[xs & (kTotal - 1)];
+    out = sl.symbol;
+    xs = sl.freq * (xs >> kScaleBits) + sl.bias;
+    while (xs < kLow) {
+      if (p == end) return false;
+      xs = (xs << 8) | *p++;
+    }
+    return true;
+  };
+  // Renormalization reads the shared stream in symbol order, so the four
+  // states must step in order too; they still overlap in the pipeline.
+  for (; i + kStates <= n; i += kStates) {
+    if (!step(x[0], symbols[i]) || !step(x[1], symbols[i + 1]) || !step(x[2], symbols[i + 2]) ||
+        !step(x[3], symbols[i + 3])) {
+      return Corrupt("rANS stream ends early");
     }
   }
-  // The encoder started from kLow and consumed every byte: anything else is damage.
-  if (x != kLow || p != end) return Corrupt("rANS stream does not end where it should");
+  for (; i < n; ++i) {
+    if (!step(x[i % kStates], symbols[i])) return Corrupt("rANS stream ends early");
+  }
+  // The encoder started every state at kLow and consumed every byte.
+  for (int k = 0; k < kStates; ++k) {
+    if (x[k] != kLow) return Corrupt("rANS stream does not end where it should");
+  }
+  if (p != end) return Corrupt("rANS stream has trailing bytes");
   return Status::OK();
 }
 
 Status ZstdCompress(std::span<const uint8_t> in, int level, std::vector<uint8_t>* out) {
-  const size_t base = out->size();
-  out->resize(base + ZSTD_compressBound(in.size()));
-  const size_t r = ZSTD_compress(out->data() + base, out->size() - base, in.data(), in.size(), level);
+  // A reused context and scratch buffer per thread: no allocation, no
+  // zero-filling of the worst-case bound for every frame.
+  thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> ctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  thread_local std::vector<uint8_t> scratch;
+  const size_t bound = ZSTD_compressBound(in.size());
+  if (scratch.size() < bound) scratch.resize(bound);
+  const size_t r = ZSTD_compressCCtx(ctx.get(), scratch.data(), bound, in.data(), in.size(), level);
   if (ZSTD_isError(r)) return Status::InvalidArgument(std::string("zstd: ") + ZSTD_getErrorName(r));
-  out->resize(base + r);
+  out->insert(out->end(), scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(r));
   return Status::OK();
 }
 
@@ -189,20 +319,15 @@ Status ZstdDecompress(std::span<const uint8_t> in, std::span<uint8_t> out) {
 Status EncodeFrame(std::span<const uint8_t> floats, int level, std::vector<uint8_t>* out) {
   if (floats.size() % 4 != 0) return Status::InvalidArgument("frame of " + std::to_string(floats.size()) + " bytes");
   const size_t n = floats.size() / 4;
-  std::vector<uint8_t> exps(n), rest(3 * n);
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t u = LoadLE32(floats.data() + 4 * i);
-    exps[i] = static_cast<uint8_t>(u >> 23);
-    const uint32_t r = (u & 0x7FFFFFu) | ((u >> 31) << 23);
-    rest[3 * i] = static_cast<uint8_t>(r);
-    rest[3 * i + 1] = static_cast<uint8_t>(r >> 8);
-    rest[3 * i + 2] = static_cast<uint8_t>(r >> 16);
-  }
+  thread_local std::vector<uint8_t> exps, rest;
+  exps.resize(n + 4);
+  rest.resize(3 * n + 4);  // slack: groups are stored 4 bytes at a time
+  Split(floats.data(), n, exps.data(), rest.data());
   const size_t base = out->size();
   out->resize(base + 4);
-  RansEncode(exps, out);
+  RansEncode(std::span<const uint8_t>(exps).first(n), out);
   StoreLE32(out->data() + base, static_cast<uint32_t>(out->size() - base - 4));
-  return ZstdCompress(rest, level, out);
+  return ZstdCompress(std::span<const uint8_t>(rest).first(3 * n), level, out);
 }
 
 Status DecodeFrame(std::span<const uint8_t> coded, std::span<uint8_t> out) {
@@ -214,14 +339,12 @@ Status DecodeFrame(std::span<const uint8_t> coded, std::span<uint8_t> out) {
                    std::to_string(coded.size()));
   }
   const size_t n = out.size() / 4;
-  std::vector<uint8_t> exps(n), rest(3 * n);
-  EMB_RETURN_IF_ERROR(RansDecode(coded.subspan(4, rans_size), exps));
-  EMB_RETURN_IF_ERROR(ZstdDecompress(coded.subspan(4 + rans_size), rest));
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t r = rest[3 * i] | uint32_t{rest[3 * i + 1]} << 8 | uint32_t{rest[3 * i + 2]} << 16;
-    const uint32_t u = (r & 0x7FFFFFu) | uint32_t{exps[i]} << 23 | (r >> 23) << 31;
-    StoreLE32(out.data() + 4 * i, u);
-  }
+  thread_local std::vector<uint8_t> exps, rest;
+  exps.resize(n + 4);
+  rest.resize(3 * n + 4);  // slack: groups are loaded 4 bytes at a time
+  EMB_RETURN_IF_ERROR(RansDecode(coded.subspan(4, rans_size), std::span<uint8_t>(exps).first(n)));
+  EMB_RETURN_IF_ERROR(ZstdDecompress(coded.subspan(4 + rans_size), std::span<uint8_t>(rest).first(3 * n)));
+  Merge(exps.data(), rest.data(), n, out.data());
   return Status::OK();
 }
 

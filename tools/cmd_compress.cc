@@ -34,7 +34,7 @@ std::vector<std::string> ExpandLevelFlags(int argc, char** argv) {
 
 struct Common {
   std::string input, output, threads = "0";
-  bool force = false, quiet = false, verbose = false;
+  bool force = false, quiet = false, verbose = false, no_fsync = false;
 };
 
 void AddCommon(po::options_description& o, Common* c) {
@@ -44,7 +44,8 @@ void AddCommon(po::options_description& o, Common* c) {
       ("force,f", po::bool_switch(&c->force), "overwrite an existing output file")
       ("threads,T", po::value(&c->threads)->default_value("0"), "threads, 0: all cores")
       ("quiet,q", po::bool_switch(&c->quiet), "no progress bar, no summary")
-      ("verbose,v", po::bool_switch(&c->verbose), "print a summary line");
+      ("verbose,v", po::bool_switch(&c->verbose), "print a summary line")
+      ("no-fsync", po::bool_switch(&c->no_fsync), "skip fsync before the rename (like the zstd command line)");
 }
 
 int Run(int argc, char** argv, bool compress) {
@@ -86,6 +87,7 @@ int Run(int argc, char** argv, bool compress) {
     o.level = static_cast<int>(lv);
     o.frame_rows = ParseU64(frame_rows, "--frame-rows");
     o.threads = threads;
+    o.sync = !c.no_fsync;
     auto table = TableReader::Open(c.input);
     if (!table.ok()) return Report(cmd, table.status());
     bar = ProgressBar(cmd, table->header().data_size, "bytes");
@@ -107,7 +109,7 @@ int Run(int argc, char** argv, bool compress) {
   auto z = EmbzReader::Open(c.input);
   if (!z.ok()) return Report(cmd, z.status());
   bar = ProgressBar(cmd, (*z)->header().data_size, "bytes");
-  Status st = (*z)->Decompress(c.output, threads, true, show ? std::function<void(uint64_t, uint64_t)>(progress)
+  Status st = (*z)->Decompress(c.output, threads, !c.no_fsync, show ? std::function<void(uint64_t, uint64_t)>(progress)
                                                              : std::function<void(uint64_t, uint64_t)>());
   bar.Done();
   if (!st.ok()) return Report(cmd, st);
