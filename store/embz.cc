@@ -230,14 +230,30 @@ Result<std::shared_ptr<const std::vector<uint8_t>>> EmbzReader::Frame(uint64_t f
     }
   }
   // Decode outside the lock; two threads may both decode a cold frame.
-  auto frame = std::make_shared<std::vector<uint8_t>>(FrameRows(f) * table_.row_stride);
+  // Buffers of evicted frames are reused: a fresh 128 KiB allocation costs
+  // more in page faults than decoding does.
+  std::shared_ptr<std::vector<uint8_t>> frame;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!spare_.empty()) {
+      frame = std::move(spare_.back());
+      spare_.pop_back();
+    }
+  }
+  if (!frame) frame = std::make_shared<std::vector<uint8_t>>();
+  frame->resize(FrameRows(f) * table_.row_stride);
   EMB_RETURN_IF_ERROR(DecodeFrameAt(f, *frame));
   std::lock_guard<std::mutex> lock(mu_);
   if (cache_.find(f) == cache_.end()) {
     lru_.push_front(f);
     cache_.emplace(f, std::make_pair(frame, lru_.begin()));
     if (cache_.size() > cache_frames_) {
-      cache_.erase(lru_.back());
+      auto old = cache_.find(lru_.back());
+      // Reusable once no reader holds it (use_count: the cache's copy only).
+      if (old->second.first.use_count() == 1 && spare_.size() < 4) {
+        spare_.push_back(std::const_pointer_cast<std::vector<uint8_t>>(old->second.first));
+      }
+      cache_.erase(old);
       lru_.pop_back();
     }
   }

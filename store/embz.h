@@ -107,6 +107,7 @@ class EmbzReader {
   mutable std::list<uint64_t> lru_;  // most recent first
   mutable std::unordered_map<uint64_t, std::pair<std::shared_ptr<const std::vector<uint8_t>>,
                                                  std::list<uint64_t>::iterator>> cache_;
+  mutable std::vector<std::shared_ptr<std::vector<uint8_t>>> spare_;  // buffers of evicted frames
 };
 
 }  // namespace embstore

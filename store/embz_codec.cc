@@ -16,14 +16,17 @@ namespace embstore {
 
 namespace {
 
-// rANS with a 32-bit state and byte-wise renormalization (Duda's asymmetric
-// numeral systems, in the form of Giesen's public-domain rans_byte), 12-bit
+// rANS with a 32-bit state and 16-bit renormalization (Duda's asymmetric
+// numeral systems, after Giesen's public-domain rans_byte / rans_word), 12-bit
 // probabilities. Section layout (FORMAT.md, ".embz frames"): u16 number of
 // symbols present, then (u8 symbol, u16 frequency) for each in increasing
 // symbol order, the u32 final state, then the bytes the decoder reads forwards.
 constexpr uint32_t kScaleBits = 12;
 constexpr uint32_t kTotal = 1u << kScaleBits;
-constexpr uint32_t kLow = 1u << 23;  // the state lives in [kLow, kLow << 8)
+// The state lives in [kLow, 2^32) and is renormalized 16 bits at a time:
+// with 12-bit probabilities one 16-bit word always suffices, so decoding
+// needs no loop and no unpredictable branch.
+constexpr uint32_t kLow = 1u << 16;
 
 // Frequencies summing to kTotal, every symbol that occurs at least 1.
 void Normalize(const uint64_t* count, uint64_t n, uint32_t* freq) {
@@ -47,30 +50,28 @@ void Normalize(const uint64_t* count, uint64_t n, uint32_t* freq) {
   }
 }
 
-// Encoding by multiplication with a precomputed reciprocal instead of a
-// division (Giesen's RansEncSymbol).
+// Encoding divides by multiplying with a precomputed reciprocal: q = floor(x
+// / freq) = (x * ceil(2^(32+s) / freq)) >> (32 + s), s = ceil(log2 freq),
+// exact for every 32-bit x (Granlund and Montgomery); the product needs 65
+// bits, so it is taken in 128.
+__extension__ typedef unsigned __int128 Uint128;  // GCC/Clang: one MUL gives all 128 bits
+
 struct EncSymbol {
-  uint32_t x_max, rcp_freq, bias;
-  uint32_t cmpl_freq, rcp_shift;
+  uint64_t x_max;  // 64 bits: for a symbol with all 4096 slots it is 2^32
+  uint64_t rcp;
+  uint32_t shift, bias, cmpl_freq;
 };
 
 EncSymbol MakeEncSymbol(uint32_t start, uint32_t freq) {
-  EncSymbol e;
-  e.x_max = ((kLow >> kScaleBits) << 8) * freq;
+  EncSymbol e{};
+  if (freq == 0) return e;  // never encoded
+  e.x_max = (uint64_t{kLow >> kScaleBits} << 16) * freq;
   e.cmpl_freq = kTotal - freq;
-  if (freq < 2) {
-    // x / 1 = x: a reciprocal of 2^32 - 1 with shift 0 gives x - 1, which
-    // the bias corrects (see rans_byte.h).
-    e.rcp_freq = ~0u;
-    e.rcp_shift = 0;
-    e.bias = start + kTotal - 1;
-  } else {
-    uint32_t shift = 0;
-    while (freq > (1u << shift)) ++shift;
-    e.rcp_freq = static_cast<uint32_t>(((uint64_t{1} << (shift + 31)) + freq - 1) / freq);
-    e.rcp_shift = shift - 1;
-    e.bias = start;
-  }
+  e.bias = start;
+  uint32_t s = 0;
+  while ((1u << s) < freq) ++s;
+  e.shift = 32 + s;
+  e.rcp = static_cast<uint64_t>(((static_cast<Uint128>(1) << e.shift) + freq - 1) / freq);
   return e;
 }
 
@@ -175,34 +176,42 @@ void RansEncode(std::span<const uint8_t> symbols, std::vector<uint8_t>* out) {
     enc[s] = MakeEncSymbol(start, freq[s]);
     start += freq[s];
   }
-  // Each symbol emits at most 2 bytes (freq >= 1 of 4096: 12 bits).
-  thread_local std::vector<uint8_t> buf;
-  buf.resize(2 * n + 8);
-  uint8_t* ptr = buf.data() + buf.size();
+  // Each state writes its own stream of 16-bit words, backwards; a symbol
+  // emits at most one word.
+  thread_local std::vector<uint8_t> buf[kStates];
+  uint8_t* ptr[kStates];
+  uint8_t* buf_end[kStates];
+  for (int k = 0; k < kStates; ++k) {
+    buf[k].resize(2 * (n / kStates + 1) + 8);
+    buf_end[k] = ptr[k] = buf[k].data() + buf[k].size();
+  }
   uint32_t x[kStates] = {kLow, kLow, kLow, kLow};
-  auto put = [&](uint32_t& xs, uint8_t symbol) {
+  auto put = [&](int k, uint8_t symbol) {
+    uint32_t& xs = x[k];
     const EncSymbol& e = enc[symbol];
-    while (xs >= e.x_max) {
-      *--ptr = static_cast<uint8_t>(xs);
-      xs >>= 8;
+    if (xs >= e.x_max) {
+      ptr[k] -= 2;
+      StoreLE16(ptr[k], static_cast<uint16_t>(xs));
+      xs >>= 16;
     }
-    const uint32_t q = static_cast<uint32_t>((static_cast<uint64_t>(xs) * e.rcp_freq) >> 32) >> e.rcp_shift;
+    const uint32_t q = static_cast<uint32_t>((static_cast<Uint128>(xs) * e.rcp) >> e.shift);
     xs = xs + e.bias + q * e.cmpl_freq;
   };
   uint64_t i = n;
-  for (; i % kStates != 0; --i) put(x[(i - 1) % kStates], symbols[i - 1]);  // the odd tail first
+  for (; i % kStates != 0; --i) put(static_cast<int>((i - 1) % kStates), symbols[i - 1]);  // the odd tail first
   for (; i > 0; i -= kStates) {
-    put(x[3], symbols[i - 1]);
-    put(x[2], symbols[i - 2]);
-    put(x[1], symbols[i - 3]);
-    put(x[0], symbols[i - 4]);
+    put(3, symbols[i - 1]);
+    put(2, symbols[i - 2]);
+    put(1, symbols[i - 3]);
+    put(0, symbols[i - 4]);
   }
   int present = 0;
   for (int s = 0; s < 256; ++s) present += freq[s] != 0;
   const size_t table = 2 + 3 * static_cast<size_t>(present);
+  size_t streams = 0;
+  for (int k = 0; k < kStates; ++k) streams += static_cast<size_t>(buf_end[k] - ptr[k]);
   const size_t base = out->size();
-  const size_t stream = static_cast<size_t>(buf.data() + buf.size() - ptr);
-  out->resize(base + table + 4 * kStates + stream);
+  out->resize(base + table + 8 * kStates + streams);
   uint8_t* o = out->data() + base;
   StoreLE16(o, static_cast<uint16_t>(present));
   o += 2;
@@ -212,15 +221,23 @@ void RansEncode(std::span<const uint8_t> symbols, std::vector<uint8_t>* out) {
     StoreLE16(o + 1, static_cast<uint16_t>(freq[s]));
     o += 3;
   }
-  for (int k = 0; k < kStates; ++k) StoreLE32(o + 4 * k, x[k]);
-  std::memcpy(o + 4 * kStates, ptr, stream);
+  for (int k = 0; k < kStates; ++k) {
+    StoreLE32(o + 4 * k, x[k]);
+    StoreLE32(o + 4 * kStates + 4 * k, static_cast<uint32_t>(buf_end[k] - ptr[k]));
+  }
+  o += 8 * kStates;
+  for (int k = 0; k < kStates; ++k) {
+    const size_t len = static_cast<size_t>(buf_end[k] - ptr[k]);
+    std::memcpy(o, ptr[k], len);
+    o += len;
+  }
 }
 
 Status RansDecode(std::span<const uint8_t> coded, std::span<uint8_t> symbols) {
   if (coded.size() < 2) return Corrupt("rANS section is " + std::to_string(coded.size()) + " bytes");
   const size_t present = LoadLE16(coded.data());
   const size_t table = 2 + 3 * present;
-  if (present > 256 || coded.size() < table + 4 * kStates) {
+  if (present > 256 || coded.size() < table + 8 * kStates) {
     return Corrupt("rANS table of " + std::to_string(present) + " symbols in " + std::to_string(coded.size()) +
                    " bytes");
   }
@@ -233,7 +250,7 @@ Status RansDecode(std::span<const uint8_t> coded, std::span<uint8_t> symbols) {
   cum[0] = 0;
   for (int s = 0; s < 256; ++s) cum[s + 1] = cum[s] + freq[s];
   if (symbols.empty()) {
-    return present == 0 && coded.size() == table + 4 * kStates ? Status::OK() : Corrupt("rANS section for no symbols");
+    return present == 0 && coded.size() == table + 8 * kStates ? Status::OK() : Corrupt("rANS section for no symbols");
   }
   if (cum[256] != kTotal) return Corrupt("rANS frequencies sum to " + std::to_string(cum[256]));
   // slot -> (symbol, freq, cum): one lookup per decoded symbol.
@@ -245,41 +262,60 @@ Status RansDecode(std::span<const uint8_t> coded, std::span<uint8_t> symbols) {
   for (int s = 0; s < 256; ++s)
     for (uint32_t k = cum[s]; k < cum[s + 1]; ++k)
       slots[k] = {static_cast<uint16_t>(freq[s]), static_cast<uint16_t>(k - cum[s]), static_cast<uint8_t>(s)};
+  // Four states, four streams: independent chains the CPU runs side by side.
   uint32_t x[kStates];
+  const uint8_t* p[kStates];
+  const uint8_t* end[kStates];
+  const uint8_t* cursor = coded.data() + table + 8 * kStates;
+  const uint8_t* coded_end = coded.data() + coded.size();
   for (int k = 0; k < kStates; ++k) {
     x[k] = LoadLE32(coded.data() + table + 4 * k);
+    const uint32_t len = LoadLE32(coded.data() + table + 4 * kStates + 4 * k);
     if (x[k] < kLow) return Corrupt("rANS state out of range");
+    if (len > static_cast<size_t>(coded_end - cursor) || len % 2 != 0) {
+      return Corrupt("rANS stream sizes do not fit the section");
+    }
+    p[k] = cursor;
+    end[k] = cursor + len;
+    cursor += len;
   }
-  const uint8_t* p = coded.data() + table + 4 * kStates;
-  const uint8_t* end = coded.data() + coded.size();
-  const size_t n = symbols.size();
-  size_t i = 0;
-  auto step = [&](uint32_t& xs, uint8_t& out) -> bool {
-    const Slot& sl = slots[xs & (kTotal - 1)];
+  if (cursor != coded_end) return Corrupt("rANS section has trailing bytes");
+  // Branch-free renormalization: at most one 16-bit word per symbol. A
+  // stream that ends early reads zeros and marks the frame corrupt.
+  bool overrun = false;
+  auto step = [&slots, &overrun](uint32_t& xs, const uint8_t*& pp, const uint8_t* ee, uint8_t& out) {
+    const Slot sl = slots[xs & (kTotal - 1)];
     out = sl.symbol;
     xs = sl.freq * (xs >> kScaleBits) + sl.bias;
-    while (xs < kLow) {
-      if (p == end) return false;
-      xs = (xs << 8) | *p++;
-    }
-    return true;
+    const bool need = xs < kLow;
+    const bool have = ee - pp >= 2;
+    const uint32_t w = need && have ? LoadLE16(pp) : 0;
+    overrun |= need && !have;
+    xs = need ? (xs << 16) | w : xs;
+    pp += (need && have) ? 2 : 0;
   };
-  // Renormalization reads the shared stream in symbol order, so the four
-  // states must step in order too; they still overlap in the pipeline.
+  uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+  const uint8_t *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3];
+  const uint8_t *e0 = end[0], *e1 = end[1], *e2 = end[2], *e3 = end[3];
+  const size_t n = symbols.size();
+  uint8_t* out = symbols.data();
+  size_t i = 0;
   for (; i + kStates <= n; i += kStates) {
-    if (!step(x[0], symbols[i]) || !step(x[1], symbols[i + 1]) || !step(x[2], symbols[i + 2]) ||
-        !step(x[3], symbols[i + 3])) {
-      return Corrupt("rANS stream ends early");
-    }
+    step(x0, p0, e0, out[i]);
+    step(x1, p1, e1, out[i + 1]);
+    step(x2, p2, e2, out[i + 2]);
+    step(x3, p3, e3, out[i + 3]);
   }
-  for (; i < n; ++i) {
-    if (!step(x[i % kStates], symbols[i])) return Corrupt("rANS stream ends early");
-  }
-  // The encoder started every state at kLow and consumed every byte.
+  if (i < n) step(x0, p0, e0, out[i++]);
+  if (i < n) step(x1, p1, e1, out[i++]);
+  if (i < n) step(x2, p2, e2, out[i++]);
+  x[0] = x0, x[1] = x1, x[2] = x2, x[3] = x3;
+  p[0] = p0, p[1] = p1, p[2] = p2, p[3] = p3;
+  if (overrun) return Corrupt("rANS stream ends early");
+  // The encoder started every state at kLow and each stream is consumed whole.
   for (int k = 0; k < kStates; ++k) {
-    if (x[k] != kLow) return Corrupt("rANS stream does not end where it should");
+    if (x[k] != kLow || p[k] != end[k]) return Corrupt("rANS stream does not end where it should");
   }
-  if (p != end) return Corrupt("rANS stream has trailing bytes");
   return Status::OK();
 }
 
