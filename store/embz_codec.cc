@@ -77,9 +77,13 @@ EncSymbol MakeEncSymbol(uint32_t start, uint32_t freq) {
 
 Status Corrupt(const std::string& what) { return Status::Corruption("corrupt frame: " + what); }
 
+// How a frame stores its sign and mantissa bytes (FORMAT.md, ".embz frames").
+constexpr uint8_t kRestRaw = 0;
+constexpr uint8_t kRestZstd = 1;
+
 // The filter (FORMAT.md, ".embz frames"): float u -> exponent byte u >> 23
-// and 3 bytes (u & 0x7FFFFF) | sign << 23. Both buffers of 3-byte groups
-// carry 4 bytes of slack: every group is written and read as 4 bytes.
+// and 3 bytes (u & 0x7FFFFF) | sign << 23. Split writes each 3-byte group as
+// 4 bytes (its buffer has slack); Merge never reads past the 3n bytes.
 void SplitScalar(const uint8_t* src, size_t from, size_t n, uint8_t* exps, uint8_t* rest) {
   for (size_t i = from; i < n; ++i) {
     const uint32_t u = LoadLE32(src + 4 * i);
@@ -88,9 +92,10 @@ void SplitScalar(const uint8_t* src, size_t from, size_t n, uint8_t* exps, uint8
   }
 }
 
+// rest holds exactly 3n bytes here (no slack): groups are read 3 bytes at a time.
 void MergeScalar(const uint8_t* exps, const uint8_t* rest, size_t from, size_t n, uint8_t* dst) {
   for (size_t i = from; i < n; ++i) {
-    const uint32_t r = LoadLE32(rest + 3 * i) & 0xFFFFFFu;
+    const uint32_t r = rest[3 * i] | uint32_t{rest[3 * i + 1]} << 8 | uint32_t{rest[3 * i + 2]} << 16;
     StoreLE32(dst + 4 * i, (r & 0x7FFFFFu) | uint32_t{exps[i]} << 23 | (r >> 23) << 31);
   }
 }
@@ -118,7 +123,7 @@ __attribute__((target("ssse3"))) void MergeSsse3(const uint8_t* exps, const uint
   const __m128i unpack3 = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
   const __m128i unpack1 = _mm_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, 3, -1, -1, -1);
   size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
+  for (; 3 * i + 16 <= 3 * n; i += 4) {  // a 16-byte load must stay inside the 3n bytes
     const __m128i r =
         _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rest + 3 * i)), unpack3);
     uint32_t e4;
@@ -300,6 +305,29 @@ Status RansDecode(std::span<const uint8_t> coded, std::span<uint8_t> symbols) {
   const size_t n = symbols.size();
   uint8_t* out = symbols.data();
   size_t i = 0;
+  // Fast path: in a chunk of G groups each state reads at most G words, so
+  // when every stream has that many left no bounds check is needed.
+  auto fast = [&slots](uint32_t& xs, const uint8_t*& pp, uint8_t& o) {
+    const Slot sl = slots[xs & (kTotal - 1)];
+    o = sl.symbol;
+    xs = sl.freq * (xs >> kScaleBits) + sl.bias;
+    const bool need = xs < kLow;
+    uint16_t w;
+    std::memcpy(&w, pp, 2);  // in bounds: checked for the whole chunk
+    xs = need ? (xs << 16) | w : xs;
+    pp += need ? 2 : 0;
+  };
+  constexpr size_t kGroups = 256;
+  while (i + kStates * kGroups <= n && e0 - p0 >= 2 * static_cast<ptrdiff_t>(kGroups) &&
+         e1 - p1 >= 2 * static_cast<ptrdiff_t>(kGroups) && e2 - p2 >= 2 * static_cast<ptrdiff_t>(kGroups) &&
+         e3 - p3 >= 2 * static_cast<ptrdiff_t>(kGroups)) {
+    for (size_t g = 0; g < kGroups; ++g, i += kStates) {
+      fast(x0, p0, out[i]);
+      fast(x1, p1, out[i + 1]);
+      fast(x2, p2, out[i + 2]);
+      fast(x3, p3, out[i + 3]);
+    }
+  }
   for (; i + kStates <= n; i += kStates) {
     step(x0, p0, e0, out[i]);
     step(x1, p1, e1, out[i + 1]);
@@ -363,7 +391,18 @@ Status EncodeFrame(std::span<const uint8_t> floats, int level, std::vector<uint8
   out->resize(base + 4);
   RansEncode(std::span<const uint8_t>(exps).first(n), out);
   StoreLE32(out->data() + base, static_cast<uint32_t>(out->size() - base - 4));
-  return ZstdCompress(std::span<const uint8_t>(rest).first(3 * n), level, out);
+  // The sign and mantissa bytes go through zstd; when that does not shrink
+  // them (noise, the usual case) they are stored as they are, which the
+  // decoder then reads in place.
+  const size_t mode_at = out->size();
+  out->push_back(kRestZstd);
+  EMB_RETURN_IF_ERROR(ZstdCompress(std::span<const uint8_t>(rest).first(3 * n), level, out));
+  if (out->size() - mode_at - 1 >= 3 * n) {
+    out->resize(mode_at);
+    out->push_back(kRestRaw);
+    out->insert(out->end(), rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(3 * n));
+  }
+  return Status::OK();
 }
 
 Status DecodeFrame(std::span<const uint8_t> coded, std::span<uint8_t> out) {
@@ -377,9 +416,20 @@ Status DecodeFrame(std::span<const uint8_t> coded, std::span<uint8_t> out) {
   const size_t n = out.size() / 4;
   thread_local std::vector<uint8_t> exps, rest;
   exps.resize(n + 4);
-  rest.resize(3 * n + 4);  // slack: groups are loaded 4 bytes at a time
+  rest.resize(3 * n);
   EMB_RETURN_IF_ERROR(RansDecode(coded.subspan(4, rans_size), std::span<uint8_t>(exps).first(n)));
-  EMB_RETURN_IF_ERROR(ZstdDecompress(coded.subspan(4 + rans_size), std::span<uint8_t>(rest).first(3 * n)));
+  const auto tail = coded.subspan(4 + rans_size);
+  if (tail.empty()) return Corrupt("no sign and mantissa section");
+  if (tail[0] == kRestRaw) {
+    if (tail.size() - 1 != 3 * n) {
+      return Corrupt("raw sign and mantissa section of " + std::to_string(tail.size() - 1) + " bytes, expected " +
+                     std::to_string(3 * n));
+    }
+    Merge(exps.data(), tail.data() + 1, n, out.data());  // read in place
+    return Status::OK();
+  }
+  if (tail[0] != kRestZstd) return Corrupt("unknown sign and mantissa mode " + std::to_string(tail[0]));
+  EMB_RETURN_IF_ERROR(ZstdDecompress(tail.subspan(1), std::span<uint8_t>(rest).first(3 * n)));
   Merge(exps.data(), rest.data(), n, out.data());
   return Status::OK();
 }
