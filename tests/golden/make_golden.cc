@@ -18,6 +18,8 @@
 #include "format/checksum.h"
 #include "format/endian.h"
 #include "store/generate.h"
+#include "store/embz.h"
+#include "store/table_reader.h"
 #include "store/table_writer.h"
 
 using namespace embstore;
@@ -126,5 +128,38 @@ int main(int argc, char** argv) {
   variant("empty.emb", [](auto& b) { b.clear(); }, false);
   // Opens (every header field is fine) but verify must fail: a data bit flipped.
   variant("corrupt-data-row3.emb", [](auto& b) { b[4096 + 3 * 16 + 5] ^= 0x04; }, false);
+
+  // .embz: the notebook table in 3 frames of 2 rows, and damaged copies.
+  {
+    auto table = TableReader::Open(good + "notebook-6x4-seed123.emb");
+    if (!table.ok()) return Fail(table.status());
+    CompressOptions o;
+    o.frame_rows = 2;
+    o.threads = 1;
+    if (Status st = CompressTable(*table, good + "notebook-6x4-seed123.embz", o); !st.ok()) return Fail(st);
+  }
+  const std::vector<uint8_t> z = Read(good + "notebook-6x4-seed123.embz");
+  const uint64_t seek = LoadLE64(&z[80]);
+  auto zvariant = [&](const std::string& name, auto mutate) {
+    std::vector<uint8_t> b = z;
+    mutate(b);
+    Write(bad + name, b);
+  };
+  zvariant("truncated.embz", [](auto& b) { b.resize(b.size() - 7); });
+  zvariant("seek-table-corrupt.embz", [&](auto& b) { b[seek + 9] ^= 0x10; });
+  zvariant("newer-major-version.embz", [](auto& b) {
+    StoreLE16(&b[12], 2);
+    Reseal(b);
+  });
+  zvariant("absurd-prefix-size.embz", [](auto& b) {  // a 644-byte file claiming a 32 TiB prefix
+    StoreLE64(&b[40], uint64_t{1} << 46);
+    StoreLE64(&b[48], uint64_t{1} << 45);
+    Reseal(b);
+  });
+  // Opens; frame 1 (rows [2, 4)) no longer matches its checksum.
+  zvariant("corrupt-frame1.embz", [&](auto& b) {
+    const uint64_t frame1 = LoadLE64(&b[seek + 24]);
+    b[frame1 + LoadLE64(&b[seek + 32]) - 2] ^= 0x08;
+  });
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 
+#include "store/embz.h"
 #include "store/table_reader.h"
 #include "tests/test_util.h"
 
@@ -77,7 +78,7 @@ TEST(GoldenTest, BadFilesFailWithTheirNamedError) {
   size_t seen = 0;
   for (const auto& entry : std::filesystem::directory_iterator(kGolden + "/bad")) {
     const std::string name = entry.path().filename().string();
-    if (name == "corrupt-data-row3.emb") continue;
+    if (name == "corrupt-data-row3.emb" || entry.path().extension() == ".embz") continue;
     ++seen;
     auto it = want.find(name);
     ASSERT_NE(it, want.end()) << "no expectation for bad/" << name;
@@ -100,6 +101,44 @@ TEST(GoldenTest, CorruptDataIsFoundByVerifyWithItsRows) {
   ASSERT_EQ(rep->bad_blocks.size(), 1u);
   EXPECT_EQ(rep->bad_blocks[0].first_row, 0u);
   EXPECT_EQ(rep->bad_blocks[0].row_count, 6u);
+}
+
+TEST(GoldenTest, CompressedNotebookTable) {
+  auto z = EmbzReader::Open(kGolden + "/good/notebook-6x4-seed123.embz");
+  ASSERT_OK(z.status());
+  EXPECT_EQ((*z)->embz_header().frame_count, 3u);
+  std::vector<uint32_t> bits;
+  std::vector<float> row(4);
+  for (uint64_t i = 0; i < 6; ++i) {
+    ASSERT_OK((*z)->ReadRow(i, row));
+    for (float f : row) bits.push_back(testing::FloatBits(f));
+  }
+  EXPECT_EQ(bits, kNotebookDefault);
+  testing::TempDir dir;
+  ASSERT_OK((*z)->Decompress(dir.File("t.emb"), 1, false));
+  EXPECT_EQ(testing::ReadBytes(dir.File("t.emb")), testing::ReadBytes(kGolden + "/good/notebook-6x4-seed123.emb"));
+}
+
+TEST(GoldenTest, BadCompressedFilesFailWithTheirNamedError) {
+  const std::map<std::string, std::string> want = {
+      {"truncated.embz", "truncated .embz"},
+      {"seek-table-corrupt.embz", "seek table checksum mismatch"},
+      {"newer-major-version.embz", "unsupported .embz version 2.0"},
+      {"absurd-prefix-size.embz", "prefix_size 35184372088832 is implausible"},
+  };
+  for (const auto& [name, needle] : want) {
+    auto z = EmbzReader::Open(kGolden + "/bad/" + name);
+    ASSERT_FALSE(z.ok()) << name;
+    EXPECT_NE(z.status().message().find(needle), std::string::npos) << z.status().ToString();
+  }
+  auto z = EmbzReader::Open(kGolden + "/bad/corrupt-frame1.embz");
+  ASSERT_OK(z.status());
+  auto rep = (*z)->Verify();
+  ASSERT_OK(rep.status());
+  ASSERT_EQ(rep->bad_frames.size(), 1u);
+  EXPECT_EQ(rep->bad_frames[0].frame, 1u);
+  EXPECT_EQ(rep->bad_frames[0].first_row, 2u);
+  EXPECT_EQ(rep->bad_frames[0].row_count, 2u);
 }
 
 }  // namespace

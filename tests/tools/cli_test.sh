@@ -170,7 +170,7 @@ OFF=$(( $("$EMB" info "$T/bad.emb" --json | /usr/bin/python3 -c 'import json,sys
 printf '\x55' | dd of="$T/bad.emb" bs=1 seek="$OFF" conv=notrunc status=none
 expect "verify a corrupt table" 1 "FAILED: 1 of 148 blocks corrupt" "$EMB" verify "$T/bad.emb" --threads 2
 grep -q "corrupt block 2: rows \[682, 1023)" "$T/out" && ok "verify names the corrupt rows" || bad "verify names the corrupt rows" "$(cat "$T/out")"
-for f in "$GOLDEN"/bad/*.emb; do
+for f in "$GOLDEN"/bad/*.emb "$GOLDEN"/bad/*.embz; do
   name=$(basename "$f")
   "$EMB" verify "$f" >/dev/null 2>"$T/err"
   rc=$?
