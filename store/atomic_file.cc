@@ -1,6 +1,7 @@
 #include "store/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,7 +91,20 @@ Result<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& path, 
 
 AtomicFile::~AtomicFile() { Discard(); }
 
+Result<std::span<uint8_t>> AtomicFile::Map(uint64_t offset, uint64_t length) {
+  if (done_ || mapping_ != nullptr) return Status::InvalidArgument(path_ + ": cannot map now");
+  if (!reserved_) return Status::NotSupported(path_ + ": the filesystem cannot reserve space for a mapped write");
+  if (length == 0) return std::span<uint8_t>();
+  void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, static_cast<off_t>(offset));
+  if (p == MAP_FAILED) return IoErrorFromErrno(path_, "cannot map the new file");
+  mapping_ = p;
+  mapping_length_ = length;
+  return std::span<uint8_t>(static_cast<uint8_t*>(p), length);
+}
+
 void AtomicFile::Discard() {
+  if (mapping_ != nullptr) ::munmap(mapping_, mapping_length_);
+  mapping_ = nullptr;
   if (fd_ >= 0) ::close(fd_);
   if (!tmp_name_.empty()) ::unlinkat(dir_fd_, tmp_name_.c_str(), 0);
   if (dir_fd_ >= 0) ::close(dir_fd_);
@@ -132,6 +146,10 @@ Status AtomicFile::Commit() {
     Discard();
     return st;
   };
+  if (mapping_ != nullptr) {  // dirty pages stay in the page cache; fsync writes them
+    ::munmap(mapping_, mapping_length_);
+    mapping_ = nullptr;
+  }
   if (sync_ && ::fsync(fd_) != 0) return fail(IoErrorFromErrno(path_, "fsync"));
   const std::string base = std::filesystem::path(path_).filename().string();
   if (tmp_name_.empty()) {

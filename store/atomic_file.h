@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "format/status.h"
@@ -44,6 +45,10 @@ class AtomicFile {
   int fd() const { return fd_; }
 
   Status WriteAt(const void* data, size_t size, uint64_t offset);
+  // Maps bytes [offset, offset + length) writable (offset a multiple of the
+  // page size), for producing data in place. Only where reserved(): a write
+  // through a mapping cannot report a full disk. Unmapped by Commit/Discard.
+  Result<std::span<uint8_t>> Map(uint64_t offset, uint64_t length);
   // Changes the final size (for writers that learn it at the end).
   Status Resize(uint64_t size);
   Status Commit();
@@ -59,6 +64,8 @@ class AtomicFile {
   int dir_fd_ = -1;
   int fd_ = -1;
   std::string tmp_name_;  // empty while the file is unnamed (O_TMPFILE)
+  void* mapping_ = nullptr;
+  uint64_t mapping_length_ = 0;
   bool done_ = false;
 };
 

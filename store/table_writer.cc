@@ -1,7 +1,5 @@
 #include "store/table_writer.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -54,9 +52,8 @@ Status TableWriter::Fail(Status status) {
 }
 
 void TableWriter::Discard() {
-  if (mapping_ != nullptr) ::munmap(mapping_, header_.data_size);
   mapping_ = nullptr;
-  file_->Discard();
+  file_->Discard();  // unmaps too
   dead_ = true;
 }
 
@@ -126,14 +123,9 @@ Result<std::span<float>> TableWriter::MapRows() {
   if (rows_written_ != 0 || mapping_ != nullptr) {
     return Status::InvalidArgument(path_ + ": MapRows after rows were appended or mapped");
   }
-  if (!file_->reserved()) {
-    return Status::NotSupported(path_ + ": the filesystem cannot reserve space for a mapped write");
-  }
-  void* p = ::mmap(nullptr, header_.data_size, PROT_READ | PROT_WRITE, MAP_SHARED, file_->fd(),
-                   static_cast<off_t>(header_.data_offset));
-  if (p == MAP_FAILED) return IoErrorFromErrno(path_, "cannot map the new table");
-  mapping_ = p;
-  return std::span<float>(static_cast<float*>(p), header_.rows * header_.dim);
+  EMB_ASSIGN_OR_RETURN(auto bytes, file_->Map(header_.data_offset, header_.data_size));
+  mapping_ = bytes.data();
+  return std::span<float>(reinterpret_cast<float*>(bytes.data()), header_.rows * header_.dim);
 }
 
 Status TableWriter::FinishMapped(std::span<const uint64_t> block_hashes) {
@@ -144,8 +136,7 @@ Status TableWriter::FinishMapped(std::span<const uint64_t> block_hashes) {
                                         std::to_string(header_.checksum_count) + " blocks"));
   }
   block_hashes_.assign(block_hashes.begin(), block_hashes.end());
-  ::munmap(mapping_, header_.data_size);  // dirty pages stay in the page cache; fsync writes them
-  mapping_ = nullptr;
+  mapping_ = nullptr;  // AtomicFile::Commit unmaps
   rows_written_ = header_.rows;
   return Commit();
 }
