@@ -110,6 +110,17 @@ bool IsEmbz(const std::string& path) {
   return LooksLikeEmbz(std::span<const uint8_t>(magic, n));
 }
 
+Result<AnyTable> OpenAnyTable(const std::string& path) {
+  AnyTable t;
+  if (IsEmbz(path)) {
+    EMB_ASSIGN_OR_RETURN(t.packed, EmbzReader::Open(path));
+  } else {
+    EMB_ASSIGN_OR_RETURN(TableReader r, TableReader::Open(path));
+    t.plain = std::make_unique<TableReader>(std::move(r));
+  }
+  return t;
+}
+
 int FinishStdout(const std::string& cmd) {
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
     return Report(cmd, Status::IOError(std::string("writing to stdout: ") + std::strerror(errno)));

@@ -12,8 +12,11 @@
 #include <vector>
 
 #include <boost/program_options.hpp>
+#include <memory>
 
 #include "format/status.h"
+#include "store/embz.h"
+#include "store/table_reader.h"
 
 namespace embstore::cli {
 
@@ -56,6 +59,17 @@ Status ResolveIds(std::vector<IdRange>* ranges, uint64_t rows);
 
 // True when the file starts with the .embz magic (a compressed table).
 bool IsEmbz(const std::string& path);
+
+// A table file of either kind: a .emb (rows straight from the mapping) or a
+// .embz (rows decoded a frame at a time). Exactly one pointer is set.
+struct AnyTable {
+  std::unique_ptr<TableReader> plain;
+  std::unique_ptr<EmbzReader> packed;
+  const Header& header() const { return plain ? plain->header() : packed->header(); }
+  const Metadata& metadata() const { return plain ? plain->metadata() : packed->metadata(); }
+  uint64_t file_size() const { return plain ? plain->file_size() : packed->file_size(); }
+};
+Result<AnyTable> OpenAnyTable(const std::string& path);
 
 // Flushes stdout; an error writing it (a full disk, a closed pipe) is an
 // I/O error: prints it and returns 1. Otherwise returns 0.

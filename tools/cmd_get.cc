@@ -111,19 +111,12 @@ int GetMain(int argc, char** argv) {
   if (!ranges.ok()) throw UsageError{ranges.status().message()};
 
   // A .emb hands out rows from its mapping; a .embz decodes their frames.
-  std::unique_ptr<TableReader> table;
-  std::unique_ptr<EmbzReader> packed;
-  if (IsEmbz(path)) {
-    auto z = EmbzReader::Open(path);
-    if (!z.ok()) return Report("get", z.status());
-    packed = std::move(z).value();
-  } else {
-    auto t = TableReader::Open(path);
-    if (!t.ok()) return Report("get", t.status());
-    table = std::make_unique<TableReader>(std::move(t).value());
-  }
-  const uint64_t rows = table ? table->rows() : packed->rows();
-  const uint64_t dim = table ? table->dim() : packed->dim();
+  auto any = OpenAnyTable(path);
+  if (!any.ok()) return Report("get", any.status());
+  const TableReader* table = any->plain.get();
+  const EmbzReader* packed = any->packed.get();
+  const uint64_t rows = any->header().rows;
+  const uint64_t dim = any->header().dim;
   // Every id is checked before anything is printed.
   if (Status st = ResolveIds(&*ranges, rows); !st.ok()) return Report("get", st);
   std::vector<float> buf(dim);

@@ -28,20 +28,12 @@ int InfoMain(int argc, char** argv) {
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
 
   // A .embz describes the table inside it, plus its own container.
-  std::unique_ptr<TableReader> table;
-  std::unique_ptr<EmbzReader> packed;
-  if (IsEmbz(path)) {
-    auto z = EmbzReader::Open(path);
-    if (!z.ok()) return Report("info", z.status());
-    packed = std::move(z).value();
-  } else {
-    auto t = TableReader::Open(path);
-    if (!t.ok()) return Report("info", t.status());
-    table = std::make_unique<TableReader>(std::move(t).value());
-  }
-  const Header& h = table ? table->header() : packed->header();
-  const Metadata& metadata = table ? table->metadata() : packed->metadata();
-  const uint64_t file_size = table ? table->file_size() : packed->file_size();
+  auto any = OpenAnyTable(path);
+  if (!any.ok()) return Report("info", any.status());
+  const EmbzReader* packed = any->packed.get();
+  const Header& h = any->header();
+  const Metadata& metadata = any->metadata();
+  const uint64_t file_size = any->file_size();
   const std::string torch = TorchReproduction(metadata, h.rows, h.dim);
 
   if (vm.count("json")) {
