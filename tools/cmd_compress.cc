@@ -76,10 +76,6 @@ int Run(int argc, char** argv, bool compress) {
   if (Exists(c.output) && !c.force) {
     throw UsageError{c.output + " already exists; use -f to overwrite it"};
   }
-  ProgressBar bar(cmd, 0, "bytes");
-  auto progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
-  const bool show = !c.quiet && bar.enabled();
-
   if (compress) {
     CompressOptions o;
     const uint64_t lv = ParseU64(level, "--level");
@@ -90,8 +86,8 @@ int Run(int argc, char** argv, bool compress) {
     o.sync = !c.no_fsync;
     auto table = TableReader::Open(c.input);
     if (!table.ok()) return Report(cmd, table.status());
-    bar = ProgressBar(cmd, table->header().data_size, "bytes");
-    if (show) o.progress = progress;
+    ProgressBar bar(cmd, table->header().data_size, "bytes");
+    if (!c.quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
     Status st = CompressTable(*table, c.output, o);
     bar.Done();
     if (!st.ok()) return Report(cmd, st);
@@ -108,9 +104,10 @@ int Run(int argc, char** argv, bool compress) {
   }
   auto z = EmbzReader::Open(c.input);
   if (!z.ok()) return Report(cmd, z.status());
-  bar = ProgressBar(cmd, (*z)->header().data_size, "bytes");
-  Status st = (*z)->Decompress(c.output, threads, !c.no_fsync, show ? std::function<void(uint64_t, uint64_t)>(progress)
-                                                             : std::function<void(uint64_t, uint64_t)>());
+  ProgressBar bar(cmd, (*z)->header().data_size, "bytes");
+  std::function<void(uint64_t, uint64_t)> progress;
+  if (!c.quiet && bar.enabled()) progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
+  Status st = (*z)->Decompress(c.output, threads, !c.no_fsync, progress);
   bar.Done();
   if (!st.ok()) return Report(cmd, st);
   if (c.verbose) std::fprintf(stderr, "%s: %" PRIu64 " bytes\n", c.output.c_str(), (*z)->embz_header().table_size);
