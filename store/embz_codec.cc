@@ -194,11 +194,12 @@ void RansEncode(std::span<const uint8_t> symbols, std::vector<uint8_t>* out) {
   auto put = [&](int k, uint8_t symbol) {
     uint32_t& xs = x[k];
     const EncSymbol& e = enc[symbol];
-    if (xs >= e.x_max) {
-      ptr[k] -= 2;
-      StoreLE16(ptr[k], static_cast<uint16_t>(xs));
-      xs >>= 16;
-    }
+    // Branch-free: the word is always stored, the pointer moves only when
+    // it is kept (at most one word per symbol).
+    const bool emit = xs >= e.x_max;
+    StoreLE16(ptr[k] - 2, static_cast<uint16_t>(xs));
+    ptr[k] -= emit ? 2 : 0;
+    xs = emit ? xs >> 16 : xs;
     const uint32_t q = static_cast<uint32_t>((static_cast<Uint128>(xs) * e.rcp) >> e.shift);
     xs = xs + e.bias + q * e.cmpl_freq;
   };
