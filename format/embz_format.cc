@@ -69,9 +69,9 @@ Result<EmbzHeader> DecodeEmbzHeader(std::span<const uint8_t> prefix, uint64_t fi
     return Status::NotSupported("unsupported .embz version " + std::to_string(h.version_major) + "." +
                                 std::to_string(h.version_minor) + ": this reader reads version 1.x");
   }
-  if (LoadLE32(p + kOffHeaderSize) != kEmbzHeaderSize) return Bad("header_size is not 128");
   const uint64_t stored = LoadLE64(p + kOffChecksum), computed = Hash64(p, kOffChecksum);
   if (stored != computed) return Bad("header checksum mismatch");
+  if (LoadLE32(p + kOffHeaderSize) != kEmbzHeaderSize) return Bad("header_size is not 128");
   h.codec = LoadLE32(p + kOffCodec);
   h.required_flags = LoadLE64(p + kOffRequired);
   h.optional_flags = LoadLE64(p + kOffOptional);

@@ -38,6 +38,18 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
   }
   const uint64_t frames = CeilDiv(h.rows, frame_rows);
 
+  // The seek table will vouch for these bytes, so check them against the
+  // table's own checksums first (a few percent of the work: hashing runs
+  // at memory speed).
+  VerifyOptions vo;
+  vo.threads = options.threads;
+  EMB_ASSIGN_OR_RETURN(VerifyReport source, table.Verify(vo));
+  if (!source.ok()) {
+    return Status::Corruption(table.path() + ": the table to compress fails verification (" +
+                              std::to_string(source.bad_block_count) + " corrupt blocks" +
+                              (source.bad_regions.empty() ? "" : ", nonzero padding") + "); see embstore verify");
+  }
+
   EmbzHeader eh;
   eh.table_size = table.file_size();
   eh.prefix_size = h.data_offset;
@@ -149,7 +161,7 @@ EmbzReader::EmbzReader(MappedFile file, EmbzHeader embz, std::vector<uint8_t> pr
       seek_(std::move(seek)),
       cache_frames_(std::max<size_t>(cache_frames, 1)) {}
 
-Result<std::unique_ptr<EmbzReader>> EmbzReader::Open(const std::string& path, size_t cache_frames) {
+Result<std::unique_ptr<EmbzReader>> EmbzReader::Open(const std::string& path, uint64_t cache_bytes) {
   EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
   auto fail = [&](const Status& st) { return st.WithContext(path); };
   auto eh = DecodeEmbzHeader(file.bytes(), file.size());
@@ -202,6 +214,7 @@ Result<std::unique_ptr<EmbzReader>> EmbzReader::Open(const std::string& path, si
     expect = end;
   }
   if (expect != eh->seek_offset) return fail(Status::Corruption("seek table: frames do not reach the seek table"));
+  const size_t cache_frames = static_cast<size_t>(std::max<uint64_t>(1, cache_bytes / frame_bytes));
   return std::unique_ptr<EmbzReader>(new EmbzReader(std::move(file), *eh, std::move(prefix), *table,
                                                     std::move(metadata).value(), std::move(seek), cache_frames));
 }
@@ -249,8 +262,10 @@ Result<std::shared_ptr<const std::vector<uint8_t>>> EmbzReader::Frame(uint64_t f
     cache_.emplace(f, std::make_pair(frame, lru_.begin()));
     if (cache_.size() > cache_frames_) {
       auto old = cache_.find(lru_.back());
-      // Reusable once no reader holds it (use_count: the cache's copy only).
+      // Reusable once no reader holds it (use_count: the cache's copy only;
+      // the fence orders the last reader's copy-out before our reuse).
       if (old->second.first.use_count() == 1 && spare_.size() < 4) {
+        std::atomic_thread_fence(std::memory_order_acquire);
         spare_.push_back(std::const_pointer_cast<std::vector<uint8_t>>(old->second.first));
       }
       cache_.erase(old);

@@ -67,7 +67,9 @@ struct EmbzVerifyReport {
 // cache. All const methods are safe from many threads at once.
 class EmbzReader {
  public:
-  static Result<std::unique_ptr<EmbzReader>> Open(const std::string& path, size_t cache_frames = 64);
+  // The frame cache holds at most cache_bytes of decoded frames (and at
+  // least one frame).
+  static Result<std::unique_ptr<EmbzReader>> Open(const std::string& path, uint64_t cache_bytes = uint64_t{64} << 20);
 
   const EmbzHeader& embz_header() const { return embz_; }
   const Header& header() const { return table_; }  // of the table inside

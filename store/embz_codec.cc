@@ -252,6 +252,7 @@ Status RansDecode(std::span<const uint8_t> coded, std::span<uint8_t> symbols) {
     const uint8_t s = coded[2 + 3 * i];
     if (i > 0 && s <= coded[2 + 3 * (i - 1)]) return Corrupt("rANS symbols out of order");
     freq[s] = LoadLE16(coded.data() + 3 + 3 * i);
+    if (freq[s] == 0) return Corrupt("rANS symbol with frequency 0");
   }
   cum[0] = 0;
   for (int s = 0; s < 256; ++s) cum[s + 1] = cum[s] + freq[s];
@@ -364,6 +365,11 @@ Status ZstdCompress(std::span<const uint8_t> in, int level, std::vector<uint8_t>
 Status ZstdDecompress(std::span<const uint8_t> in, std::span<uint8_t> out) {
   // Thread-local context: decompression runs on many threads at once.
   thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  // Exactly one frame: zstd would also decode frames appended after it.
+  const size_t frame_size = ZSTD_findFrameCompressedSize(in.data(), in.size());
+  if (ZSTD_isError(frame_size) || frame_size != in.size()) {
+    return Corrupt("zstd section is not exactly one zstd frame");
+  }
   const unsigned long long declared = ZSTD_getFrameContentSize(in.data(), in.size());
   if (declared != out.size()) {
     return Corrupt("zstd frame declares " +

@@ -68,7 +68,8 @@ int Run(int argc, char** argv, bool compress) {
                  "(embstore get/info/verify take .embz files). Decompressing gives back the original bytes."
                : "usage: embstore decompress FILE.embz -o FILE.emb [-f] [-T N]\n\n"
                  "Writes the original table, byte for byte; fails, leaving nothing, on a damaged frame.";
-  std::vector<std::string> args = ExpandLevelFlags(argc, argv);
+  std::vector<std::string> args =
+      compress ? ExpandLevelFlags(argc, argv) : std::vector<std::string>(argv, argv + argc);
   std::vector<char*> ptrs;
   for (auto& a : args) ptrs.push_back(a.data());
   if (!ParseArgs(static_cast<int>(ptrs.size()), ptrs.data(), usage, options, positional, &vm)) return kExitOk;

@@ -34,7 +34,7 @@ const EmbzReader& Packed() {
     CompressOptions o;
     o.sync = false;
     if (!table.ok() || !CompressTable(*table, embz, o).ok()) std::abort();
-    auto z = EmbzReader::Open(embz, 1);
+    auto z = EmbzReader::Open(embz, 1);  // one frame: nearly every read is cold
     if (!z.ok()) std::abort();
     return std::move(z).value();
   }();

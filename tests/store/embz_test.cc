@@ -72,6 +72,18 @@ TEST(EmbzTest, RoundTripsManyShapes) {
   ExpectRoundTrip(500, 64, 0, 1, Init::kUniform);
 }
 
+TEST(EmbzTest, RefusesToCompressACorruptTable) {
+  TempDir dir;
+  auto table = TableReader::Open(std::string(EMBSTORE_GOLDEN_DIR) + "/bad/corrupt-data-row3.emb");
+  ASSERT_OK(table.status());  // opens: the damage is in the data
+  CompressOptions o;
+  o.sync = false;
+  Status st = CompressTable(*table, dir.File("t.embz"), o);
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find("fails verification (1 corrupt blocks"), std::string::npos) << st.ToString();
+  EXPECT_TRUE(dir.List().empty());
+}
+
 TEST(EmbzTest, GatherAndRangeErrors) {
   TempDir dir;
   Make(dir.File("t.emb"), 100, 8);
@@ -80,7 +92,7 @@ TEST(EmbzTest, GatherAndRangeErrors) {
   o.frame_rows = 9;
   o.sync = false;
   ASSERT_OK(CompressTable(*table, dir.File("t.embz"), o));
-  auto z = EmbzReader::Open(dir.File("t.embz"), 2);  // a tiny cache: evictions
+  auto z = EmbzReader::Open(dir.File("t.embz"), 2 * 9 * 8 * 4);  // two frames of 9 rows: evictions
   ASSERT_OK(z.status());
   std::vector<uint64_t> ids = {99, 0, 50, 9, 8, 99};
   std::vector<float> out(ids.size() * 8);
