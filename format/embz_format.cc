@@ -93,14 +93,9 @@ Result<EmbzHeader> DecodeEmbzHeader(std::span<const uint8_t> prefix, uint64_t fi
     return Bad("prefix_size " + std::to_string(h.prefix_size) + " outside [1, table_size " +
                std::to_string(h.table_size) + "]");
   }
-  uint64_t prefix_end, seek_size, end, limit;
+  uint64_t prefix_end, seek_size, end;
   if (!CheckedAdd(kEmbzHeaderSize, h.prefix_coded_size, &prefix_end) || prefix_end > h.seek_offset) {
     return Bad("table prefix runs past the seek table");
-  }
-  if (!CheckedMul(h.prefix_coded_size, kEmbzPrefixMaxRatio, &limit) ||
-      !CheckedAdd(limit, kEmbzPrefixSlack, &limit) || h.prefix_size > limit) {
-    return Bad("prefix_size " + std::to_string(h.prefix_size) + " is implausible for " +
-               std::to_string(h.prefix_coded_size) + " compressed bytes");
   }
   if (!CheckedMul(h.frame_count, kEmbzSeekEntrySize, &seek_size) || !CheckedAdd(h.seek_offset, seek_size, &end)) {
     return Bad("seek table size overflows");

@@ -22,12 +22,6 @@ inline constexpr uint64_t kEmbzSeekEntrySize = 24;
 // A frame inflates to at most this many bytes (bounds every allocation a
 // reader makes for one frame).
 inline constexpr uint64_t kEmbzMaxFrameBytes = uint64_t{64} << 20;
-// The table prefix (header, metadata, checksum table, padding) inflates to
-// at most 1 MiB + 16 x its compressed size: checksums do not compress, so a
-// real prefix never comes near, and a forged size cannot force a huge
-// allocation.
-inline constexpr uint64_t kEmbzPrefixSlack = uint64_t{1} << 20;
-inline constexpr uint64_t kEmbzPrefixMaxRatio = 16;
 
 struct EmbzHeader {
   uint16_t version_major = 1;

@@ -151,11 +151,11 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
   return out->Commit();
 }
 
-EmbzReader::EmbzReader(MappedFile file, EmbzHeader embz, std::vector<uint8_t> prefix, Header table,
+EmbzReader::EmbzReader(MappedFile file, EmbzHeader embz, std::vector<uint8_t> head, Header table,
                        Metadata metadata, std::vector<EmbzSeekEntry> seek, size_t cache_frames)
     : file_(std::move(file)),
       embz_(embz),
-      prefix_(std::move(prefix)),
+      head_(std::move(head)),
       table_(table),
       metadata_(std::move(metadata)),
       seek_(std::move(seek)),
@@ -166,19 +166,32 @@ Result<std::unique_ptr<EmbzReader>> EmbzReader::Open(const std::string& path, ui
   auto fail = [&](const Status& st) { return st.WithContext(path); };
   auto eh = DecodeEmbzHeader(file.bytes(), file.size());
   if (!eh.ok()) return fail(eh.status());
-  // The table's own header, metadata and checksum table, inflated (bounded
-  // by DecodeEmbzHeader) and checked exactly as a .emb file's would be.
-  std::vector<uint8_t> prefix(eh->prefix_size);
-  Status st = ZstdDecompress(file.bytes().subspan(kEmbzHeaderSize, eh->prefix_coded_size), prefix);
+  // The table's own header, metadata and checksum table: streamed through
+  // the checksum, keeping only the first bytes (header and metadata), so no
+  // allocation follows the sizes the file claims. Then checked exactly as a
+  // .emb file's would be.
+  const uint64_t keep = std::min(eh->prefix_size, kPrefixKeep);
+  std::vector<uint8_t> prefix;
+  prefix.reserve(keep);
+  StreamingHash hash;
+  Status st = ZstdDecompressStream(file.bytes().subspan(kEmbzHeaderSize, eh->prefix_coded_size), eh->prefix_size,
+                                   [&](std::span<const uint8_t> piece) {
+                                     hash.Update(piece.data(), piece.size());
+                                     const size_t take = std::min<size_t>(piece.size(), keep - prefix.size());
+                                     prefix.insert(prefix.end(), piece.begin(), piece.begin() + take);
+                                     return Status::OK();
+                                   });
   if (!st.ok()) return fail(Status::Corruption("table prefix: " + st.message()));
-  if (Hash64(prefix.data(), prefix.size()) != eh->prefix_checksum) {
-    return fail(Status::Corruption("table prefix: checksum mismatch"));
-  }
+  if (hash.Digest() != eh->prefix_checksum) return fail(Status::Corruption("table prefix: checksum mismatch"));
   auto table = DecodeHeader(prefix, eh->table_size);
   if (!table.ok()) return fail(table.status().WithContext("table inside"));
   if (table->data_offset != eh->prefix_size) {
     return fail(Status::Corruption("prefix_size " + std::to_string(eh->prefix_size) + " != the table's data_offset " +
                                    std::to_string(table->data_offset)));
+  }
+  if (table->metadata_offset + table->metadata_size > keep) {
+    return fail(Status::NotSupported("table inside keeps its metadata past the first " + std::to_string(keep) +
+                                     " bytes"));
   }
   std::span<const uint8_t> meta = std::span(prefix).subspan(table->metadata_offset, table->metadata_size);
   if (Hash64(meta.data(), meta.size()) != table->metadata_checksum) {
@@ -329,7 +342,13 @@ Status EmbzReader::Decompress(const std::string& dst, unsigned threads, bool syn
   AtomicFileOptions fo;
   fo.sync = sync;
   EMB_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(dst, embz_.table_size, fo));
-  EMB_RETURN_IF_ERROR(out->WriteAt(prefix_.data(), prefix_.size(), 0));
+  uint64_t at = 0;
+  EMB_RETURN_IF_ERROR(ZstdDecompressStream(file_.bytes().subspan(kEmbzHeaderSize, embz_.prefix_coded_size),
+                                           embz_.prefix_size, [&](std::span<const uint8_t> piece) {
+                                             Status w = out->WriteAt(piece.data(), piece.size(), at);
+                                             at += piece.size();
+                                             return w;
+                                           }));
   // Each worker decodes a frame into its own buffer and writes it with
   // pwrite. (Decoding straight into a mapping of the new file measured 2x
   // slower: two threads faulting in neighbouring pages contend.)

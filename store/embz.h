@@ -35,6 +35,9 @@ namespace embstore {
 // cold frame decodes in well under 200 us, large enough that per-frame
 // overhead stays under 0.1%.
 inline constexpr uint64_t kDefaultFrameBytes = 128 * 1024;
+// A reader keeps this much of the table prefix (header and metadata) in
+// memory; the checksum table after it is streamed, never held.
+inline constexpr uint64_t kPrefixKeep = uint64_t{1} << 20;
 
 struct CompressOptions {
   int level = kDefaultLevel;  // zstd level for the mantissa stream and the prefix
@@ -91,7 +94,7 @@ class EmbzReader {
                     const std::function<void(uint64_t, uint64_t)>& progress = {}) const;
 
  private:
-  EmbzReader(MappedFile file, EmbzHeader embz, std::vector<uint8_t> prefix, Header table, Metadata metadata,
+  EmbzReader(MappedFile file, EmbzHeader embz, std::vector<uint8_t> head, Header table, Metadata metadata,
              std::vector<EmbzSeekEntry> seek, size_t cache_frames);
   // Decodes frame f into out (its exact size) and checks its checksum.
   Status DecodeFrameAt(uint64_t f, std::span<uint8_t> out) const;
@@ -100,7 +103,7 @@ class EmbzReader {
 
   MappedFile file_;
   EmbzHeader embz_;
-  std::vector<uint8_t> prefix_;  // the table's bytes before its data
+  std::vector<uint8_t> head_;  // the table's first bytes: header and metadata
   Header table_;
   Metadata metadata_;
   std::vector<EmbzSeekEntry> seek_;

@@ -385,6 +385,31 @@ Status ZstdDecompress(std::span<const uint8_t> in, std::span<uint8_t> out) {
   return Status::OK();
 }
 
+Status ZstdDecompressStream(std::span<const uint8_t> in, uint64_t size,
+                            const std::function<Status(std::span<const uint8_t>)>& sink) {
+  const size_t frame_size = ZSTD_findFrameCompressedSize(in.data(), in.size());
+  if (ZSTD_isError(frame_size) || frame_size != in.size()) return Corrupt("not exactly one zstd frame");
+  const unsigned long long declared = ZSTD_getFrameContentSize(in.data(), in.size());
+  if (declared != size) return Corrupt("zstd frame does not declare " + std::to_string(size) + " bytes");
+  std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  std::vector<uint8_t> buf(64 * 1024);
+  ZSTD_inBuffer input{in.data(), in.size(), 0};
+  uint64_t total = 0;
+  for (;;) {
+    ZSTD_outBuffer output{buf.data(), buf.size(), 0};
+    const size_t r = ZSTD_decompressStream(ctx.get(), &output, &input);
+    if (ZSTD_isError(r)) return Corrupt(std::string("zstd: ") + ZSTD_getErrorName(r));
+    total += output.pos;
+    if (total > size) return Corrupt("zstd frame inflates past " + std::to_string(size) + " bytes");
+    if (output.pos > 0) EMB_RETURN_IF_ERROR(sink(std::span<const uint8_t>(buf.data(), output.pos)));
+    if (r == 0) break;  // frame complete
+    if (input.pos == input.size && output.pos < output.size) return Corrupt("zstd frame ends early");
+  }
+  if (total != size) return Corrupt("zstd frame inflates to " + std::to_string(total) + " bytes, expected " +
+                                    std::to_string(size));
+  return Status::OK();
+}
+
 // Frame: u32 size of the rANS section | rANS(exponent bytes) | zstd(sign +
 // mantissa, 3 bytes per float, little-endian).
 Status EncodeFrame(std::span<const uint8_t> floats, int level, std::vector<uint8_t>* out) {

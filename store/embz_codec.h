@@ -18,6 +18,7 @@
 #define EMBSTORE_STORE_EMBZ_CODEC_H_
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -48,6 +49,10 @@ Status RansDecode(std::span<const uint8_t> coded, std::span<uint8_t> symbols);
 // metadata and checksum table).
 Status ZstdCompress(std::span<const uint8_t> in, int level, std::vector<uint8_t>* out);
 Status ZstdDecompress(std::span<const uint8_t> in, std::span<uint8_t> out);
+// Inflates one zstd frame of exactly `size` bytes in pieces of at most
+// 64 KiB, handing each to sink: memory does not grow with `size`.
+Status ZstdDecompressStream(std::span<const uint8_t> in, uint64_t size,
+                            const std::function<Status(std::span<const uint8_t>)>& sink);
 
 }  // namespace embstore
 
