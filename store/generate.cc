@@ -211,7 +211,7 @@ std::string TorchReproduction(const Metadata& m, uint64_t rows, uint64_t dim) {
   }
   std::string out = "import torch\ntorch.manual_seed(" + std::to_string(seed) + ")\nweight = " + make + "\n";
   out += kernel == "avx2" ? "# PyTorch's AVX2 CPU kernel: the default on x86-64 CPUs with AVX2 and FMA\n"
-                          : "# PyTorch's DEFAULT CPU kernel: run with ATEN_CPU_CAPABILITY=default (or on ARM)\n";
+                          : "# PyTorch's DEFAULT CPU kernel: run with ATEN_CPU_CAPABILITY=default (same C library)\n";
   return out;
 }
 

@@ -4,7 +4,7 @@
 // Two PyTorch builds are matched:
 //   kAvx2:   the AVX2 kernel x86-64 PyTorch runs by default (Cephes log and
 //            sincos with GCC's FMA contractions written out, section 7);
-//   kScalar: the DEFAULT kernel (ATEN_CPU_CAPABILITY=default, ARM): glibc's
+//   kScalar: the DEFAULT kernel (ATEN_CPU_CAPABILITY=default): glibc's
 //            logf/sinf/cosf, nothing fused (section 6).
 // The AVX2 kernel is implemented three times with identical bits: AVX-512
 // (two blocks per step), AVX2, and portable C++ with std::fmaf for CPUs that

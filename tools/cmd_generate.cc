@@ -46,7 +46,7 @@ int GenerateMain(int argc, char** argv) {
       ("low", po::value(&low)->default_value("0"), "uniform: lower bound")
       ("high", po::value(&high)->default_value("1"), "uniform: upper bound (>= low)")
       ("torch-kernel", po::value(&kernel)->default_value("avx2"),
-       "PyTorch CPU kernel to match: avx2 (x86-64 default) or scalar (ATEN_CPU_CAPABILITY=default, ARM)")
+       "PyTorch CPU kernel to match: avx2 (x86-64 default) or scalar (ATEN_CPU_CAPABILITY=default)")
       ("threads,T", po::value(&threads)->default_value("0"), "worker threads, 0: all cores (same bits for any count)")
       ("output,o", po::value(&output)->required(), "table file to write (replaced atomically)")
       ("no-fsync", "skip fsync before the rename: faster, but after a power loss the table may be lost "
