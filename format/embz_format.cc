@@ -85,7 +85,7 @@ Result<EmbzHeader> DecodeEmbzHeader(std::span<const uint8_t> prefix, uint64_t fi
   h.level = LoadLE32(p + kOffLevel);
   h.prefix_checksum = LoadLE64(p + kOffPrefixChecksum);
   if (h.required_flags != 0) return Status::NotSupported("unknown required .embz feature flags");
-  if (h.codec != kEmbzCodecSplitRans) {
+  if (h.codec != kEmbzCodecSplitRans && h.codec != kEmbzCodecSplitRans32) {
     return Status::NotSupported("unknown .embz codec " + std::to_string(h.codec));
   }
   if (h.frame_rows == 0) return Bad("frame_rows is 0");

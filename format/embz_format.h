@@ -17,7 +17,11 @@ namespace embstore {
 
 inline constexpr uint8_t kEmbzMagic[8] = {0x89, 'E', 'M', 'Z', '\r', '\n', 0x1A, '\n'};
 inline constexpr uint32_t kEmbzHeaderSize = 128;
-inline constexpr uint32_t kEmbzCodecSplitRans = 1;  // FORMAT.md, ".embz frames"
+// Codecs (FORMAT.md, ".embz frames"): exponent bytes rANS-coded over 4
+// states (1, .embz 1.0, read only) or over 32 states (2, .embz 1.1).
+inline constexpr uint32_t kEmbzCodecSplitRans = 1;
+inline constexpr uint32_t kEmbzCodecSplitRans32 = 2;
+inline constexpr uint32_t kEmbzCodecCurrent = kEmbzCodecSplitRans32;
 inline constexpr uint64_t kEmbzSeekEntrySize = 24;
 // A frame inflates to at most this many bytes (bounds every allocation a
 // reader makes for one frame).
@@ -25,8 +29,8 @@ inline constexpr uint64_t kEmbzMaxFrameBytes = uint64_t{64} << 20;
 
 struct EmbzHeader {
   uint16_t version_major = 1;
-  uint16_t version_minor = 0;
-  uint32_t codec = kEmbzCodecSplitRans;
+  uint16_t version_minor = 1;
+  uint32_t codec = kEmbzCodecCurrent;
   uint64_t required_flags = 0;
   uint64_t optional_flags = 0;
   uint64_t table_size = 0;         // bytes of the .emb this decompresses to

@@ -3,6 +3,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -10,7 +11,9 @@
 #include <immintrin.h>
 #endif
 
+#include "format/embz_format.h"
 #include "format/endian.h"
+#include "store/embz_codec_avx512.h"
 
 namespace embstore {
 
@@ -20,7 +23,8 @@ namespace {
 // numeral systems, after Giesen's public-domain rans_byte / rans_word), 12-bit
 // probabilities. Section layout (FORMAT.md, ".embz frames"): u16 number of
 // symbols present, then (u8 symbol, u16 frequency) for each in increasing
-// symbol order, the u32 final state, then the bytes the decoder reads forwards.
+// symbol order, the u32 final states, the u32 stream sizes, then the streams
+// of 16-bit words the decoder reads forwards.
 constexpr uint32_t kScaleBits = 12;
 constexpr uint32_t kTotal = 1u << kScaleBits;
 // The state lives in [kLow, 2^32) and is renormalized 16 bits at a time:
@@ -135,6 +139,26 @@ __attribute__((target("ssse3"))) void MergeSsse3(const uint8_t* exps, const uint
   }
   MergeScalar(exps, rest, i, n, dst);
 }
+
+// Eight floats per step (AVX2): two 12-byte groups side by side in the two
+// 128-bit lanes.
+__attribute__((target("avx2"))) void MergeAvx2(const uint8_t* exps, const uint8_t* rest, size_t n, uint8_t* dst) {
+  const __m256i mant = _mm256_set1_epi32(0x7FFFFF);
+  const __m256i sign = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+  const __m256i unpack3 = _mm256_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1,  //
+                                           0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
+  size_t i = 0;
+  for (; 3 * i + 28 <= 3 * n; i += 8) {  // the upper 16-byte load ends at byte 3i + 28
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rest + 3 * i));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rest + 3 * i + 12));
+    const __m256i r = _mm256_shuffle_epi8(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1), unpack3);
+    const __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(exps + i)));
+    const __m256i u = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(r, mant), _mm256_slli_epi32(e, 23)),
+                                      _mm256_and_si256(_mm256_slli_epi32(r, 8), sign));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 4 * i), u);
+  }
+  MergeScalar(exps, rest, i, n, dst);
+}
 #endif
 
 void Split(const uint8_t* src, size_t n, uint8_t* exps, uint8_t* rest) {
@@ -147,19 +171,35 @@ void Split(const uint8_t* src, size_t n, uint8_t* exps, uint8_t* rest) {
 
 void Merge(const uint8_t* exps, const uint8_t* rest, size_t n, uint8_t* dst) {
 #if defined(__x86_64__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) return MergeAvx2(exps, rest, n, dst);
   static const bool ssse3 = __builtin_cpu_supports("ssse3");
   if (ssse3) return MergeSsse3(exps, rest, n, dst);
 #endif
   MergeScalar(exps, rest, 0, n, dst);
 }
 
-}  // namespace
+// Interleaving (FORMAT.md, ".embz frames"): symbol i is coded by lane
+// i % L, and lanes are split evenly over S word streams, lane j writing to
+// stream j / (L / S) in lane order. Codec 1: L = 4, S = 4 (four scalar
+// chains). Codec 2: L = 32, S = 2 (two 16-lane vectors, each its own chain).
+// The encoder runs backwards so the decoder reads forwards.
+// Codec 1 stores all four final states; codec 2 only those of the lanes a
+// frame of n symbols uses, min(n, 32) (the others stay at their start).
+struct Layout {
+  int lanes, streams;
+  int StoredStates(uint64_t n) const {
+    return lanes == 4 ? 4 : static_cast<int>(std::min<uint64_t>(n, static_cast<uint64_t>(lanes)));
+  }
+};
 
-// Four interleaved states (symbol i uses state i % 4) break the decoder's
-// dependency chain; the encoder runs backwards so the decoder reads forwards.
-constexpr int kStates = 4;
+Layout LayoutOf(uint32_t codec) {
+  return codec == kEmbzCodecSplitRans ? Layout{4, 4} : Layout{32, 2};
+}
 
-void RansEncode(std::span<const uint8_t> symbols, std::vector<uint8_t>* out) {
+constexpr int kMaxLanes = 32, kMaxStreams = 4;
+
+void EncodeSymbols(std::span<const uint8_t> symbols, Layout lay, std::vector<uint8_t>* out) {
   const uint64_t n = symbols.size();
   uint64_t count[4][256] = {};
   {
@@ -181,43 +221,75 @@ void RansEncode(std::span<const uint8_t> symbols, std::vector<uint8_t>* out) {
     enc[s] = MakeEncSymbol(start, freq[s]);
     start += freq[s];
   }
-  // Each state writes its own stream of 16-bit words, backwards; a symbol
-  // emits at most one word.
-  thread_local std::vector<uint8_t> buf[kStates];
-  uint8_t* ptr[kStates];
-  uint8_t* buf_end[kStates];
-  for (int k = 0; k < kStates; ++k) {
-    buf[k].resize(2 * (n / kStates + 1) + 8);
+  // Each stream is written backwards; a symbol emits at most one 16-bit word.
+  const int per_stream = lay.lanes / lay.streams;
+  thread_local std::vector<uint8_t> buf[kMaxStreams];
+  uint8_t* ptr[kMaxStreams];
+  uint8_t* buf_end[kMaxStreams];
+  for (int k = 0; k < lay.streams; ++k) {
+    buf[k].resize(2 * (n / lay.streams + per_stream) + 8);
     buf_end[k] = ptr[k] = buf[k].data() + buf[k].size();
   }
-  uint32_t x[kStates] = {kLow, kLow, kLow, kLow};
-  auto put = [&](int k, uint8_t symbol) {
-    uint32_t& xs = x[k];
+  uint32_t x[kMaxLanes];
+  for (int j = 0; j < lay.lanes; ++j) x[j] = kLow;
+  auto put = [&enc](uint32_t& xs, uint8_t*& pp, uint8_t symbol) {
     const EncSymbol& e = enc[symbol];
-    // Branch-free: the word is always stored, the pointer moves only when
-    // it is kept (at most one word per symbol).
-    const bool emit = xs >= e.x_max;
-    StoreLE16(ptr[k] - 2, static_cast<uint16_t>(xs));
-    ptr[k] -= emit ? 2 : 0;
-    xs = emit ? xs >> 16 : xs;
-    const uint32_t q = static_cast<uint32_t>((static_cast<Uint128>(xs) * e.rcp) >> e.shift);
+    // Branch-free (the decision is a coin toss): the word is always stored,
+    // the pointer moves only when it is kept (at most one word per symbol).
+    StoreLE16(pp - 2, static_cast<uint16_t>(xs));
+#if defined(__x86_64__)
+    uint64_t keep = 0;  // all ones when no word is emitted (xs < x_max)
+    asm("cmpq %[max], %[x64]\n\t"
+        "cmovae %[shifted], %[x]\n\t"  // cmov leaves the flags alone
+        "sbb %[k], %[k]"
+        : [x] "+r"(xs), [k] "+r"(keep)
+        : [x64] "r"(static_cast<uint64_t>(xs)), [max] "r"(e.x_max), [shifted] "r"(xs >> 16)
+        : "cc");
+    pp -= ~keep & 2;
+#else
+    const uint64_t emit = 0 - static_cast<uint64_t>(xs >= e.x_max);
+    pp -= emit & 2;
+    xs = (xs & ~static_cast<uint32_t>(emit)) | ((xs >> 16) & static_cast<uint32_t>(emit));
+#endif
+    // shift is 32 + s with s < 13: the high part, then a short shift.
+    const uint32_t q =
+        static_cast<uint32_t>(static_cast<uint64_t>((static_cast<Uint128>(xs) * e.rcp) >> 32) >> (e.shift - 32));
     xs = xs + e.bias + q * e.cmpl_freq;
   };
+  const uint64_t lanes = static_cast<uint64_t>(lay.lanes);
   uint64_t i = n;
-  for (; i % kStates != 0; --i) put(static_cast<int>((i - 1) % kStates), symbols[i - 1]);  // the odd tail first
-  for (; i > 0; i -= kStates) {
-    put(3, symbols[i - 1]);
-    put(2, symbols[i - 2]);
-    put(1, symbols[i - 3]);
-    put(0, symbols[i - 4]);
+  for (; i % lanes != 0; --i) {  // the partial last group first
+    const int j = static_cast<int>((i - 1) % lanes);
+    put(x[j], ptr[j / per_stream], symbols[i - 1]);
+  }
+  if (lay.lanes == 4) {
+    for (; i > 0; i -= 4) {
+      put(x[3], ptr[3], symbols[i - 1]);
+      put(x[2], ptr[2], symbols[i - 2]);
+      put(x[1], ptr[1], symbols[i - 3]);
+      put(x[0], ptr[0], symbols[i - 4]);
+    }
+  } else {
+    uint8_t* p0 = ptr[0];  // in registers: the pointer is each stream's chain
+    uint8_t* p1 = ptr[1];
+    for (; i > 0; i -= 32) {
+      const uint8_t* g = symbols.data() + i - 32;
+      for (int j = 15; j >= 0; --j) {
+        put(x[j + 16], p1, g[j + 16]);
+        put(x[j], p0, g[j]);
+      }
+    }
+    ptr[0] = p0;
+    ptr[1] = p1;
   }
   int present = 0;
   for (int s = 0; s < 256; ++s) present += freq[s] != 0;
   const size_t table = 2 + 3 * static_cast<size_t>(present);
   size_t streams = 0;
-  for (int k = 0; k < kStates; ++k) streams += static_cast<size_t>(buf_end[k] - ptr[k]);
+  for (int k = 0; k < lay.streams; ++k) streams += static_cast<size_t>(buf_end[k] - ptr[k]);
   const size_t base = out->size();
-  out->resize(base + table + 8 * kStates + streams);
+  const int stored = lay.StoredStates(n);
+  out->resize(base + table + 4 * static_cast<size_t>(stored + lay.streams) + streams);
   uint8_t* o = out->data() + base;
   StoreLE16(o, static_cast<uint16_t>(present));
   o += 2;
@@ -227,23 +299,161 @@ void RansEncode(std::span<const uint8_t> symbols, std::vector<uint8_t>* out) {
     StoreLE16(o + 1, static_cast<uint16_t>(freq[s]));
     o += 3;
   }
-  for (int k = 0; k < kStates; ++k) {
-    StoreLE32(o + 4 * k, x[k]);
-    StoreLE32(o + 4 * kStates + 4 * k, static_cast<uint32_t>(buf_end[k] - ptr[k]));
-  }
-  o += 8 * kStates;
-  for (int k = 0; k < kStates; ++k) {
+  for (int j = 0; j < stored; ++j, o += 4) StoreLE32(o, x[j]);
+  for (int k = 0; k < lay.streams; ++k, o += 4) StoreLE32(o, static_cast<uint32_t>(buf_end[k] - ptr[k]));
+  for (int k = 0; k < lay.streams; ++k) {
     const size_t len = static_cast<size_t>(buf_end[k] - ptr[k]);
     std::memcpy(o, ptr[k], len);
     o += len;
   }
 }
 
-Status RansDecode(std::span<const uint8_t> coded, std::span<uint8_t> symbols) {
+// One decoding step (FORMAT.md): the slot table entry is packed in 32 bits,
+// symbol | bias << 8 | (freq - 1) << 20 with bias = slot - cum, so that
+// x' = freq * (x >> 12) + bias.
+inline uint32_t Advance(uint32_t e, uint32_t xs) {
+  const uint32_t q = xs >> kScaleBits;
+  return (e >> 20) * q + q + ((e >> 8) & (kTotal - 1));
+}
+
+// Renormalization with the next word, which the caller has checked is in
+// bounds. It must not be a branch: whether a state needs a word is a coin
+// toss the predictor loses, and GCC compiles a ?: here into one (measured:
+// half the speed on real data). On x86-64 a cmov and an sbb do it.
+inline void Renorm(uint32_t& xs, const uint8_t*& pp) {
+  const uint32_t renormed = (xs << 16) | LoadLE16(pp);
+#if defined(__x86_64__)
+  uint64_t below = 0;  // all ones when xs < kLow
+  asm("cmpl %[low], %[x]\n\t"
+      "cmovb %[r], %[x]\n\t"  // cmov leaves the flags alone
+      "sbb %[b], %[b]"
+      : [x] "+r"(xs), [b] "+r"(below)
+      : [r] "r"(renormed), [low] "i"(kLow)
+      : "cc");
+  pp += below & 2;
+#else
+  const uint32_t m = 0u - static_cast<uint32_t>(xs < kLow);
+  pp += m & 2;
+  xs = (renormed & m) | (xs & ~m);
+#endif
+}
+
+struct DecodeState {
+  uint32_t x[kMaxLanes];
+  const uint8_t* p[kMaxStreams];
+  const uint8_t* end[kMaxStreams];
+};
+
+// Decodes symbols [i, n) lane by lane, checking every stream read.
+// Returns false when a stream ends early.
+bool DecodeChecked(const uint32_t* slots, Layout lay, DecodeState& st, uint8_t* out, size_t i, size_t n) {
+  const int per_stream = lay.lanes / lay.streams;
+  bool overrun = false;
+  for (; i < n; ++i) {
+    const int j = static_cast<int>(i % static_cast<size_t>(lay.lanes));
+    uint32_t& xs = st.x[j];
+    const uint8_t*& pp = st.p[j / per_stream];
+    const uint32_t e = slots[xs & (kTotal - 1)];
+    out[i] = static_cast<uint8_t>(e);
+    xs = Advance(e, xs);
+    if (xs < kLow) {  // the checked tail: a branch is fine here
+      if (st.end[j / per_stream] - pp < 2) {
+        overrun = true;
+        xs <<= 16;
+      } else {
+        Renorm(xs, pp);
+      }
+    }
+  }
+  return !overrun;
+}
+
+// Codec 1's fast path: four scalar chains. In a chunk of G groups each state
+// reads at most G words, so when every stream has that many left no bounds
+// check is needed. Returns the number of symbols decoded.
+size_t DecodeFast4(const uint32_t* slots, DecodeState& st, uint8_t* out, size_t n) {
+  uint32_t x0 = st.x[0], x1 = st.x[1], x2 = st.x[2], x3 = st.x[3];
+  const uint8_t *p0 = st.p[0], *p1 = st.p[1], *p2 = st.p[2], *p3 = st.p[3];
+  auto step = [slots](uint32_t& xs, const uint8_t*& pp, uint8_t& o) {
+    const uint32_t e = slots[xs & (kTotal - 1)];
+    o = static_cast<uint8_t>(e);
+    xs = Advance(e, xs);
+    Renorm(xs, pp);
+  };
+  constexpr size_t kGroups = 256;
+  constexpr ptrdiff_t kNeed = 2 * kGroups;
+  size_t i = 0;
+  while (i + 4 * kGroups <= n && st.end[0] - p0 >= kNeed && st.end[1] - p1 >= kNeed && st.end[2] - p2 >= kNeed &&
+         st.end[3] - p3 >= kNeed) {
+    for (size_t g = 0; g < kGroups; ++g, i += 4) {
+      step(x0, p0, out[i]);
+      step(x1, p1, out[i + 1]);
+      step(x2, p2, out[i + 2]);
+      step(x3, p3, out[i + 3]);
+    }
+  }
+  st.x[0] = x0, st.x[1] = x1, st.x[2] = x2, st.x[3] = x3;
+  st.p[0] = p0, st.p[1] = p1, st.p[2] = p2, st.p[3] = p3;
+  return i;
+}
+
+// Codec 2's fast path, portable: 32 lanes over two streams.
+size_t DecodeFast32(const uint32_t* slots, DecodeState& st, uint8_t* out, size_t n) {
+  const uint8_t* p0 = st.p[0];
+  const uint8_t* p1 = st.p[1];
+  size_t i = 0;
+  for (; i + 32 <= n && st.end[0] - p0 >= 32 && st.end[1] - p1 >= 32; i += 32) {
+    for (int j = 0; j < 16; ++j) {
+      const uint32_t e0 = slots[st.x[j] & (kTotal - 1)];
+      const uint32_t e1 = slots[st.x[j + 16] & (kTotal - 1)];
+      out[i + j] = static_cast<uint8_t>(e0);
+      out[i + j + 16] = static_cast<uint8_t>(e1);
+      st.x[j] = Advance(e0, st.x[j]);
+      st.x[j + 16] = Advance(e1, st.x[j + 16]);
+      Renorm(st.x[j], p0);
+      Renorm(st.x[j + 16], p1);
+    }
+  }
+  st.p[0] = p0, st.p[1] = p1;
+  return i;
+}
+
+#if defined(__x86_64__)
+size_t DecodeFast32Avx512(const uint32_t* slots, DecodeState& st, uint8_t* out, size_t n) {
+  return RansDecode32Avx512(slots, st.x, st.p, st.end, out, n);
+}
+#endif
+
+// Which decoder codec 2 uses; EMBSTORE_ISA=portable (or avx2) forces the
+// portable one, as for the generation kernels.
+bool UseAvx512() {
+#if defined(__x86_64__)
+  static const bool use = [] {
+    const char* isa = std::getenv("EMBSTORE_ISA");
+    if (isa && (std::strcmp(isa, "portable") == 0 || std::strcmp(isa, "avx2") == 0)) return false;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("popcnt");
+  }();
+  return use;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+void RansEncode(std::span<const uint8_t> symbols, uint32_t codec, std::vector<uint8_t>* out) {
+  EncodeSymbols(symbols, LayoutOf(codec), out);
+}
+
+Status RansDecode(std::span<const uint8_t> coded, uint32_t codec, std::span<uint8_t> symbols) {
+  const Layout lay = LayoutOf(codec);
   if (coded.size() < 2) return Corrupt("rANS section is " + std::to_string(coded.size()) + " bytes");
   const size_t present = LoadLE16(coded.data());
   const size_t table = 2 + 3 * present;
-  if (present > 256 || coded.size() < table + 8 * kStates) {
+  const int stored = lay.StoredStates(symbols.size());
+  const size_t fixed = table + 4 * static_cast<size_t>(stored + lay.streams);
+  if (present > 256 || coded.size() < fixed) {
     return Corrupt("rANS table of " + std::to_string(present) + " symbols in " + std::to_string(coded.size()) +
                    " bytes");
   }
@@ -257,94 +467,50 @@ Status RansDecode(std::span<const uint8_t> coded, std::span<uint8_t> symbols) {
   cum[0] = 0;
   for (int s = 0; s < 256; ++s) cum[s + 1] = cum[s] + freq[s];
   if (symbols.empty()) {
-    return present == 0 && coded.size() == table + 8 * kStates ? Status::OK() : Corrupt("rANS section for no symbols");
+    return present == 0 && coded.size() == fixed ? Status::OK() : Corrupt("rANS section for no symbols");
   }
   if (cum[256] != kTotal) return Corrupt("rANS frequencies sum to " + std::to_string(cum[256]));
-  // slot -> (symbol, freq, cum): one lookup per decoded symbol.
-  struct Slot {
-    uint16_t freq, bias;  // bias = slot - cum, so x' = freq * (x >> 12) + bias
-    uint8_t symbol;
-  };
-  Slot slots[kTotal];
+  alignas(64) uint32_t slots[kTotal];
   for (int s = 0; s < 256; ++s)
-    for (uint32_t k = cum[s]; k < cum[s + 1]; ++k)
-      slots[k] = {static_cast<uint16_t>(freq[s]), static_cast<uint16_t>(k - cum[s]), static_cast<uint8_t>(s)};
-  // Four states, four streams: independent chains the CPU runs side by side.
-  uint32_t x[kStates];
-  const uint8_t* p[kStates];
-  const uint8_t* end[kStates];
-  const uint8_t* cursor = coded.data() + table + 8 * kStates;
+    for (uint32_t k = cum[s]; k < cum[s + 1]; ++k) slots[k] = s | (k - cum[s]) << 8 | (freq[s] - 1) << 20;
+  DecodeState st;
+  const uint8_t* at = coded.data() + table;
+  for (int j = 0; j < lay.lanes; ++j) st.x[j] = kLow;
+  for (int j = 0; j < stored; ++j, at += 4) {
+    st.x[j] = LoadLE32(at);
+    if (st.x[j] < kLow) return Corrupt("rANS state out of range");
+  }
+  const uint8_t* cursor = coded.data() + fixed;
   const uint8_t* coded_end = coded.data() + coded.size();
-  for (int k = 0; k < kStates; ++k) {
-    x[k] = LoadLE32(coded.data() + table + 4 * k);
-    const uint32_t len = LoadLE32(coded.data() + table + 4 * kStates + 4 * k);
-    if (x[k] < kLow) return Corrupt("rANS state out of range");
+  for (int k = 0; k < lay.streams; ++k, at += 4) {
+    const uint32_t len = LoadLE32(at);
     if (len > static_cast<size_t>(coded_end - cursor) || len % 2 != 0) {
       return Corrupt("rANS stream sizes do not fit the section");
     }
-    p[k] = cursor;
-    end[k] = cursor + len;
+    st.p[k] = cursor;
+    st.end[k] = cursor + len;
     cursor += len;
   }
   if (cursor != coded_end) return Corrupt("rANS section has trailing bytes");
-  // Branch-free renormalization: at most one 16-bit word per symbol. A
-  // stream that ends early reads zeros and marks the frame corrupt.
-  bool overrun = false;
-  auto step = [&slots, &overrun](uint32_t& xs, const uint8_t*& pp, const uint8_t* ee, uint8_t& out) {
-    const Slot sl = slots[xs & (kTotal - 1)];
-    out = sl.symbol;
-    xs = sl.freq * (xs >> kScaleBits) + sl.bias;
-    const bool need = xs < kLow;
-    const bool have = ee - pp >= 2;
-    const uint32_t w = need && have ? LoadLE16(pp) : 0;
-    overrun |= need && !have;
-    xs = need ? (xs << 16) | w : xs;
-    pp += (need && have) ? 2 : 0;
-  };
-  uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
-  const uint8_t *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3];
-  const uint8_t *e0 = end[0], *e1 = end[1], *e2 = end[2], *e3 = end[3];
   const size_t n = symbols.size();
   uint8_t* out = symbols.data();
-  size_t i = 0;
-  // Fast path: in a chunk of G groups each state reads at most G words, so
-  // when every stream has that many left no bounds check is needed.
-  auto fast = [&slots](uint32_t& xs, const uint8_t*& pp, uint8_t& o) {
-    const Slot sl = slots[xs & (kTotal - 1)];
-    o = sl.symbol;
-    xs = sl.freq * (xs >> kScaleBits) + sl.bias;
-    const bool need = xs < kLow;
-    uint16_t w;
-    std::memcpy(&w, pp, 2);  // in bounds: checked for the whole chunk
-    xs = need ? (xs << 16) | w : xs;
-    pp += need ? 2 : 0;
-  };
-  constexpr size_t kGroups = 256;
-  while (i + kStates * kGroups <= n && e0 - p0 >= 2 * static_cast<ptrdiff_t>(kGroups) &&
-         e1 - p1 >= 2 * static_cast<ptrdiff_t>(kGroups) && e2 - p2 >= 2 * static_cast<ptrdiff_t>(kGroups) &&
-         e3 - p3 >= 2 * static_cast<ptrdiff_t>(kGroups)) {
-    for (size_t g = 0; g < kGroups; ++g, i += kStates) {
-      fast(x0, p0, out[i]);
-      fast(x1, p1, out[i + 1]);
-      fast(x2, p2, out[i + 2]);
-      fast(x3, p3, out[i + 3]);
-    }
+  size_t i;
+  if (lay.lanes == 4) {
+    i = DecodeFast4(slots, st, out, n);
+#if defined(__x86_64__)
+  } else if (UseAvx512()) {
+    i = DecodeFast32Avx512(slots, st, out, n);
+#endif
+  } else {
+    i = DecodeFast32(slots, st, out, n);
   }
-  for (; i + kStates <= n; i += kStates) {
-    step(x0, p0, e0, out[i]);
-    step(x1, p1, e1, out[i + 1]);
-    step(x2, p2, e2, out[i + 2]);
-    step(x3, p3, e3, out[i + 3]);
-  }
-  if (i < n) step(x0, p0, e0, out[i++]);
-  if (i < n) step(x1, p1, e1, out[i++]);
-  if (i < n) step(x2, p2, e2, out[i++]);
-  x[0] = x0, x[1] = x1, x[2] = x2, x[3] = x3;
-  p[0] = p0, p[1] = p1, p[2] = p2, p[3] = p3;
-  if (overrun) return Corrupt("rANS stream ends early");
+  if (!DecodeChecked(slots, lay, st, out, i, n)) return Corrupt("rANS stream ends early");
   // The encoder started every state at kLow and each stream is consumed whole.
-  for (int k = 0; k < kStates; ++k) {
-    if (x[k] != kLow || p[k] != end[k]) return Corrupt("rANS stream does not end where it should");
+  for (int j = 0; j < lay.lanes; ++j) {
+    if (st.x[j] != kLow) return Corrupt("rANS stream does not end where it should");
+  }
+  for (int k = 0; k < lay.streams; ++k) {
+    if (st.p[k] != st.end[k]) return Corrupt("rANS stream does not end where it should");
   }
   return Status::OK();
 }
@@ -412,7 +578,7 @@ Status ZstdDecompressStream(std::span<const uint8_t> in, uint64_t size,
 
 // Frame: u32 size of the rANS section | rANS(exponent bytes) | zstd(sign +
 // mantissa, 3 bytes per float, little-endian).
-Status EncodeFrame(std::span<const uint8_t> floats, int level, std::vector<uint8_t>* out) {
+Status EncodeFrame(std::span<const uint8_t> floats, int level, std::vector<uint8_t>* out, uint32_t codec) {
   if (floats.size() % 4 != 0) return Status::InvalidArgument("frame of " + std::to_string(floats.size()) + " bytes");
   const size_t n = floats.size() / 4;
   thread_local std::vector<uint8_t> exps, rest;
@@ -421,7 +587,7 @@ Status EncodeFrame(std::span<const uint8_t> floats, int level, std::vector<uint8
   Split(floats.data(), n, exps.data(), rest.data());
   const size_t base = out->size();
   out->resize(base + 4);
-  RansEncode(std::span<const uint8_t>(exps).first(n), out);
+  RansEncode(std::span<const uint8_t>(exps).first(n), codec, out);
   StoreLE32(out->data() + base, static_cast<uint32_t>(out->size() - base - 4));
   // The sign and mantissa bytes go through zstd; when that does not shrink
   // them (noise, the usual case) they are stored as they are, which the
@@ -437,7 +603,7 @@ Status EncodeFrame(std::span<const uint8_t> floats, int level, std::vector<uint8
   return Status::OK();
 }
 
-Status DecodeFrame(std::span<const uint8_t> coded, std::span<uint8_t> out) {
+Status DecodeFrame(std::span<const uint8_t> coded, std::span<uint8_t> out, uint32_t codec) {
   if (out.size() % 4 != 0) return Status::InvalidArgument("frame of " + std::to_string(out.size()) + " bytes");
   if (coded.size() < 4) return Corrupt(std::to_string(coded.size()) + " bytes");
   const uint32_t rans_size = LoadLE32(coded.data());
@@ -449,7 +615,7 @@ Status DecodeFrame(std::span<const uint8_t> coded, std::span<uint8_t> out) {
   thread_local std::vector<uint8_t> exps, rest;
   exps.resize(n + 4);
   rest.resize(3 * n);
-  EMB_RETURN_IF_ERROR(RansDecode(coded.subspan(4, rans_size), std::span<uint8_t>(exps).first(n)));
+  EMB_RETURN_IF_ERROR(RansDecode(coded.subspan(4, rans_size), codec, std::span<uint8_t>(exps).first(n)));
   const auto tail = coded.subspan(4 + rans_size);
   if (tail.empty()) return Corrupt("no sign and mantissa section");
   if (tail[0] == kRestRaw) {

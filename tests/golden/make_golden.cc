@@ -130,15 +130,17 @@ int main(int argc, char** argv) {
   variant("corrupt-data-row3.emb", [](auto& b) { b[4096 + 3 * 16 + 5] ^= 0x04; }, false);
 
   // .embz: the notebook table in 3 frames of 2 rows, and damaged copies.
+  // good/notebook-6x4-seed123.embz is the .embz 1.0 file (codec 1), made by
+  // the 1.0 writer and kept as it is forever; this writes the current one.
   {
     auto table = TableReader::Open(good + "notebook-6x4-seed123.emb");
     if (!table.ok()) return Fail(table.status());
     CompressOptions o;
     o.frame_rows = 2;
     o.threads = 1;
-    if (Status st = CompressTable(*table, good + "notebook-6x4-seed123.embz", o); !st.ok()) return Fail(st);
+    if (Status st = CompressTable(*table, good + "notebook-6x4-seed123-embz1.1.embz", o); !st.ok()) return Fail(st);
   }
-  const std::vector<uint8_t> z = Read(good + "notebook-6x4-seed123.embz");
+  const std::vector<uint8_t> z = Read(good + "notebook-6x4-seed123-embz1.1.embz");
   const uint64_t seek = LoadLE64(&z[80]);
   auto zvariant = [&](const std::string& name, auto mutate) {
     std::vector<uint8_t> b = z;
@@ -149,9 +151,10 @@ int main(int argc, char** argv) {
   zvariant("seek-table-corrupt.embz", [&](auto& b) { b[seek + 9] ^= 0x10; });
   zvariant("newer-major-version.embz", [](auto& b) {
     StoreLE16(&b[12], 2);
+    StoreLE16(&b[14], 0);
     Reseal(b);
   });
-  zvariant("absurd-prefix-size.embz", [](auto& b) {  // a 644-byte file claiming a 32 TiB prefix
+  zvariant("absurd-prefix-size.embz", [](auto& b) {  // a 668-byte file claiming a 32 TiB prefix
     StoreLE64(&b[40], uint64_t{1} << 46);
     StoreLE64(&b[48], uint64_t{1} << 45);
     Reseal(b);

@@ -20,18 +20,20 @@ std::vector<uint8_t> Bytes(const std::vector<float>& v) {
   return b;
 }
 
-std::vector<uint8_t> RoundTrip(const std::vector<uint8_t>& raw, int level, size_t* coded_size = nullptr) {
+std::vector<uint8_t> RoundTrip(const std::vector<uint8_t>& raw, int level, size_t* coded_size = nullptr,
+                               uint32_t codec = kEmbzCodecCurrent) {
   std::vector<uint8_t> coded;
-  EXPECT_OK(EncodeFrame(raw, level, &coded));
+  EXPECT_OK(EncodeFrame(raw, level, &coded, codec));
   if (coded_size) *coded_size = coded.size();
   std::vector<uint8_t> back(raw.size());
-  EXPECT_OK(DecodeFrame(coded, back));
+  EXPECT_OK(DecodeFrame(coded, back, codec));
   return back;
 }
 
 TEST(EmbzCodecTest, RansRoundTripsEveryDistribution) {
   std::mt19937 rng(1);
-  for (size_t n : {0, 1, 2, 17, 1000, 100000}) {
+  // Sizes around the 32-lane groups and the 4-lane chunks of both codecs.
+  for (size_t n : {0, 1, 2, 17, 31, 32, 33, 64, 95, 1000, 1024, 1055, 100000}) {
     std::vector<std::vector<uint8_t>> cases(4, std::vector<uint8_t>(n));
     for (size_t i = 0; i < n; ++i) {
       cases[0][i] = 7;                                        // one symbol
@@ -39,11 +41,16 @@ TEST(EmbzCodecTest, RansRoundTripsEveryDistribution) {
       cases[2][i] = static_cast<uint8_t>(126 + (rng() % 3));  // few
       cases[3][i] = static_cast<uint8_t>(i % 7 == 0 ? rng() : 42);  // one dominant, many rare
     }
-    for (const auto& c : cases) {
-      std::vector<uint8_t> coded, back(c.size());
-      RansEncode(c, &coded);
-      ASSERT_OK(RansDecode(coded, back));
-      EXPECT_EQ(back, c) << n;
+    for (uint32_t codec : {kEmbzCodecSplitRans, kEmbzCodecSplitRans32}) {
+      for (const auto& c : cases) {
+        std::vector<uint8_t> coded, back(c.size());
+        RansEncode(c, codec, &coded);
+        ASSERT_OK(RansDecode(coded, codec, back));
+        EXPECT_EQ(back, c) << n << " codec " << codec;
+        // A section is not readable as the other codec's.
+        const uint32_t other = codec == kEmbzCodecSplitRans ? kEmbzCodecSplitRans32 : kEmbzCodecSplitRans;
+        if (n > 0) EXPECT_FALSE(RansDecode(coded, other, back).ok() && back == c) << n;
+      }
     }
   }
 }
@@ -56,7 +63,10 @@ TEST(EmbzCodecTest, FramesRoundTripSpecialFloats) {
   float f;
   std::memcpy(&f, &weird_nan, 4);
   v.push_back(f);
-  for (int level : {1, 3, 19}) EXPECT_EQ(RoundTrip(Bytes(v), level), Bytes(v));
+  for (int level : {1, 3, 19}) {
+    EXPECT_EQ(RoundTrip(Bytes(v), level), Bytes(v));
+    EXPECT_EQ(RoundTrip(Bytes(v), level, nullptr, kEmbzCodecSplitRans), Bytes(v));
+  }
 }
 
 TEST(EmbzCodecTest, GaussianTableBeatsTwentyPercent) {
@@ -75,14 +85,17 @@ TEST(EmbzCodecTest, GaussianTableBeatsTwentyPercent) {
   EXPECT_LT(coded, 2000u);
 }
 
-TEST(EmbzCodecTest, DamagedFramesAreErrorsNeverCrashes) {
+class DamagedFrameTest : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(DamagedFrameTest, AreErrorsNeverCrashes) {
+  const uint32_t codec = GetParam();
   GenerateSpec spec;
   spec.rows = 8;
   spec.dim = 64;
   std::vector<float> t(spec.rows * spec.dim);
   ASSERT_OK(GenerateRows(spec, t));
   std::vector<uint8_t> coded;
-  ASSERT_OK(EncodeFrame(Bytes(t), 3, &coded));
+  ASSERT_OK(EncodeFrame(Bytes(t), 3, &coded, codec));
   std::vector<uint8_t> back(t.size() * 4);
   const size_t rans_end = 4 + (coded[0] | coded[1] << 8 | coded[2] << 16 | size_t{coded[3]} << 24);
   size_t errors = 0, rans_errors = 0;
@@ -90,7 +103,7 @@ TEST(EmbzCodecTest, DamagedFramesAreErrorsNeverCrashes) {
     for (uint8_t mask : {0x01, 0x80}) {
       auto bad = coded;
       bad[i] ^= mask;
-      Status st = DecodeFrame(bad, back);  // must return, never crash or read out of bounds
+      Status st = DecodeFrame(bad, back, codec);  // must return, never crash or read out of bounds
       errors += !st.ok();
       rans_errors += !st.ok() && i < rans_end;
       if (!st.ok()) EXPECT_TRUE(st.IsCorruption()) << st.ToString();
@@ -102,11 +115,14 @@ TEST(EmbzCodecTest, DamagedFramesAreErrorsNeverCrashes) {
   EXPECT_GT(rans_errors, rans_end);  // of 2 * rans_end flips there
   EXPECT_GE(errors, rans_errors);
   for (size_t cut = 0; cut < coded.size(); ++cut) {
-    EXPECT_FALSE(DecodeFrame(std::span(coded).first(cut), back).ok()) << cut;
+    EXPECT_FALSE(DecodeFrame(std::span(coded).first(cut), back, codec).ok()) << cut;
   }
   std::vector<uint8_t> wrong_size(back.size() - 4);
-  EXPECT_FALSE(DecodeFrame(coded, wrong_size).ok());
+  EXPECT_FALSE(DecodeFrame(coded, wrong_size, codec).ok());
 }
+
+INSTANTIATE_TEST_SUITE_P(EmbzCodecTest, DamagedFrameTest,
+                         ::testing::Values(kEmbzCodecSplitRans, kEmbzCodecSplitRans32));
 
 }  // namespace
 }  // namespace embstore

@@ -195,8 +195,13 @@ TEST(EmbzTest, StructuralDamageFailsAtOpenWithItsName) {
   expect(m, "seek table checksum mismatch");
   m = b;
   StoreLE16(&m[12], 2);
+  StoreLE16(&m[14], 0);
   StoreLE64(&m[120], Hash64(m.data(), 120));
   expect(m, "unsupported .embz version 2.0");
+  m = b;
+  StoreLE32(&m[20], 3);  // a codec from the future
+  StoreLE64(&m[120], Hash64(m.data(), 120));
+  expect(m, "unknown .embz codec 3");
   m = b;
   StoreLE64(&m[64], 1000);  // frame_rows no longer matches frame_count
   StoreLE64(&m[120], Hash64(m.data(), 120));

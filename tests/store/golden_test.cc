@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <map>
+#include <string>
+#include <tuple>
 
 #include "store/embz.h"
 #include "store/table_reader.h"
@@ -103,9 +105,16 @@ TEST(GoldenTest, CorruptDataIsFoundByVerifyWithItsRows) {
   EXPECT_EQ(rep->bad_blocks[0].row_count, 6u);
 }
 
-TEST(GoldenTest, CompressedNotebookTable) {
-  auto z = EmbzReader::Open(kGolden + "/good/notebook-6x4-seed123.embz");
+// Every .embz version keeps opening: 1.0 (codec 1, four rANS states) and
+// 1.1 (codec 2, 32 states).
+class CompressedGoldenTest : public ::testing::TestWithParam<std::tuple<std::string, uint16_t, uint32_t>> {};
+
+TEST_P(CompressedGoldenTest, NotebookTableReadsAndInflatesToTheOriginal) {
+  const auto& [name, minor, codec] = GetParam();
+  auto z = EmbzReader::Open(kGolden + "/good/" + name);
   ASSERT_OK(z.status());
+  EXPECT_EQ((*z)->embz_header().version_minor, minor);
+  EXPECT_EQ((*z)->embz_header().codec, codec);
   EXPECT_EQ((*z)->embz_header().frame_count, 3u);
   std::vector<uint32_t> bits;
   std::vector<float> row(4);
@@ -117,7 +126,15 @@ TEST(GoldenTest, CompressedNotebookTable) {
   testing::TempDir dir;
   ASSERT_OK((*z)->Decompress(dir.File("t.emb"), 1, false));
   EXPECT_EQ(testing::ReadBytes(dir.File("t.emb")), testing::ReadBytes(kGolden + "/good/notebook-6x4-seed123.emb"));
+  auto rep = (*z)->Verify();
+  ASSERT_OK(rep.status());
+  EXPECT_TRUE(rep->ok());
 }
+
+INSTANTIATE_TEST_SUITE_P(GoldenTest, CompressedGoldenTest,
+                         ::testing::Values(std::make_tuple("notebook-6x4-seed123.embz", 0, kEmbzCodecSplitRans),
+                                           std::make_tuple("notebook-6x4-seed123-embz1.1.embz", 1,
+                                                           kEmbzCodecSplitRans32)));
 
 TEST(GoldenTest, BadCompressedFilesFailWithTheirNamedError) {
   const std::map<std::string, std::string> want = {
