@@ -121,6 +121,42 @@ TEST_P(DamagedFrameTest, AreErrorsNeverCrashes) {
   EXPECT_FALSE(DecodeFrame(coded, wrong_size, codec).ok());
 }
 
+TEST_P(DamagedFrameTest, AFrameThatInflatesToTheWrongSizeIsNamed) {
+  // Raw mantissas (noise) and zstd ones (zeros): decoding into a frame of
+  // another size (the container's rows disagree with what was coded) fails
+  // with the sizes in the message.
+  GenerateSpec spec;
+  spec.rows = 4;
+  spec.dim = 64;
+  std::vector<float> noise(spec.rows * spec.dim);
+  ASSERT_OK(GenerateRows(spec, noise));
+  for (const auto& v : {noise, std::vector<float>(256, 0.0f)}) {
+    std::vector<uint8_t> coded;
+    ASSERT_OK(EncodeFrame(Bytes(v), 3, &coded, GetParam()));
+    for (size_t floats : {v.size() - 64, v.size() + 64}) {
+      std::vector<uint8_t> out(floats * 4);
+      Status st = DecodeFrame(coded, out, GetParam());
+      ASSERT_TRUE(st.IsCorruption()) << st.ToString();
+    }
+  }
+  std::vector<uint8_t> coded;
+  ASSERT_OK(EncodeFrame(Bytes(std::vector<float>(256, 0.0f)), 3, &coded, GetParam()));
+  // Keep the exponent section valid for 320 floats by re-coding it, and
+  // leave the zstd section holding 256 floats' mantissas.
+  std::vector<uint8_t> exps(320, 0), rans;
+  RansEncode(exps, GetParam(), &rans);
+  const size_t old_rans = coded[0] | coded[1] << 8 | coded[2] << 16 | size_t{coded[3]} << 24;
+  std::vector<uint8_t> spliced(4);
+  spliced[0] = static_cast<uint8_t>(rans.size());
+  spliced[1] = static_cast<uint8_t>(rans.size() >> 8);
+  spliced.insert(spliced.end(), rans.begin(), rans.end());
+  spliced.insert(spliced.end(), coded.begin() + 4 + static_cast<std::ptrdiff_t>(old_rans), coded.end());
+  std::vector<uint8_t> out(320 * 4);
+  Status st = DecodeFrame(spliced, out, GetParam());
+  ASSERT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find("zstd frame declares 768 bytes, expected 960"), std::string::npos) << st.ToString();
+}
+
 INSTANTIATE_TEST_SUITE_P(EmbzCodecTest, DamagedFrameTest,
                          ::testing::Values(kEmbzCodecSplitRans, kEmbzCodecSplitRans32));
 
