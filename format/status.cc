@@ -10,6 +10,8 @@ const char* CodeName(Status::Code code) {
     case Status::Code::kCorruption: return "corruption";
     case Status::Code::kNotSupported: return "not supported";
     case Status::Code::kIOError: return "I/O error";
+    case Status::Code::kNotFound: return "not found";
+    case Status::Code::kAlreadyExists: return "already exists";
   }
   return "unknown";
 }

@@ -25,6 +25,8 @@ class Status {
     kCorruption,       // bytes on disk contradict the format
     kNotSupported,     // a valid file this reader cannot handle (newer version, flag, dtype)
     kIOError,          // the operating system said no (open, write, fsync, rename, full disk)
+    kNotFound,         // a named thing (a shared table) does not exist
+    kAlreadyExists,    // a name is taken and replacing was not asked for
   };
 
   Status() = default;
@@ -34,6 +36,8 @@ class Status {
   static Status Corruption(std::string msg) { return Status(Code::kCorruption, std::move(msg)); }
   static Status NotSupported(std::string msg) { return Status(Code::kNotSupported, std::move(msg)); }
   static Status IOError(std::string msg) { return Status(Code::kIOError, std::move(msg)); }
+  static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
+  static Status AlreadyExists(std::string msg) { return Status(Code::kAlreadyExists, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -43,6 +47,8 @@ class Status {
   bool IsOutOfRange() const { return code_ == Code::kOutOfRange; }
   bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
   bool IsIOError() const { return code_ == Code::kIOError; }
+  bool IsNotFound() const { return code_ == Code::kNotFound; }
+  bool IsAlreadyExists() const { return code_ == Code::kAlreadyExists; }
 
   // "corruption: <message>", or "OK".
   std::string ToString() const;

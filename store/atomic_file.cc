@@ -37,7 +37,7 @@ Result<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& path, 
   // replaced and the link kept (a dangling link is replaced itself).
   std::string target = path;
   struct stat st;
-  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+  if (options.follow_symlinks && ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
     if (char* real = ::realpath(path.c_str(), nullptr)) {
       target = real;
       std::free(real);
@@ -52,6 +52,7 @@ Result<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& path, 
   f->path_ = target;
   f->size_ = size;
   f->sync_ = options.sync;
+  f->no_replace_ = options.no_replace;
   f->dir_fd_ = ::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
   if (f->dir_fd_ < 0) return IoErrorFromErrno(path, "cannot open folder " + dir);
   if (::fstatat(f->dir_fd_, base.c_str(), &st, 0) == 0 && S_ISDIR(st.st_mode)) {
@@ -73,6 +74,9 @@ Result<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& path, 
       f->tmp_name_.clear();
       return IoErrorFromErrno(path, "cannot create a temporary file in " + dir);
     }
+  }
+  if (options.mode >= 0 && ::fchmod(f->fd_, static_cast<mode_t>(options.mode)) != 0) {
+    return IoErrorFromErrno(path, "cannot set the new file's permissions");
   }
   // Reserve every block now: a full disk fails here, cleanly, instead of
   // after gigabytes of work.
@@ -111,6 +115,11 @@ void AtomicFile::Discard() {
   fd_ = dir_fd_ = -1;
   tmp_name_.clear();
   done_ = true;
+}
+
+std::string AtomicFile::temp_path() const {
+  if (!tmp_name_.empty()) return (std::filesystem::path(path_).parent_path() / tmp_name_).string();
+  return "/proc/self/fd/" + std::to_string(fd_);
 }
 
 Status AtomicFile::WriteAt(const void* data, size_t size, uint64_t offset) {
@@ -152,6 +161,25 @@ Status AtomicFile::Commit() {
   }
   if (sync_ && ::fsync(fd_) != 0) return fail(IoErrorFromErrno(path_, "fsync"));
   const std::string base = std::filesystem::path(path_).filename().string();
+  if (no_replace_) {
+    // Publish only if the name is free, atomically: linkat never replaces,
+    // and RENAME_NOREPLACE makes rename refuse too.
+    int rc;
+    if (tmp_name_.empty()) {
+      const std::string proc = "/proc/self/fd/" + std::to_string(fd_);
+      rc = ::linkat(AT_FDCWD, proc.c_str(), dir_fd_, base.c_str(), AT_SYMLINK_FOLLOW);
+    } else {
+      rc = ::renameat2(dir_fd_, tmp_name_.c_str(), dir_fd_, base.c_str(), RENAME_NOREPLACE);
+      if (rc == 0) tmp_name_.clear();
+    }
+    if (rc != 0) {
+      if (errno == EEXIST) return fail(Status::AlreadyExists(path_ + ": already exists"));
+      return fail(IoErrorFromErrno(path_, "cannot put the new file in place"));
+    }
+    if (sync_) ::fsync(dir_fd_);
+    Discard();
+    return Status::OK();
+  }
   if (tmp_name_.empty()) {
     // Give the unnamed file a hidden name, then rename it over the
     // destination: rename is atomic, linkat cannot replace a file.

@@ -27,6 +27,15 @@ namespace embstore {
 struct AtomicFileOptions {
   bool sync = true;          // fsync file and folder in Commit
   bool unnamed_temp = true;  // O_TMPFILE where possible (false: always a hidden named file; for tests)
+  // Permission bits of the new file (fchmod at Create, so they hold before
+  // a byte is written); -1: 0666 less the umask.
+  int mode = -1;
+  // Commit fails with an already-exists error instead of replacing a file
+  // at the destination (atomically: linkat or RENAME_NOREPLACE).
+  bool no_replace = false;
+  // A symlink at the destination is followed (its target replaced). Off in
+  // world-writable folders such as /dev/shm, where anyone may plant one.
+  bool follow_symlinks = true;
 };
 
 class AtomicFile {
@@ -44,6 +53,10 @@ class AtomicFile {
   bool reserved() const { return reserved_; }
   int fd() const { return fd_; }
 
+  // A path that opens the file being written, for reading it back before
+  // Commit (/proc/self/fd/N for an unnamed file).
+  std::string temp_path() const;
+
   Status WriteAt(const void* data, size_t size, uint64_t offset);
   // Maps bytes [offset, offset + length) writable (offset a multiple of the
   // page size), for producing data in place. Only where reserved(): a write
@@ -60,6 +73,7 @@ class AtomicFile {
   std::string path_;
   uint64_t size_ = 0;
   bool sync_ = true;
+  bool no_replace_ = false;
   bool reserved_ = false;
   int dir_fd_ = -1;
   int fd_ = -1;
