@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -23,6 +24,15 @@ std::string Rows(uint64_t first, uint64_t count) {
 }
 
 }  // namespace
+
+bool FileIsEmbz(const std::string& path) {
+  uint8_t magic[8];
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return false;
+  const size_t n = std::fread(magic, 1, sizeof(magic), f);
+  std::fclose(f);
+  return LooksLikeEmbz(std::span<const uint8_t>(magic, n));
+}
 
 Status CompressTable(const TableReader& table, const std::string& dst, const CompressOptions& options) {
   const Header& h = table.header();
@@ -342,6 +352,16 @@ Status EmbzReader::Decompress(const std::string& dst, unsigned threads, bool syn
   AtomicFileOptions fo;
   fo.sync = sync;
   EMB_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(dst, embz_.table_size, fo));
+  EMB_RETURN_IF_ERROR(DecompressInto(out.get(), threads, progress));
+  return out->Commit();
+}
+
+Status EmbzReader::DecompressInto(AtomicFile* out, unsigned threads,
+                                  const std::function<void(uint64_t, uint64_t)>& progress) const {
+  if (out->size() != embz_.table_size) {
+    return Status::InvalidArgument(out->path() + ": " + std::to_string(out->size()) + " bytes for a table of " +
+                                   std::to_string(embz_.table_size));
+  }
   uint64_t at = 0;
   EMB_RETURN_IF_ERROR(ZstdDecompressStream(file_.bytes().subspan(kEmbzHeaderSize, embz_.prefix_coded_size),
                                            embz_.prefix_size, [&](std::span<const uint8_t> piece) {
@@ -382,7 +402,7 @@ Status EmbzReader::Decompress(const std::string& dst, unsigned threads, bool syn
   };
   EMB_RETURN_IF_ERROR(RunParallel(n, work, &done, table_.data_size, progress));
   for (const Status& st : errors) EMB_RETURN_IF_ERROR(st.WithContext(path()));
-  return out->Commit();
+  return Status::OK();
 }
 
 }  // namespace embstore

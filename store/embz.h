@@ -31,6 +31,12 @@
 
 namespace embstore {
 
+class AtomicFile;
+
+// True when the file at `path` starts with the .embz magic (false when it
+// cannot be read: opening it then reports why).
+bool FileIsEmbz(const std::string& path);
+
 // Frames aim for this many decoded bytes: small enough that one row from a
 // cold frame decodes in well under 200 us, large enough that per-frame
 // overhead stays under 0.1%.
@@ -92,6 +98,10 @@ class EmbzReader {
   // Writes the original .emb; fails (leaving nothing) on any damaged frame.
   Status Decompress(const std::string& dst, unsigned threads = 0, bool sync = true,
                     const std::function<void(uint64_t, uint64_t)>& progress = {}) const;
+  // The same bytes into a new file the caller commits (out->size() must be
+  // the table's size): shared-memory tables are made this way.
+  Status DecompressInto(AtomicFile* out, unsigned threads = 0,
+                        const std::function<void(uint64_t, uint64_t)>& progress = {}) const;
 
  private:
   EmbzReader(MappedFile file, EmbzHeader embz, std::vector<uint8_t> head, Header table, Metadata metadata,

@@ -58,6 +58,11 @@ struct VerifyOptions {
 class TableReader {
  public:
   static Result<TableReader> Open(const std::string& path);
+  // Opens the shared-memory table `name` (store/shared_table.h) with the
+  // same checks, read-only. A name that does not exist is a not-found error;
+  // an invalid one (a '/', "..") an invalid-argument error. Defined in
+  // shared_table.cc.
+  static Result<TableReader> OpenShared(const std::string& name);
 
   TableReader(TableReader&&) noexcept = default;
   TableReader& operator=(TableReader&&) noexcept = default;

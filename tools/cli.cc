@@ -101,21 +101,21 @@ Status ResolveIds(std::vector<IdRange>* ranges, uint64_t rows) {
   return Status::OK();
 }
 
-bool IsEmbz(const std::string& path) {
-  uint8_t magic[8];
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return false;
-  const size_t n = std::fread(magic, 1, sizeof(magic), f);
-  std::fclose(f);
-  return LooksLikeEmbz(std::span<const uint8_t>(magic, n));
+bool IsShared(const std::string& arg) { return arg.rfind(kSharedScheme, 0) == 0; }
+
+Result<TableReader> OpenTable(const std::string& arg) {
+  if (IsShared(arg)) return TableReader::OpenShared(arg.substr(sizeof(kSharedScheme) - 1));
+  return TableReader::Open(arg);
 }
+
+bool IsEmbz(const std::string& path) { return !IsShared(path) && FileIsEmbz(path); }
 
 Result<AnyTable> OpenAnyTable(const std::string& path) {
   AnyTable t;
   if (IsEmbz(path)) {
     EMB_ASSIGN_OR_RETURN(t.packed, EmbzReader::Open(path));
   } else {
-    EMB_ASSIGN_OR_RETURN(TableReader r, TableReader::Open(path));
+    EMB_ASSIGN_OR_RETURN(TableReader r, OpenTable(path));
     t.plain = std::make_unique<TableReader>(std::move(r));
   }
   return t;

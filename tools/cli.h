@@ -57,6 +57,12 @@ struct IdRange {
 Result<std::vector<IdRange>> ParseIds(const std::vector<std::string>& items);
 Status ResolveIds(std::vector<IdRange>* ranges, uint64_t rows);
 
+// A table argument is a path, or "shm:NAME" for a shared-memory table
+// (store/shared_table.h); "./shm:x" is a file of that name.
+inline constexpr char kSharedScheme[] = "shm:";
+bool IsShared(const std::string& arg);
+Result<TableReader> OpenTable(const std::string& arg);
+
 // True when the file starts with the .embz magic (a compressed table).
 bool IsEmbz(const std::string& path);
 
@@ -109,6 +115,9 @@ int GetMain(int argc, char** argv);
 int VerifyMain(int argc, char** argv);
 int CompressMain(int argc, char** argv);
 int DecompressMain(int argc, char** argv);
+int ShareMain(int argc, char** argv);
+int UnshareMain(int argc, char** argv);
+int SharedMain(int argc, char** argv);
 
 }  // namespace embstore::cli
 

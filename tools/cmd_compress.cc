@@ -85,7 +85,7 @@ int Run(int argc, char** argv, bool compress) {
     o.frame_rows = ParseU64(frame_rows, "--frame-rows");
     o.threads = threads;
     o.sync = !c.no_fsync;
-    auto table = TableReader::Open(c.input);
+    auto table = OpenTable(c.input);
     if (!table.ok()) return Report(cmd, table.status());
     ProgressBar bar(cmd, table->header().data_size, "bytes");
     if (!c.quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };

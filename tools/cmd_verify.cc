@@ -54,7 +54,7 @@ int VerifyMain(int argc, char** argv) {
 
   ParseThreads(threads);  // a usage error comes before any file work
   if (IsEmbz(path)) return VerifyEmbz(path, ParseThreads(threads));
-  auto reader = TableReader::Open(path);
+  auto reader = OpenTable(path);
   if (!reader.ok()) return Report("verify", reader.status());
   VerifyOptions vo;
   vo.threads = ParseThreads(threads);

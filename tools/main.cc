@@ -23,6 +23,9 @@ constexpr Command kCommands[] = {
     {"verify", embstore::cli::VerifyMain, "check every checksum; list corrupt row blocks"},
     {"compress", embstore::cli::CompressMain, "write a .embz: smaller, still readable row by row"},
     {"decompress", embstore::cli::DecompressMain, "turn a .embz back into the original .emb, byte for byte"},
+    {"share", embstore::cli::ShareMain, "place a table in named shared memory (read it as shm:NAME)"},
+    {"unshare", embstore::cli::UnshareMain, "remove a shared table's name"},
+    {"shared", embstore::cli::SharedMain, "list the shared tables"},
 };
 
 void PrintUsage(FILE* out) {

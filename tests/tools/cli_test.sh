@@ -223,6 +223,73 @@ else
   echo "note: cannot mount a tmpfs here; the full-disk case is covered by store_test (RLIMIT_FSIZE)"
 fi
 
+# --- shared memory: share, shm:NAME readers, unshare --------------------------
+# Segments go to a scratch folder so that the test never touches /dev/shm.
+export EMBSTORE_SHM_DIR="$T/shm"
+mkdir "$EMBSTORE_SHM_DIR"
+"$EMB" generate --rows 3000 --dim 96 --seed 5 -o "$T/s.emb" --no-fsync
+"$EMB" compress "$T/s.emb" -o "$T/s.embz" --no-fsync
+expect "share" 0 "" "$EMB" share "$T/s.emb" --name cli-t
+same "a segment is owner-read-only by default" "$(stat -c %a "$EMBSTORE_SHM_DIR/embstore-cli-t")" "400"
+same "get shm:NAME equals get FILE" "$("$EMB" get shm:cli-t 0:3000 --raw | md5sum)" "$("$EMB" get "$T/s.emb" 0:3000 --raw | md5sum)"
+expect "verify shm:NAME" 0 "" "$EMB" verify shm:cli-t
+same "info shm:NAME" "$("$EMB" info shm:cli-t --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["rows"], d["dim"])')" "3000 96"
+expect "compress shm:NAME" 0 "" "$EMB" compress shm:cli-t -o "$T/from-shm.embz" --no-fsync
+expect "share refuses a taken name" 2 "already exists; use -f" "$EMB" share "$T/s.emb" --name cli-t
+expect "share -f of a .embz with --mode" 0 "" "$EMB" share "$T/s.embz" --name cli-t -f --mode 0644
+same "--mode widens, without write bits" "$(stat -c %a "$EMBSTORE_SHM_DIR/embstore-cli-t")" "444"
+same "a .embz shares its original bytes" "$(cmp "$EMBSTORE_SHM_DIR/embstore-cli-t" "$T/s.emb" && echo same)" "same"
+same "shared lists it" "$("$EMB" shared --json | /usr/bin/python3 -c 'import json,sys; print([(s["name"], s["rows"], s["mode"]) for s in json.load(sys.stdin)])')" "[('cli-t', 3000, '0444')]"
+expect "a name with a slash" 2 "only letters, digits" "$EMB" share "$T/s.emb" --name a/b
+expect "a name with .." 2 "starts with '.'" "$EMB" share "$T/s.emb" --name ..
+expect "an over-long name" 2 "at most 200" "$EMB" share "$T/s.emb" --name "$(printf 'x%.0s' $(seq 201))"
+expect "a bad mode" 2 "--mode" "$EMB" share "$T/s.emb" --name m --mode 0200
+expect "a name that does not exist" 1 "no shared table 'nope'" "$EMB" get shm:nope 0
+head -c 5000 /dev/urandom > "$EMBSTORE_SHM_DIR/embstore-foreign"
+expect "a foreign segment" 1 "shared table 'foreign'" "$EMB" info shm:foreign
+head -c 20000 "$T/s.emb" > "$EMBSTORE_SHM_DIR/embstore-short"
+expect "a segment of the wrong size" 1 "truncated" "$EMB" get shm:short 0
+same "shared lists what is not a table" "$("$EMB" shared | grep -c 'NOT A TABLE')" "2"
+cp "$T/s.emb" "$T/bad.emb"
+printf '\x55' | dd of="$T/bad.emb" bs=1 seek=$(( $(stat -c %s "$T/bad.emb") - 7 )) conv=notrunc status=none
+expect "a corrupt source is not shared" 1 "nothing was shared" "$EMB" share "$T/bad.emb" --name bad
+expect "unshare" 0 "" "$EMB" unshare cli-t
+expect "unshare again" 1 "no shared table 'cli-t'" "$EMB" unshare cli-t
+rm -f "$EMBSTORE_SHM_DIR"/embstore-foreign "$EMBSTORE_SHM_DIR"/embstore-short
+"$EMB" generate --rows 20000 --dim 4096 --seed 1 -o "$T/big.emb" --no-fsync
+"$EMB" share "$T/big.emb" --name killed -T 1 2>/dev/null &
+PID=$!
+sleep 0.05
+kill -9 $PID 2>/dev/null
+wait $PID 2>/dev/null
+LEFT=$(ls -A "$EMBSTORE_SHM_DIR")
+if [ -z "$LEFT" ]; then
+  ok "a killed share leaves nothing"
+elif [ "$LEFT" = "embstore-killed" ] && "$EMB" verify shm:killed >/dev/null 2>&1; then
+  ok "a killed share leaves nothing (it had finished: the whole table, verified)"
+  "$EMB" unshare killed
+else
+  bad "a killed share leaves nothing" "left: $LEFT"
+fi
+rm -f "$T/big.emb"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  chmod 755 "$T" "$EMBSTORE_SHM_DIR"
+  "$EMB" share "$T/s.emb" --name private-t
+  expect "another user cannot read an owner-only segment" 1 "Permission denied" \
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$EMB" get shm:private-t 0
+  "$EMB" unshare private-t
+else
+  echo "note: not root; the permission-denied case needs another user"
+fi
+if mount -t tmpfs -o size=1m tmpfs "$EMBSTORE_SHM_DIR" 2>/dev/null; then
+  expect "no room in shared memory is a clear error" 1 "no space left on device" "$EMB" share "$T/s.emb" --name big
+  same "no room in shared memory leaves nothing" "$(ls -A "$EMBSTORE_SHM_DIR")" ""
+  umount "$EMBSTORE_SHM_DIR"
+else
+  echo "note: cannot mount a tmpfs here; the no-room case is not run"
+fi
+unset EMBSTORE_SHM_DIR
+
 echo
 echo "cli_test: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
