@@ -141,6 +141,18 @@ Status TableWriter::FinishMapped(std::span<const uint64_t> block_hashes) {
   return Commit();
 }
 
+Status TableWriter::ReplaceMetadata(const Metadata& metadata) {
+  if (dead_) return Status::InvalidArgument(path_ + ": writer already finished or failed");
+  EMB_ASSIGN_OR_RETURN(std::string bytes, EncodeMetadata(metadata));
+  if (bytes.size() != metadata_bytes_.size()) {
+    return Status::InvalidArgument(path_ + ": new metadata is " + std::to_string(bytes.size()) + " bytes, the layout has " +
+                                   std::to_string(metadata_bytes_.size()));
+  }
+  metadata_bytes_ = std::move(bytes);
+  header_.metadata_checksum = Hash64(metadata_bytes_.data(), metadata_bytes_.size());
+  return Status::OK();
+}
+
 Status TableWriter::Commit() {
   std::vector<uint8_t> table(block_hashes_.size() * 8);
   for (size_t i = 0; i < block_hashes_.size(); ++i) StoreLE64(&table[8 * i], block_hashes_[i]);

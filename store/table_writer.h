@@ -58,6 +58,11 @@ class TableWriter {
   // exceed the rows still owed.
   Status Append(std::span<const float> values);
 
+  // Replaces the metadata given at Create, before Finish: for values known
+  // only once every row is written (a checksum of the source). The new
+  // pairs must encode to exactly as many bytes, since the layout is fixed.
+  Status ReplaceMetadata(const Metadata& metadata);
+
   // Requires exactly `rows` rows appended. After an error the writer is dead:
   // the temporary file is gone and the destination untouched.
   Status Finish();

@@ -115,6 +115,8 @@ int GetMain(int argc, char** argv);
 int VerifyMain(int argc, char** argv);
 int CompressMain(int argc, char** argv);
 int DecompressMain(int argc, char** argv);
+int ImportMain(int argc, char** argv);
+int ExportMain(int argc, char** argv);
 int ShareMain(int argc, char** argv);
 int UnshareMain(int argc, char** argv);
 int SharedMain(int argc, char** argv);

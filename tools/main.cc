@@ -23,6 +23,8 @@ constexpr Command kCommands[] = {
     {"verify", embstore::cli::VerifyMain, "check every checksum; list corrupt row blocks"},
     {"compress", embstore::cli::CompressMain, "write a .embz: smaller, still readable row by row"},
     {"decompress", embstore::cli::DecompressMain, "turn a .embz back into the original .emb, byte for byte"},
+    {"import", embstore::cli::ImportMain, "make a table from a .npy, a safetensors tensor or raw float32"},
+    {"export", embstore::cli::ExportMain, "write a table as .npy or .safetensors"},
     {"share", embstore::cli::ShareMain, "place a table in named shared memory (read it as shm:NAME)"},
     {"unshare", embstore::cli::UnshareMain, "remove a shared table's name"},
     {"shared", embstore::cli::SharedMain, "list the shared tables"},

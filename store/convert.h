@@ -1,0 +1,75 @@
+// Tables in and out: import from .npy (NumPy), .safetensors and raw float32;
+// export to .npy and .safetensors.
+//
+// Import maps the source read-only and streams it into a new table (a
+// TableWriter: temporary file, rename), a block of rows at a time, so a
+// table larger than RAM imports without being loaded. float32 is copied as
+// it is; float16, bfloat16 and float64 are converted to float32 (float16
+// and bfloat16 exactly, float64 rounded to nearest, as NumPy's and
+// PyTorch's casts do); big-endian data is byte-swapped; a Fortran-order
+// .npy is transposed into rows. The table's metadata records the source
+// (file name, format, tensor, dtype, what was converted) and the XXH3-64 of
+// the source tensor's bytes as stored.
+//
+// Export writes a file NumPy maps with numpy.load(mmap_mode='r') (data
+// 64-byte aligned, as NumPy writes it) or a safetensors file with one F32
+// tensor (data 8-byte aligned), through the same temporary-file-and-rename.
+//
+// Stateless; safe from any thread.
+
+#ifndef EMBSTORE_STORE_CONVERT_H_
+#define EMBSTORE_STORE_CONVERT_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "format/safetensors.h"
+#include "format/status.h"
+#include "store/table_reader.h"
+
+namespace embstore {
+
+enum class SourceFormat { kAuto, kNpy, kSafetensors, kRaw };
+
+struct ImportOptions {
+  // kAuto: by extension (.npy, .safetensors), else by magic; raw float32
+  // only when asked for or when rows and dim are given.
+  SourceFormat format = SourceFormat::kAuto;
+  std::string tensor;         // safetensors: which tensor (empty: the only 2-D one)
+  uint64_t rows = 0, dim = 0; // raw: the shape (the file must hold exactly that)
+  bool sync = true;           // fsync before the rename
+  // (bytes done, bytes total) of the source, from the calling thread.
+  std::function<void(uint64_t, uint64_t)> progress;
+};
+
+// Imports `source` into a new table at `dst`.
+Status ImportTable(const std::string& source, const std::string& dst, const ImportOptions& options = {});
+
+// The tensors of a safetensors file, in offset order, checked as import
+// checks them.
+Result<std::vector<SafetensorsTensor>> ListSafetensors(const std::string& source);
+
+struct ExportOptions {
+  std::string tensor_name = "weight";  // safetensors only
+  bool sync = true;
+  std::function<void(uint64_t, uint64_t)> progress;  // (rows done, rows total)
+};
+
+// Rows [first, first + count) as float32: a pointer to count x dim floats,
+// either into the caller's own memory or into `scratch` (that many floats),
+// which it fills.
+using RowSource = std::function<Result<const float*>(uint64_t first, uint64_t count, float* scratch)>;
+
+// Writes the rows x dim table that `rows_of` produces as a .npy (if dst
+// ends in .npy) or a .safetensors (if it ends in .safetensors; the table's
+// metadata goes into __metadata__ where it is UTF-8).
+Status ExportTable(const std::string& dst, uint64_t rows, uint64_t dim, const Metadata& metadata,
+                   const RowSource& rows_of, const ExportOptions& options = {});
+// The same from a table, written straight from its mapping.
+Status ExportTable(const TableReader& table, const std::string& dst, const ExportOptions& options = {});
+
+}  // namespace embstore
+
+#endif  // EMBSTORE_STORE_CONVERT_H_

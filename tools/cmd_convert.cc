@@ -1,0 +1,139 @@
+// embstore import / export: tables in from .npy, .safetensors and raw
+// float32, and out to .npy and .safetensors (store/convert.h).
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <numeric>
+#include <optional>
+
+#include "store/convert.h"
+#include "tools/cli.h"
+
+namespace embstore::cli {
+
+namespace {
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string ShapeText(const std::vector<uint64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+}  // namespace
+
+int ImportMain(int argc, char** argv) {
+  std::string source, output, tensor, format = "auto", rows = "0", dim = "0";
+  bool force = false, quiet = false, list = false, no_fsync = false;
+  po::options_description options("options");
+  options.add_options()
+      ("source", po::value(&source)->required(), "FILE.npy, FILE.safetensors, or raw float32")
+      ("output,o", po::value(&output), "the new table (never half-written)")
+      ("tensor", po::value(&tensor), "safetensors: the tensor to import (default: the only 2-D one)")
+      ("list", po::bool_switch(&list), "safetensors: list the tensors and stop")
+      ("format", po::value(&format)->default_value("auto"), "auto, npy, safetensors or raw")
+      ("rows", po::value(&rows)->default_value("0"), "raw: rows")
+      ("dim", po::value(&dim)->default_value("0"), "raw: floats per row")
+      ("force,f", po::bool_switch(&force), "overwrite an existing output file")
+      ("quiet,q", po::bool_switch(&quiet), "no progress bar")
+      ("no-fsync", po::bool_switch(&no_fsync), "skip fsync before the rename");
+  po::positional_options_description positional;
+  positional.add("source", 1);
+  po::variables_map vm;
+  const std::string usage =
+      "usage: embstore import SRC -o FILE.emb [--tensor NAME] [--format npy|safetensors|raw] [--rows R --dim D]\n"
+      "       embstore import FILE.safetensors --list\n\n"
+      "Makes a table from a .npy (versions 1.0-3.0; float32 copied, float16/float64 converted,\n"
+      "big-endian swapped, Fortran order transposed), a safetensors tensor (F32, F16, BF16, F64)\n"
+      "or raw little-endian float32. Streams: the source is never loaded whole. The table's\n"
+      "metadata records the source and the XXH3-64 of its tensor bytes.";
+  if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
+  ImportOptions o;
+  if (format == "npy") {
+    o.format = SourceFormat::kNpy;
+  } else if (format == "safetensors") {
+    o.format = SourceFormat::kSafetensors;
+  } else if (format == "raw") {
+    o.format = SourceFormat::kRaw;
+  } else if (format != "auto") {
+    throw UsageError{"--format: '" + format + "' is not auto, npy, safetensors or raw"};
+  }
+  o.rows = ParseU64(rows, "--rows");
+  o.dim = ParseU64(dim, "--dim");
+  o.tensor = tensor;
+  o.sync = !no_fsync;
+  if (list) {
+    auto tensors = ListSafetensors(source);
+    if (!tensors.ok()) return Report("import", tensors.status());
+    for (const auto& t : *tensors) {
+      std::printf("%-40s %-5s %-20s %llu bytes\n", t.name.c_str(), t.dtype.c_str(), ShapeText(t.shape).c_str(),
+                  (unsigned long long)(t.end - t.begin));
+    }
+    return FinishStdout("import");
+  }
+  if (output.empty()) throw UsageError{"-o FILE.emb is required"};
+  if (Exists(output) && !force) throw UsageError{output + " already exists; use -f to overwrite it"};
+  std::optional<ProgressBar> bar;
+  if (!quiet) {
+    o.progress = [&](uint64_t done, uint64_t total) {
+      if (!bar) bar.emplace("import", total, "bytes");
+      bar->Update(done);
+    };
+  }
+  Status st = ImportTable(source, output, o);
+  if (bar) bar->Done();
+  return st.ok() ? kExitOk : Report("import", st);
+}
+
+int ExportMain(int argc, char** argv) {
+  std::string input, output, tensor_name = "weight";
+  bool force = false, quiet = false, no_fsync = false;
+  po::options_description options("options");
+  options.add_options()
+      ("table", po::value(&input)->required(), "FILE.emb, FILE.embz or shm:NAME")
+      ("output,o", po::value(&output)->required(), "OUT.npy or OUT.safetensors (never half-written)")
+      ("tensor-name", po::value(&tensor_name)->default_value("weight"), "safetensors: the tensor's name")
+      ("force,f", po::bool_switch(&force), "overwrite an existing output file")
+      ("quiet,q", po::bool_switch(&quiet), "no progress bar")
+      ("no-fsync", po::bool_switch(&no_fsync), "skip fsync before the rename");
+  po::positional_options_description positional;
+  positional.add("table", 1);
+  po::variables_map vm;
+  const std::string usage =
+      "usage: embstore export TABLE -o OUT.npy | OUT.safetensors [--tensor-name weight]\n\n"
+      "Writes the table as a .npy that numpy.load(..., mmap_mode='r') maps without a copy, or as\n"
+      "a safetensors file with one F32 tensor (the table's metadata in __metadata__).";
+  if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
+  if (Exists(output) && !force) throw UsageError{output + " already exists; use -f to overwrite it"};
+  auto any = OpenAnyTable(input);
+  if (!any.ok()) return Report("export", any.status());
+  ExportOptions o;
+  o.tensor_name = tensor_name;
+  o.sync = !no_fsync;
+  ProgressBar bar("export", any->header().rows, "rows");
+  if (!quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
+  Status st;
+  if (any->plain) {
+    st = ExportTable(*any->plain, output, o);
+  } else {
+    const EmbzReader& z = *any->packed;
+    std::vector<uint64_t> ids;
+    st = ExportTable(output, z.rows(), z.dim(), z.metadata(),
+                     [&](uint64_t first, uint64_t count, float* scratch) -> Result<const float*> {
+                       ids.resize(count);
+                       std::iota(ids.begin(), ids.end(), first);
+                       EMB_RETURN_IF_ERROR(z.Gather(ids, std::span<float>(scratch, count * z.dim())));
+                       return static_cast<const float*>(scratch);
+                     },
+                     o);
+  }
+  bar.Done();
+  return st.ok() ? kExitOk : Report("export", st);
+}
+
+}  // namespace embstore::cli
