@@ -97,8 +97,14 @@ class HeaderReader : public nlohmann::json_sax<nlohmann::json> {
   }
   bool end_array() override { return (state_ = kTensor, true); }
   bool key(string_t& k) override {
-    std::set<std::string>& seen = state_ == kRoot ? root_keys_ : keys_;
-    if (!seen.insert(k).second) return Fail("key " + Show(k) + " appears twice");
+    // Tensor names are checked for repeats after the parse (by sorting:
+    // no per-name node here); the few keys inside an object, here.
+    if (state_ == kRoot) {
+      if (k == "__metadata__" && seen_metadata_) return Fail("key " + Show(k) + " appears twice");
+      seen_metadata_ |= k == "__metadata__";
+    } else if (!keys_.insert(k).second) {
+      return Fail("key " + Show(k) + " appears twice");
+    }
     if (state_ == kTensor && k != "dtype" && k != "shape" && k != "data_offsets") {
       return Fail("tensor " + Show(tensor_.name) + " has an unknown field " + Show(k));
     }
@@ -136,7 +142,8 @@ class HeaderReader : public nlohmann::json_sax<nlohmann::json> {
   SafetensorsHeader* out_;
   State state_ = kStart;
   std::string key_, error_;
-  std::set<std::string> root_keys_, keys_;
+  std::set<std::string> keys_;
+  bool seen_metadata_ = false;
   SafetensorsTensor tensor_;
   std::vector<uint64_t> offsets_;
 };
@@ -166,6 +173,15 @@ Result<SafetensorsHeader> ParseSafetensorsHeader(std::span<const uint8_t> json, 
   HeaderReader reader(&h);
   if (!nlohmann::json::sax_parse(json.begin(), json.end(), &reader) || !reader.error().empty()) {
     return Bad(reader.error().empty() ? "not valid JSON" : reader.error());
+  }
+  {
+    std::vector<const std::string*> names;
+    names.reserve(h.tensors.size());
+    for (const auto& t : h.tensors) names.push_back(&t.name);
+    std::sort(names.begin(), names.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+    for (size_t i = 1; i < names.size(); ++i) {
+      if (*names[i] == *names[i - 1]) return Bad("key " + Show(*names[i]) + " appears twice");
+    }
   }
   for (SafetensorsTensor& t : h.tensors) {
     const std::string name = Show(t.name);

@@ -1,6 +1,8 @@
 #include "store/atomic_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,12 +24,37 @@ std::string TempName() {
   return ".embstore-tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
 
+// Removes hidden temporary files that killed writers left in the folder:
+// ".embstore-tmp-PID-N" whose process no longer exists. (Unnamed temporary
+// files need no cleaning: the kernel drops them with their last descriptor.)
+void RemoveStaleTemps(int dir_fd) {
+  const int fd = ::dup(dir_fd);
+  if (fd < 0) return;
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    ::close(fd);
+    return;
+  }
+  constexpr char kPrefix[] = ".embstore-tmp-";
+  while (const dirent* e = ::readdir(d)) {
+    const char* name = e->d_name;
+    if (std::strncmp(name, kPrefix, sizeof(kPrefix) - 1) != 0) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(name + sizeof(kPrefix) - 1, &end, 10);
+    if (pid <= 0 || end == nullptr || *end != '-') continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    ::unlinkat(dir_fd, name, 0);
+  }
+  ::closedir(d);
+}
+
 }  // namespace
 
 Status IoErrorFromErrno(const std::string& path, const std::string& what) {
   if (errno == ENOSPC || errno == EDQUOT) {
     return Status::IOError(path + ": no space left on device (" + what + ")");
   }
+  if (errno == EFBIG) return Status::IOError(path + ": file too large for the file-size limit, ulimit -f (" + what + ")");
   return Status::IOError(path + ": " + what + ": " + std::strerror(errno));
 }
 
@@ -60,7 +87,11 @@ Result<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& path, 
   }
   // An unnamed file vanishes by itself if we die before Commit. Commit names
   // it through /proc/self/fd, so use it only where that works.
-  if (options.unnamed_temp) {
+  RemoveStaleTemps(f->dir_fd_);
+  // EMBSTORE_NAMED_TEMP=1 forces the named fallback (tests of filesystems
+  // without O_TMPFILE).
+  const char* named = std::getenv("EMBSTORE_NAMED_TEMP");
+  if (options.unnamed_temp && !(named != nullptr && std::strcmp(named, "1") == 0)) {
     f->fd_ = ::openat(f->dir_fd_, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
     if (f->fd_ >= 0 && ::access(("/proc/self/fd/" + std::to_string(f->fd_)).c_str(), F_OK) != 0) {
       ::close(f->fd_);

@@ -9,6 +9,10 @@
 // a failed Commit, removes the temporary file. A symlink at the destination
 // is followed: its target is replaced.
 //
+// A killed process leaves no unnamed file; a named one (filesystems without
+// O_TMPFILE, or EMBSTORE_NAMED_TEMP=1) is removed by the next Create in
+// that folder once its process is gone.
+//
 // Used by TableWriter and the .embz writers. Not thread-safe, except that
 // WriteAt may be called from several threads for disjoint ranges.
 

@@ -91,20 +91,29 @@ std::string SharedPath(const std::string& name) { return SharedDir() + "/" + kPr
 Result<TableReader> TableReader::OpenShared(const std::string& name) {
   EMB_RETURN_IF_ERROR(ValidateSharedName(name));
   const std::string path = SharedPath(name);
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) {
-      return Status::NotFound("no " + Quoted(name) + " in " + SharedDir() + " ('embstore shared' lists them)");
+  // The name may be unshared, or shared again, at any moment: a name that
+  // is absent when looked at is "not found", and one that came back in the
+  // meantime is opened again.
+  auto gone = [&] {
+    return Status::NotFound("no " + Quoted(name) + " in " + SharedDir() + " ('embstore shared' lists them)");
+  };
+  Status last;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto table = Open(path);
+    if (table.ok()) return table;
+    last = table.status().WithContext(Quoted(name));
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      return errno == ENOENT ? gone() : Status::IOError(Quoted(name) + ": " + path + ": " + std::strerror(errno));
     }
-    return Status::IOError(Quoted(name) + ": " + path + ": " + std::strerror(errno));
+    if (::access(path.c_str(), R_OK) != 0) {
+      if (errno == ENOENT) return gone();
+      return Status::IOError(Quoted(name) + ": " + path + ": " + std::strerror(errno) + " (owner uid " +
+                             std::to_string(st.st_uid) + ", mode " + OctalMode(st.st_mode & 0777) + ")");
+    }
+    if (!last.IsIOError()) return last;  // it opened and is not a valid table
   }
-  if (::access(path.c_str(), R_OK) != 0) {
-    return Status::IOError(Quoted(name) + ": " + path + ": " + std::strerror(errno) + " (owner uid " +
-                           std::to_string(st.st_uid) + ", mode " + OctalMode(st.st_mode & 0777) + ")");
-  }
-  auto table = Open(path);
-  if (!table.ok()) return table.status().WithContext(Quoted(name));
-  return table;
+  return last;
 }
 
 Status ShareTable(const std::string& source, const std::string& name, const ShareOptions& options) {

@@ -26,7 +26,13 @@ namespace {
 
 // The vectorizable parts are compiled for AVX-512, AVX2 and baseline x86-64;
 // the loader picks one per CPU. Integer code: every version gives the same bits.
+// ThreadSanitizer cannot run ifunc resolvers, which run before it starts:
+// its build uses the baseline version only.
+#if defined(__SANITIZE_THREAD__)
+#define EMB_CLONES
+#else
 #define EMB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 
 inline uint32_t Mix(uint32_t u, uint32_t v) {
   return (((u & 0x80000000u) | (v & 0x7FFFFFFFu)) >> 1) ^ ((0u - (v & 1u)) & 0x9908B0DFu);

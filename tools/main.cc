@@ -1,6 +1,7 @@
 // embstore: one command, one subcommand per job. Each subcommand is a small
 // user program of the store/ library (see tools/cmd_*.cc).
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -41,6 +42,9 @@ void PrintUsage(FILE* out) {
 
 int main(int argc, char** argv) {
   using namespace embstore::cli;
+  // Past a file-size limit (ulimit -f) a write should fail with EFBIG and be
+  // reported, not kill the process with SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
   if (argc < 2) {
     PrintUsage(stderr);
     return kExitUsage;

@@ -1,0 +1,22 @@
+// A table file (and a shared-memory segment, which holds the same bytes):
+// header rules R1-R23, metadata, then every read path on what opens.
+#include <cstdint>
+#include <vector>
+
+#include "store/table_reader.h"
+#include "tests/fuzz/fuzz_util.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  embstore::fuzz::MemFile file(data, size);
+  auto t = embstore::TableReader::Open(file.path());
+  if (!t.ok()) return 0;
+  auto report = t->Verify({.threads = 1});
+  (void)report;
+  std::vector<float> out(t->dim() * 2);
+  const uint64_t ids[2] = {0, t->rows() - 1};
+  (void)t->Gather(ids, out);
+  (void)t->RowChecked(t->rows());
+  float sum = 0;
+  for (uint64_t r = 0; r < t->rows() && r < 64; ++r) sum += t->row(r)[t->dim() - 1];
+  return sum == 12345.0f ? 0 : 0;
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target for SECONDS each (default 60), seeded with the
+# golden good and bad files, under AddressSanitizer and UBSan (the fuzz
+# build has them). Fails on any finding: the input that crashed is kept in
+# $OUT (default build-fuzz/findings) to be added to tests/golden/bad.
+#   tests/fuzz/run_fuzzers.sh BUILD_FUZZ_DIR [SECONDS] [TARGET...]
+set -euo pipefail
+B=$(cd "$1" && pwd)
+SECONDS_EACH=${2:-60}
+shift $(( $# >= 2 ? 2 : 1 ))
+TARGETS=("$@")
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_table fuzz_embz fuzz_embz_frame fuzz_npy fuzz_safetensors)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+G=$ROOT/tests/golden
+OUT=${OUT:-$B/findings}
+mkdir -p "$OUT"
+W=$(mktemp -d "${TMPDIR:-/tmp}/embstore-fuzz-XXXXXX")
+trap 'rm -rf "$W"' EXIT
+
+# Seeds: the golden files of each kind, plus good .npy / safetensors made by
+# the fuzz build's own embstore from the golden table.
+mkdir -p "$W"/seed/{fuzz_table,fuzz_embz,fuzz_embz_frame,fuzz_npy,fuzz_safetensors}
+cp "$G"/good/*.emb "$G"/bad/*.emb "$W/seed/fuzz_table/"
+cp "$G"/good/*.embz "$G"/bad/*.embz "$W/seed/fuzz_embz/"
+cp "$G"/bad/import/*.npy "$W/seed/fuzz_npy/"
+cp "$G"/bad/import/*.safetensors "$W/seed/fuzz_safetensors/"
+"$B/embstore" export "$G/good/notebook-6x4-seed123.emb" -o "$W/seed/fuzz_npy/good.npy" -q --no-fsync
+"$B/embstore" export "$G/good/notebook-6x4-seed123.emb" -o "$W/seed/fuzz_safetensors/good.safetensors" -q --no-fsync
+# Frames: each golden .embz frame, behind the byte that picks its codec and
+# its 8 floats (fuzz_embz_frame.cc).
+/usr/bin/python3 - "$G" "$W/seed/fuzz_embz_frame" <<'PY'
+import os, struct, sys
+golden, out = sys.argv[1], sys.argv[2]
+for name in sorted(os.listdir(os.path.join(golden, "good"))):
+    if not name.endswith(".embz"):
+        continue
+    b = open(os.path.join(golden, "good", name), "rb").read()
+    codec, frames, seek = struct.unpack_from("<I", b, 20)[0], struct.unpack_from("<Q", b, 72)[0], struct.unpack_from("<Q", b, 80)[0]
+    for f in range(frames):
+        off, size, _ = struct.unpack_from("<QQQ", b, seek + 24 * f)
+        lead = (3 << 1) | (1 if codec == 2 else 0)  # 8 floats
+        open(os.path.join(out, f"{name}-{f}"), "wb").write(bytes([lead]) + b[off:off + size])
+PY
+
+status=0
+for t in "${TARGETS[@]}"; do
+  mkdir -p "$W/corpus/$t"
+  log="$W/$t.log"
+  set +e
+  (cd "$OUT" && "$B/tests/fuzz/$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+      -print_final_stats=1 -artifact_prefix="$OUT/$t-" "$W/corpus/$t" "$W/seed/$t") >"$log" 2>&1
+  rc=$?
+  set -e
+  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  cov=$(grep -oE '(#[0-9]+)\s+(DONE|INITED).*cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+' || echo "cov: ?")
+  if [ $rc -eq 0 ]; then
+    echo "ok   $t: ${SECONDS_EACH} s, $execs executions, $cov, corpus $(ls "$W/corpus/$t" | wc -l) inputs"
+  else
+    echo "FAIL $t (exit $rc): findings in $OUT"
+    grep -E 'ERROR|SUMMARY|runtime error' "$log" | head -5 | sed 's/^/     /'
+    status=1
+  fi
+done
+exit $status

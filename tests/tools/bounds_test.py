@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""Resource bounds on hostile input (run by ctest):
+    bounds_test.py EMBSTORE GOLDEN_DIR
+
+Every file in GOLDEN_DIR/bad (tables, .embz, .npy, safetensors), and worst
+cases made here (a .embz whose header claims 2^40 frames of 64 MiB; a
+safetensors header of 99 MB holding a million tensors; a .npy claiming a
+petabyte), goes through the command that reads it. Each must finish within
+10 seconds (no loop without progress) and peak below the documented bound
+(README, "Security"): 64 MiB beyond what a process of this build needs at
+rest, plus 6x the header for a safetensors header (mapped, and parsed into a
+list of tensors), which is itself at most
+100 MB.
+"""
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+from checks import check, finish
+
+EMB, GOLDEN = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else ""
+# In a sanitizer build (--sanitized) shadow memory makes every figure
+# meaningless: only the time limit (60 s there) and "no crash" are checked.
+SANITIZED = "--sanitized" in sys.argv[3:]
+LIMIT = 60 if SANITIZED else 10
+
+def peak_rss(args):
+    """Exit code, peak RSS (bytes), seconds, stderr of one embstore run."""
+    t = time.perf_counter()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.dup2(w, 2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.execv(EMB, [EMB, *args])
+    os.close(w)
+    deadline = time.time() + LIMIT
+    err = b""
+    while True:
+        wpid, status, usage = os.wait4(pid, os.WNOHANG)
+        if wpid:
+            break
+        if time.time() > deadline:
+            os.kill(pid, 9)
+            _, status, usage = os.wait4(pid, 0)
+            return None, usage.ru_maxrss * 1024, float(LIMIT), b"timed out"
+        time.sleep(0.01)
+    with os.fdopen(r, "rb") as f:
+        err = f.read()
+    code = os.waitstatus_to_exitcode(status)
+    return code, usage.ru_maxrss * 1024, time.perf_counter() - t, err
+
+
+def measure_all(cases_file):
+    """Runs in a fresh, small interpreter: a child's peak RSS counts what its
+    parent had at fork time, so the measuring process must stay small."""
+    results = []
+    for what, args in json.load(open(cases_file)):
+        code, rss, secs, err = peak_rss(args)
+        results.append([what, code, rss, secs, err.decode(errors="replace")[:200]])
+    print(json.dumps(results))
+
+
+def main():
+    if sys.argv[2] == "--measure":
+        measure_all(sys.argv[3])
+        return 0
+    d = tempfile.mkdtemp(prefix="embstore-bounds-")
+    try:
+        # A process at rest: a valid tiny table's info (measured with the rest).
+        cases = [("at rest", ["info", os.path.join(GOLDEN, "good", "notebook-6x4-seed123.emb")], 0)]
+        bad = os.path.join(GOLDEN, "bad")
+        for name in sorted(os.listdir(bad)):
+            p = os.path.join(bad, name)
+            if name.endswith(".emb") or name.endswith(".embz"):
+                cases += [(name + ": verify", ["verify", p], 0), (name + ": get", ["get", p, "0"], 0)]
+        for name in sorted(os.listdir(os.path.join(bad, "import"))):
+            cases.append((name + ": import", ["import", os.path.join(bad, "import", name), "-o",
+                                              os.path.join(d, "x.emb"), "-f"], 0))
+
+        # A .embz claiming 2^40 frames of 64 MiB in 200 bytes.
+        z = bytearray(open(os.path.join(GOLDEN, "good", "notebook-6x4-seed123-embz1.1.embz"), "rb").read())
+        struct.pack_into("<QQ", z, 64, 1 << 20, 1 << 40)
+        lie = os.path.join(d, "lie.embz")
+        open(lie, "wb").write(z)
+        cases.append(("a .embz claiming 2^40 frames", ["verify", lie], 0))
+        # A .npy claiming a petabyte of rows.
+        h = "{'descr': '<f4', 'fortran_order': False, 'shape': (281474976710656, 1024), }"
+        h = h + " " * ((64 - (10 + len(h) + 1) % 64) % 64) + "\n"
+        npy = os.path.join(d, "pb.npy")
+        open(npy, "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + b"\0" * 64)
+        cases.append(("a .npy claiming a petabyte", ["import", npy, "-o", os.path.join(d, "x.emb")], 0))
+        # A 99 MB safetensors header: a million empty tensors, all valid.
+        n = 1_000_000
+        header = {f"t{i:07d}": {"dtype": "F32", "shape": [0, 4], "data_offsets": [0, 0]} for i in range(n)}
+        text = json.dumps(header, separators=(",", ":")).encode()
+        text += b" " * ((8 - len(text) % 8) % 8)
+        big = os.path.join(d, "million.safetensors")
+        with open(big, "wb") as f:
+            f.write(struct.pack("<Q", len(text)) + text)
+        cases.append(("a safetensors header of a million tensors: --list", ["import", big, "--list"], 6 * len(text)))
+
+        cases_file = os.path.join(d, "cases.json")
+        json.dump([[what, args] for what, args, _ in cases], open(cases_file, "w"))
+        out = subprocess.run([sys.executable, __file__, EMB, "--measure", cases_file] + sys.argv[3:], check=True,
+                             capture_output=True, text=True).stdout
+        results = {r[0]: r[1:] for r in json.loads(out)}
+        base = results["at rest"][1]
+        bound = base + (64 << 20)
+        print(f"note: at rest {base / 2**20:.1f} MiB; bound {bound / 2**20:.1f} MiB", flush=True)
+        for what, args, extra in cases:
+            code, rss, secs, err = results[what]
+            err = err.encode()
+            check(what + f": ends within {LIMIT} s", code is not None, err.decode()[:200])
+            check(what + ": no crash", code is not None and code >= 0, f"exit {code}: {err.decode()[:200]}")
+            check(what + ": peak memory within the bound", SANITIZED or rss <= bound + extra,
+                  f"{rss / 2**20:.1f} MiB > {(bound + extra) / 2**20:.1f} MiB")
+        print(f"note: {len(cases)} hostile inputs", flush=True)
+    finally:
+        subprocess.run(["rm", "-rf", d])
+    return finish("bounds_test")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""Crashes, full disks and file-size limits (run by ctest):
+    fault_test.py EMBSTORE [KILLS_PER_COMMAND]
+
+For every command that writes (generate, compress, decompress, import,
+export, share):
+- SIGKILL at random points (uniform over 1.2x the command's own run time):
+  afterwards the destination is the previous complete file or the new
+  complete one, it verifies, and nothing else is left beside it. Then the
+  same with named temporary files (EMBSTORE_NAMED_TEMP=1, as on filesystems
+  without O_TMPFILE): stray temporaries may stay until the next run, which
+  removes them.
+- RLIMIT_FSIZE of 1 MB: exit 1, a message naming the limit, the previous
+  destination untouched.
+- A 1 MB tmpfs (when this machine lets us mount one): exit 1, "no space
+  left on device", nothing left.
+"""
+
+import hashlib
+import os
+import random
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from checks import check, finish
+
+EMB = sys.argv[1]
+KILLS = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+
+def run(*args, env=None, **kw):
+    return subprocess.run([EMB, *args], capture_output=True, env=env, **kw)
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="embstore-fault-")
+    env = dict(os.environ, EMBSTORE_SHM_DIR=os.path.join(d, "shm"))
+    os.mkdir(env["EMBSTORE_SHM_DIR"])
+    rng = random.Random(7)
+    try:
+        # Inputs, and two versions of every output: "old" is in place before
+        # the killed runs, "new" is what a finished run writes.
+        src = {}
+        for v, seed in (("old", "1"), ("new", "2")):
+            p = os.path.join(d, f"{v}.emb")
+            run("generate", "--rows", "20000", "--dim", "1024", "--seed", seed, "--no-fsync", "-o", p, check=True)
+            run("compress", p, "-o", os.path.join(d, f"{v}.embz"), "--no-fsync", check=True)
+            run("export", p, "-o", os.path.join(d, f"{v}.npy"), "--no-fsync", check=True)
+            src[v] = p
+        out = os.path.join(d, "out")
+        os.mkdir(out)
+        shm_file = os.path.join(env["EMBSTORE_SHM_DIR"], "embstore-crash")
+        commands = {
+            # name: (argv for version v, destination, how to check it)
+            "generate": (lambda v: ["generate", "--rows", "20000", "--dim", "1024", "--seed", "1" if v == "old" else "2",
+                                    "--no-fsync", "-o", os.path.join(out, "t.emb")], os.path.join(out, "t.emb"), "emb"),
+            "compress": (lambda v: ["compress", src[v], "-o", os.path.join(out, "t.embz"), "-f", "--no-fsync"],
+                         os.path.join(out, "t.embz"), "emb"),
+            "decompress": (lambda v: ["decompress", os.path.join(d, f"{v}.embz"), "-o", os.path.join(out, "d.emb"), "-f",
+                                      "--no-fsync"], os.path.join(out, "d.emb"), "emb"),
+            "import": (lambda v: ["import", os.path.join(d, f"{v}.npy"), "-o", os.path.join(out, "i.emb"), "-f", "-q",
+                                  "--no-fsync"], os.path.join(out, "i.emb"), "emb"),
+            "export": (lambda v: ["export", src[v], "-o", os.path.join(out, "e.npy"), "-f", "-q", "--no-fsync"],
+                       os.path.join(out, "e.npy"), "npy"),
+            "share": (lambda v: ["share", src[v], "--name", "crash", "-f", "-q"], shm_file, "shm"),
+        }
+
+        def state_ok(name, dest, kind, allowed):
+            folder = os.path.dirname(dest)
+            left = sorted(os.listdir(folder))
+            expected = sorted({os.path.basename(p) for p in allowed_files(folder)})
+            if not os.path.exists(dest):
+                return False, f"{dest} is gone"
+            h = digest(dest)
+            if h not in allowed:
+                return False, "the destination is neither the old file nor the new one"
+            if kind in ("emb",):
+                r = run("verify", dest, env=env)
+                if r.returncode != 0:
+                    return False, r.stdout.decode() + r.stderr.decode()
+            if kind == "shm":
+                r = run("verify", "shm:crash", env=env)
+                if r.returncode != 0:
+                    return False, r.stderr.decode()
+            return left == expected, f"files beside it: {left}"
+
+        files = {}
+
+        def allowed_files(folder):
+            return [p for p in files.values() if os.path.dirname(p) == folder]
+
+        for name, (argv, dest, kind) in commands.items():
+            files[name] = dest
+            # The previous file, and the hashes of both versions.
+            run(*argv("new"), env=env, check=True)
+            new_hash = digest(dest)
+            t0 = time.perf_counter()
+            run(*argv("old"), env=env, check=True)
+            took = time.perf_counter() - t0
+            old_hash = digest(dest)
+            for named in (False, True):
+                e = dict(env, EMBSTORE_NAMED_TEMP="1") if named else env
+                worst = ""
+                for _ in range(KILLS):
+                    p = subprocess.Popen([EMB, *argv("new")], env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    time.sleep(rng.uniform(0, 1.2 * took))
+                    p.send_signal(signal.SIGKILL)
+                    p.wait()
+                    if named:
+                        ok = os.path.exists(dest) and digest(dest) in (old_hash, new_hash)
+                        detail = "destination changed or gone"
+                    else:
+                        ok, detail = state_ok(name, dest, kind, (old_hash, new_hash))
+                    if not ok:
+                        worst = detail
+                    # back to the old file for the next kill
+                    run(*argv("old"), env=e, check=True)
+                kind_of_temp = "named temporary files" if named else "unnamed temporary files"
+                check(f"{name}: {KILLS} kills with {kind_of_temp} leave the old or the new file, whole", not worst, worst)
+                if named:
+                    run(*argv("new"), env=e, check=True)  # the next run cleans up
+                    ok, detail = state_ok(name, dest, kind, (new_hash,))
+                    check(f"{name}: the next run removes what killed runs left", ok, detail)
+                    run(*argv("old"), env=env, check=True)
+
+            # A file-size limit below the output's size.
+            def limit():
+                resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+            r = subprocess.run([EMB, *argv("new")], env=env, capture_output=True, preexec_fn=limit)
+            check(f"{name}: a file-size limit is a clear error", r.returncode == 1 and b"file-size limit" in r.stderr,
+                  f"exit {r.returncode}: {r.stderr.decode()[:300]}")
+            ok, detail = state_ok(name, dest, kind, (old_hash,))
+            check(f"{name}: a file-size limit leaves the old file alone", ok, detail)
+
+        # A full disk: a 1 MB tmpfs.
+        full = os.path.join(d, "full")
+        os.mkdir(full)
+        if os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", full],
+                                               capture_output=True).returncode == 0:
+            try:
+                fenv = dict(env, EMBSTORE_SHM_DIR=full)
+                cases = {
+                    "generate": ["generate", "--rows", "20000", "--dim", "1024", "-o", os.path.join(full, "t.emb")],
+                    "compress": ["compress", src["old"], "-o", os.path.join(full, "t.embz")],
+                    "decompress": ["decompress", os.path.join(d, "old.embz"), "-o", os.path.join(full, "t.emb")],
+                    "import": ["import", os.path.join(d, "old.npy"), "-o", os.path.join(full, "t.emb")],
+                    "export": ["export", src["old"], "-o", os.path.join(full, "t.npy")],
+                    "share": ["share", src["old"], "--name", "full"],
+                }
+                for name, argv in cases.items():
+                    r = run(*argv, env=fenv)
+                    check(f"{name}: a full disk is a clear error", r.returncode == 1 and b"no space left on device" in r.stderr,
+                          f"exit {r.returncode}: {r.stderr.decode()[:300]}")
+                    check(f"{name}: a full disk leaves nothing", os.listdir(full) == [], str(os.listdir(full)))
+            finally:
+                subprocess.run(["umount", full])
+        else:
+            print("note: cannot mount a tmpfs here; the full-disk cases are not run", flush=True)
+    finally:
+        subprocess.run(["rm", "-rf", d])
+    return finish("fault_test")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
