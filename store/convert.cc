@@ -104,12 +104,6 @@ struct Source {
   Metadata metadata;  // what to record about it
 };
 
-std::string ShapeText(const std::vector<uint64_t>& shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
 Status Need2D(const std::vector<uint64_t>& shape, const std::string& what) {
   if (shape.size() != 2) {
     return Status::NotSupported(what + " has shape " + ShapeText(shape) + ": a table needs a 2-D array (rows, dim)");
@@ -255,6 +249,12 @@ std::string Hex64(uint64_t v) {
 }
 
 }  // namespace
+
+std::string ShapeText(const std::vector<uint64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
 
 Result<std::vector<SafetensorsTensor>> ListSafetensors(const std::string& source) {
   EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(source));

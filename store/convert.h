@@ -44,6 +44,9 @@ struct ImportOptions {
   std::function<void(uint64_t, uint64_t)> progress;
 };
 
+// A shape as Python prints it: "(2, 3)", "(5,)".
+std::string ShapeText(const std::vector<uint64_t>& shape);
+
 // Imports `source` into a new table at `dst`.
 Status ImportTable(const std::string& source, const std::string& dst, const ImportOptions& options = {});
 

@@ -27,12 +27,6 @@ constexpr char kSharedScheme[] = "shm:";
 
 std::string Quoted(const std::string& name) { return "shared table '" + name + "'"; }
 
-std::string OctalMode(uint32_t mode) {
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), "0%03o", mode);
-  return buf;
-}
-
 bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
 // Copies a whole table file into out on several threads, in 4 MiB pieces.
@@ -63,6 +57,12 @@ Status CopyInto(const TableReader& table, AtomicFile* out, unsigned threads,
 }
 
 }  // namespace
+
+std::string OctalMode(uint32_t mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "0%03o", mode);
+  return buf;
+}
 
 Status ValidateSharedName(const std::string& name) {
   auto bad = [&](const std::string& why) {

@@ -46,6 +46,9 @@ std::string SharedDir();
 // The file behind segment `name`. REQUIRES: ValidateSharedName(name).ok().
 std::string SharedPath(const std::string& name);
 
+// Permission bits as ls and chmod show them: "0400".
+std::string OctalMode(uint32_t mode);
+
 struct ShareOptions {
   // Permission bits (octal 0600: owner only). Write bits are dropped: a
   // published segment is never written. Must include owner read (0400).

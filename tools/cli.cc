@@ -1,5 +1,6 @@
 #include "tools/cli.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -99,6 +100,11 @@ Status ResolveIds(std::vector<IdRange>* ranges, uint64_t rows) {
     }
   }
   return Status::OK();
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
 }
 
 bool IsShared(const std::string& arg) { return arg.rfind(kSharedScheme, 0) == 0; }

@@ -63,6 +63,9 @@ inline constexpr char kSharedScheme[] = "shm:";
 bool IsShared(const std::string& arg);
 Result<TableReader> OpenTable(const std::string& arg);
 
+// True when something exists at path (an output that -f must confirm).
+bool Exists(const std::string& path);
+
 // True when the file starts with the .embz magic (a compressed table).
 bool IsEmbz(const std::string& path);
 

@@ -1,8 +1,6 @@
 // embstore compress / decompress: .emb <-> .embz, with the zstd command
 // line's habits (-o, -f, -q, -v, -T, --level and -1 .. -19).
 
-#include <sys/stat.h>
-
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -14,11 +12,6 @@
 namespace embstore::cli {
 
 namespace {
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
 
 // zstd's "-19" style: turns "-N" into "--level N" before option parsing.
 std::vector<std::string> ExpandLevelFlags(int argc, char** argv) {

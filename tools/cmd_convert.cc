@@ -1,8 +1,6 @@
 // embstore import / export: tables in from .npy, .safetensors and raw
 // float32, and out to .npy and .safetensors (store/convert.h).
 
-#include <sys/stat.h>
-
 #include <cstdio>
 #include <numeric>
 #include <optional>
@@ -11,21 +9,6 @@
 #include "tools/cli.h"
 
 namespace embstore::cli {
-
-namespace {
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-std::string ShapeText(const std::vector<uint64_t>& shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
-}  // namespace
 
 int ImportMain(int argc, char** argv) {
   std::string source, output, tensor, format = "auto", rows = "0", dim = "0";

@@ -30,12 +30,6 @@ uint32_t ParseMode(const std::string& text) {
   return mode;
 }
 
-std::string Octal(uint32_t mode) {
-  char buf[16];
-  std::snprintf(buf, sizeof(buf), "0%03o", mode);
-  return buf;
-}
-
 }  // namespace
 
 int ShareMain(int argc, char** argv) {
@@ -124,7 +118,7 @@ int SharedMain(int argc, char** argv) {
       e["name"] = s.name;
       e["path"] = SharedPath(s.name);
       e["bytes"] = s.bytes;
-      e["mode"] = Octal(s.mode);
+      e["mode"] = OctalMode(s.mode);
       e["uid"] = s.uid;
       if (s.valid) {
         e["rows"] = s.rows;
@@ -141,10 +135,10 @@ int SharedMain(int argc, char** argv) {
   for (const auto& s : *list) {
     if (s.valid) {
       std::printf("shm:%-24s %" PRIu64 " x %" PRIu64 " float32  %" PRIu64 " bytes  mode %s  uid %u\n", s.name.c_str(),
-                  s.rows, s.dim, s.bytes, Octal(s.mode).c_str(), s.uid);
+                  s.rows, s.dim, s.bytes, OctalMode(s.mode).c_str(), s.uid);
     } else {
       std::printf("shm:%-24s %" PRIu64 " bytes  mode %s  uid %u  NOT A TABLE: %s\n", s.name.c_str(), s.bytes,
-                  Octal(s.mode).c_str(), s.uid, s.error.c_str());
+                  OctalMode(s.mode).c_str(), s.uid, s.error.c_str());
     }
   }
   return FinishStdout("shared");
