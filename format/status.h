@@ -25,7 +25,7 @@ class Status {
     kCorruption,       // bytes on disk contradict the format
     kNotSupported,     // a valid file this reader cannot handle (newer version, flag, dtype)
     kIOError,          // the operating system said no (open, write, fsync, rename, full disk)
-    kNotFound,         // a named thing (a shared table) does not exist
+    kNotFound,         // a named thing (a file, a shared table) does not exist
     kAlreadyExists,    // a name is taken and replacing was not asked for
   };
 

@@ -232,4 +232,9 @@ Status AtomicFile::Commit() {
   return Status::OK();
 }
 
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
 }  // namespace embstore

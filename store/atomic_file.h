@@ -90,6 +90,10 @@ class AtomicFile {
 // An I/O error naming the path, with "no space left on device" spelled out.
 Status IoErrorFromErrno(const std::string& path, const std::string& what);
 
+// True when something exists at path (an output that replacing must be
+// asked for: -f on the command line, force=True in Python).
+bool Exists(const std::string& path);
+
 }  // namespace embstore
 
 #endif  // EMBSTORE_STORE_ATOMIC_FILE_H_

@@ -250,6 +250,14 @@ std::string Hex64(uint64_t v) {
 
 }  // namespace
 
+Result<SourceFormat> ParseSourceFormat(const std::string& name) {
+  if (name == "auto") return SourceFormat::kAuto;
+  if (name == "npy") return SourceFormat::kNpy;
+  if (name == "safetensors") return SourceFormat::kSafetensors;
+  if (name == "raw") return SourceFormat::kRaw;
+  return Status::InvalidArgument("'" + name + "' is not auto, npy, safetensors or raw");
+}
+
 std::string ShapeText(const std::vector<uint64_t>& shape) {
   std::string s = "(";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
@@ -351,6 +359,19 @@ Status ExportTable(const TableReader& table, const std::string& dst, const Expor
       [&](uint64_t first, uint64_t count, float* scratch) -> Result<const float*> {
         if (h.row_stride == h.dim * 4) return table.row(first).data();  // dense: straight from the mapping
         for (uint64_t i = 0; i < count; ++i) std::memcpy(scratch + i * h.dim, table.row(first + i).data(), h.dim * 4);
+        return static_cast<const float*>(scratch);
+      },
+      options);
+}
+
+Status ExportTable(const EmbzReader& table, const std::string& dst, const ExportOptions& options) {
+  std::vector<uint64_t> ids;
+  return ExportTable(
+      dst, table.rows(), table.dim(), table.metadata(),
+      [&](uint64_t first, uint64_t count, float* scratch) -> Result<const float*> {
+        ids.resize(count);
+        for (uint64_t i = 0; i < count; ++i) ids[i] = first + i;
+        EMB_RETURN_IF_ERROR(table.Gather(ids, std::span<float>(scratch, count * table.dim())));
         return static_cast<const float*>(scratch);
       },
       options);

@@ -27,11 +27,16 @@
 
 #include "format/safetensors.h"
 #include "format/status.h"
+#include "store/embz.h"
 #include "store/table_reader.h"
 
 namespace embstore {
 
 enum class SourceFormat { kAuto, kNpy, kSafetensors, kRaw };
+
+// "auto", "npy", "safetensors" or "raw"; anything else is an
+// invalid-argument error listing them.
+Result<SourceFormat> ParseSourceFormat(const std::string& name);
 
 struct ImportOptions {
   // kAuto: by extension (.npy, .safetensors), else by magic; raw float32
@@ -72,6 +77,8 @@ Status ExportTable(const std::string& dst, uint64_t rows, uint64_t dim, const Me
                    const RowSource& rows_of, const ExportOptions& options = {});
 // The same from a table, written straight from its mapping.
 Status ExportTable(const TableReader& table, const std::string& dst, const ExportOptions& options = {});
+// The same from a .embz, a block of rows decoded at a time.
+Status ExportTable(const EmbzReader& table, const std::string& dst, const ExportOptions& options = {});
 
 }  // namespace embstore
 

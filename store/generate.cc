@@ -132,6 +132,18 @@ void StreamFence() {
 
 const char* InitName(Init init) { return init == Init::kNormal ? "normal" : "uniform"; }
 
+Result<Init> ParseInit(const std::string& name) {
+  if (name == "normal") return Init::kNormal;
+  if (name == "uniform") return Init::kUniform;
+  return Status::InvalidArgument("unknown init '" + name + "' (known: normal, uniform)");
+}
+
+Result<TorchKernel> ParseTorchKernel(const std::string& name) {
+  if (name == "avx2") return TorchKernel::kAvx2;
+  if (name == "scalar" || name == "default") return TorchKernel::kScalar;
+  return Status::InvalidArgument("unknown kernel '" + name + "' (known: avx2, scalar)");
+}
+
 Status ValidateGenerateSpec(const GenerateSpec& spec) {
   if (spec.rows == 0) return Status::InvalidArgument("--rows must be at least 1");
   if (spec.dim == 0) return Status::InvalidArgument("--dim must be at least 1");

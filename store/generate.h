@@ -28,6 +28,11 @@ enum class Init {
   kUniform,  // uniform_(low, high): torch.rand, nn.init.uniform_
 };
 const char* InitName(Init init);  // "normal", "uniform"
+// The inverse of InitName and TorchKernelName ("default", PyTorch's name for
+// the scalar kernel, too), for the command's and the module's options: an
+// unknown name is an invalid-argument error listing the known ones.
+Result<Init> ParseInit(const std::string& name);
+Result<TorchKernel> ParseTorchKernel(const std::string& name);
 
 struct GenerateSpec {
   uint64_t rows = 0;

@@ -34,7 +34,9 @@ Result<MappedFile> MappedFile::Open(const std::string& path) {
   // FIFO would fail with a less helpful message.
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
-    return Status::IOError(path + ": " + std::strerror(errno));
+    const int err = errno;
+    const std::string message = path + ": " + std::strerror(err);
+    return err == ENOENT ? Status::NotFound(message) : Status::IOError(message);
   }
   if (!S_ISREG(st.st_mode)) return Status::IOError(path + ": not a regular file");
   if (st.st_size == 0) {

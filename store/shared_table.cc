@@ -111,7 +111,7 @@ Result<TableReader> TableReader::OpenShared(const std::string& name) {
       return Status::IOError(Quoted(name) + ": " + path + ": " + std::strerror(errno) + " (owner uid " +
                              std::to_string(st.st_uid) + ", mode " + OctalMode(st.st_mode & 0777) + ")");
     }
-    if (!last.IsIOError()) return last;  // it opened and is not a valid table
+    if (!last.IsIOError() && !last.IsNotFound()) return last;  // it opened and is not a valid table
   }
   return last;
 }

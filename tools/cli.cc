@@ -1,6 +1,5 @@
 #include "tools/cli.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,8 +9,6 @@
 #include <cstring>
 #include <sstream>
 
-#include "format/embz_format.h"
-#include "store/table_reader.h"
 
 namespace embstore::cli {
 
@@ -102,31 +99,6 @@ Status ResolveIds(std::vector<IdRange>* ranges, uint64_t rows) {
   return Status::OK();
 }
 
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-bool IsShared(const std::string& arg) { return arg.rfind(kSharedScheme, 0) == 0; }
-
-Result<TableReader> OpenTable(const std::string& arg) {
-  if (IsShared(arg)) return TableReader::OpenShared(arg.substr(sizeof(kSharedScheme) - 1));
-  return TableReader::Open(arg);
-}
-
-bool IsEmbz(const std::string& path) { return !IsShared(path) && FileIsEmbz(path); }
-
-Result<AnyTable> OpenAnyTable(const std::string& path) {
-  AnyTable t;
-  if (IsEmbz(path)) {
-    EMB_ASSIGN_OR_RETURN(t.packed, EmbzReader::Open(path));
-  } else {
-    EMB_ASSIGN_OR_RETURN(TableReader r, OpenTable(path));
-    t.plain = std::make_unique<TableReader>(std::move(r));
-  }
-  return t;
-}
-
 int FinishStdout(const std::string& cmd) {
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
     return Report(cmd, Status::IOError(std::string("writing to stdout: ") + std::strerror(errno)));
@@ -151,42 +123,6 @@ bool ParseArgs(int argc, char** argv, const std::string& usage, po::options_desc
     throw UsageError{e.what()};
   }
   return true;
-}
-
-ProgressBar::ProgressBar(std::string label, uint64_t total, std::string unit)
-    : label_(std::move(label)), total_(total), unit_(std::move(unit)), enabled_(::isatty(STDERR_FILENO) == 1) {
-  start_ = last_ = std::chrono::steady_clock::now();
-}
-
-ProgressBar::~ProgressBar() { Done(); }
-
-void ProgressBar::Update(uint64_t done) {
-  if (!enabled_) return;
-  const auto now = std::chrono::steady_clock::now();
-  if (drawn_ && now - last_ < std::chrono::milliseconds(100) && done < total_) return;
-  last_ = now;
-  Draw(done);
-}
-
-void ProgressBar::Draw(uint64_t done) {
-  constexpr int kWidth = 30;
-  const double frac = total_ ? std::min(1.0, double(done) / double(total_)) : 1.0;
-  const int filled = static_cast<int>(frac * kWidth);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  std::string bar(filled, '#');
-  bar.resize(kWidth, '.');
-  std::fprintf(stderr, "\r%s [%s] %5.1f%%  %llu/%llu %s  %.1fs", label_.c_str(), bar.c_str(), frac * 100,
-               static_cast<unsigned long long>(done), static_cast<unsigned long long>(total_), unit_.c_str(),
-               secs);
-  std::fflush(stderr);
-  drawn_ = true;
-}
-
-void ProgressBar::Done() {
-  if (!enabled_ || !drawn_) return;
-  std::fprintf(stderr, "\r\033[K");  // clear the line: finished work leaves no trace
-  std::fflush(stderr);
-  drawn_ = false;
 }
 
 }  // namespace embstore::cli

@@ -5,7 +5,6 @@
 #ifndef EMBSTORE_TOOLS_CLI_H_
 #define EMBSTORE_TOOLS_CLI_H_
 
-#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -15,8 +14,8 @@
 #include <memory>
 
 #include "format/status.h"
-#include "store/embz.h"
-#include "store/table_reader.h"
+#include "store/any_table.h"
+#include "tools/progress.h"
 
 namespace embstore::cli {
 
@@ -57,52 +56,10 @@ struct IdRange {
 Result<std::vector<IdRange>> ParseIds(const std::vector<std::string>& items);
 Status ResolveIds(std::vector<IdRange>* ranges, uint64_t rows);
 
-// A table argument is a path, or "shm:NAME" for a shared-memory table
-// (store/shared_table.h); "./shm:x" is a file of that name.
-inline constexpr char kSharedScheme[] = "shm:";
-bool IsShared(const std::string& arg);
-Result<TableReader> OpenTable(const std::string& arg);
-
-// True when something exists at path (an output that -f must confirm).
-bool Exists(const std::string& path);
-
-// True when the file starts with the .embz magic (a compressed table).
-bool IsEmbz(const std::string& path);
-
-// A table file of either kind: a .emb (rows straight from the mapping) or a
-// .embz (rows decoded a frame at a time). Exactly one pointer is set.
-struct AnyTable {
-  std::unique_ptr<TableReader> plain;
-  std::unique_ptr<EmbzReader> packed;
-  const Header& header() const { return plain ? plain->header() : packed->header(); }
-  const Metadata& metadata() const { return plain ? plain->metadata() : packed->metadata(); }
-  uint64_t file_size() const { return plain ? plain->file_size() : packed->file_size(); }
-};
-Result<AnyTable> OpenAnyTable(const std::string& path);
 
 // Flushes stdout; an error writing it (a full disk, a closed pipe) is an
 // I/O error: prints it and returns 1. Otherwise returns 0.
 int FinishStdout(const std::string& cmd);
-
-// A one-line progress bar on stderr, drawn only when stderr is a terminal
-// (and redrawn at most ~10 times a second). Silent otherwise.
-class ProgressBar {
- public:
-  ProgressBar(std::string label, uint64_t total, std::string unit);
-  ~ProgressBar();
-  void Update(uint64_t done);
-  void Done();
-  bool enabled() const { return enabled_; }
-
- private:
-  void Draw(uint64_t done);
-  std::string label_;
-  uint64_t total_;
-  std::string unit_;
-  bool enabled_;
-  bool drawn_ = false;
-  std::chrono::steady_clock::time_point start_, last_;
-};
 
 namespace po = boost::program_options;
 

@@ -7,6 +7,7 @@
 
 #include "store/embz.h"
 #include "store/table_reader.h"
+#include "store/atomic_file.h"
 #include "tools/cli.h"
 
 namespace embstore::cli {

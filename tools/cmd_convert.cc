@@ -2,10 +2,10 @@
 // float32, and out to .npy and .safetensors (store/convert.h).
 
 #include <cstdio>
-#include <numeric>
 #include <optional>
 
 #include "store/convert.h"
+#include "store/atomic_file.h"
 #include "tools/cli.h"
 
 namespace embstore::cli {
@@ -37,15 +37,9 @@ int ImportMain(int argc, char** argv) {
       "metadata records the source and the XXH3-64 of its tensor bytes.";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
   ImportOptions o;
-  if (format == "npy") {
-    o.format = SourceFormat::kNpy;
-  } else if (format == "safetensors") {
-    o.format = SourceFormat::kSafetensors;
-  } else if (format == "raw") {
-    o.format = SourceFormat::kRaw;
-  } else if (format != "auto") {
-    throw UsageError{"--format: '" + format + "' is not auto, npy, safetensors or raw"};
-  }
+  auto parsed_format = ParseSourceFormat(format);
+  if (!parsed_format.ok()) throw UsageError{"--format: " + parsed_format.status().message()};
+  o.format = *parsed_format;
   o.rows = ParseU64(rows, "--rows");
   o.dim = ParseU64(dim, "--dim");
   o.tensor = tensor;
@@ -100,21 +94,7 @@ int ExportMain(int argc, char** argv) {
   o.sync = !no_fsync;
   ProgressBar bar("export", any->header().rows, "rows");
   if (!quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
-  Status st;
-  if (any->plain) {
-    st = ExportTable(*any->plain, output, o);
-  } else {
-    const EmbzReader& z = *any->packed;
-    std::vector<uint64_t> ids;
-    st = ExportTable(output, z.rows(), z.dim(), z.metadata(),
-                     [&](uint64_t first, uint64_t count, float* scratch) -> Result<const float*> {
-                       ids.resize(count);
-                       std::iota(ids.begin(), ids.end(), first);
-                       EMB_RETURN_IF_ERROR(z.Gather(ids, std::span<float>(scratch, count * z.dim())));
-                       return static_cast<const float*>(scratch);
-                     },
-                     o);
-  }
+  Status st = any->plain ? ExportTable(*any->plain, output, o) : ExportTable(*any->packed, output, o);
   bar.Done();
   return st.ok() ? kExitOk : Report("export", st);
 }

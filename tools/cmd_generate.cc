@@ -67,13 +67,9 @@ int GenerateMain(int argc, char** argv) {
   spec.seed = ParseSeed(seed);
   spec.threads = ParseThreads(threads);
   spec.sync = vm.count("no-fsync") == 0;
-  if (init == "normal") {
-    spec.init = Init::kNormal;
-  } else if (init == "uniform") {
-    spec.init = Init::kUniform;
-  } else {
-    throw UsageError{"--init: unknown init '" + init + "' (known: normal, uniform)"};
-  }
+  auto parsed_init = ParseInit(init);
+  if (!parsed_init.ok()) throw UsageError{"--init: " + parsed_init.status().message()};
+  spec.init = *parsed_init;
   const bool uniform = spec.init == Init::kUniform;
   if (uniform && (!vm["mean"].defaulted() || !vm["std"].defaulted())) {
     throw UsageError{"--mean and --std apply to --init normal; uniform takes --low and --high"};
@@ -85,13 +81,9 @@ int GenerateMain(int argc, char** argv) {
   spec.std = ParseDouble(std_dev, "--std");
   spec.low = ParseDouble(low, "--low");
   spec.high = ParseDouble(high, "--high");
-  if (kernel == "avx2") {
-    spec.kernel = TorchKernel::kAvx2;
-  } else if (kernel == "scalar" || kernel == "default") {
-    spec.kernel = TorchKernel::kScalar;
-  } else {
-    throw UsageError{"--torch-kernel: unknown kernel '" + kernel + "' (known: avx2, scalar)"};
-  }
+  auto parsed_kernel = ParseTorchKernel(kernel);
+  if (!parsed_kernel.ok()) throw UsageError{"--torch-kernel: " + parsed_kernel.status().message()};
+  spec.kernel = *parsed_kernel;
   auto created = CreatedFromEnvironment();
   if (!created.ok()) throw UsageError{created.status().message()};
   if (!created->empty()) spec.extra_metadata["created"] = *created;

@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <memory>
-#include <nlohmann/json.hpp>
 
 #include "store/generate.h"
 #include "store/embz.h"
@@ -37,31 +36,7 @@ int InfoMain(int argc, char** argv) {
   const std::string torch = TorchReproduction(metadata, h.rows, h.dim);
 
   if (vm.count("json")) {
-    nlohmann::ordered_json j;
-    j["file"] = path;
-    j["format_version"] = std::to_string(h.version_major) + "." + std::to_string(h.version_minor);
-    j["dtype"] = DtypeName(h.dtype);
-    j["rows"] = h.rows;
-    j["dim"] = h.dim;
-    j["row_stride"] = h.row_stride;
-    j["data_offset"] = h.data_offset;
-    j["data_size"] = h.data_size;
-    j["file_size"] = file_size;
-    if (packed) {
-      const EmbzHeader& z = packed->embz_header();
-      j["compressed"] = {{"format_version", std::to_string(z.version_major) + "." + std::to_string(z.version_minor)},
-                         {"table_size", z.table_size},
-                         {"ratio", static_cast<double>(z.table_size) / static_cast<double>(file_size)},
-                         {"frame_rows", z.frame_rows},
-                         {"frames", z.frame_count},
-                         {"level", z.level}};
-    }
-    j["checksum"] = {{"algorithm", "xxh3-64"}, {"block_rows", h.checksum_block_rows}, {"blocks", h.checksum_count}};
-    j["metadata"] = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : metadata) j["metadata"][k] = v;
-    if (!torch.empty()) j["torch"] = torch;
-    // Metadata values are bytes; replace invalid UTF-8 rather than fail.
-    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+    std::printf("%s\n", TableInfoJson(*any, path).c_str());
     return FinishStdout("info");
   }
 

@@ -157,7 +157,7 @@ TEST_F(SharedTableTest, BadSegmentsAndSourcesAreRefusedByName) {
   EXPECT_TRUE(ShareTable(files_.File("a.emb"), "m", o).IsInvalidArgument());
   o.mode = 01600;
   EXPECT_TRUE(ShareTable(files_.File("a.emb"), "m", o).IsInvalidArgument());
-  EXPECT_TRUE(ShareTable(files_.File("missing.emb"), "m").IsIOError());
+  EXPECT_TRUE(ShareTable(files_.File("missing.emb"), "m").IsNotFound());
 }
 
 TEST_F(SharedTableTest, APlantedSymlinkIsNotFollowed) {

@@ -308,7 +308,7 @@ TEST(TableTest, SymlinkDestinationReplacesTheTarget) {
 TEST(TableTest, ClearErrorsForBadPaths) {
   TempDir dir;
   auto missing = TableReader::Open(dir.File("nope"));
-  ASSERT_TRUE(missing.status().IsIOError());
+  ASSERT_TRUE(missing.status().IsNotFound());
   EXPECT_NE(missing.status().message().find("No such file"), std::string::npos);
   EXPECT_TRUE(TableReader::Open(dir.path()).status().IsIOError());  // a folder
   auto no_dir = TableWriter::Create(dir.File("no/such/dir/t"), 1, 1);

@@ -1,0 +1,60 @@
+#include "store/any_table.h"
+
+#include <nlohmann/json.hpp>
+
+#include "store/generate.h"
+
+namespace embstore {
+
+bool IsShared(const std::string& spec) { return spec.rfind(kSharedScheme, 0) == 0; }
+
+Result<TableReader> OpenTable(const std::string& spec) {
+  if (IsShared(spec)) return TableReader::OpenShared(spec.substr(sizeof(kSharedScheme) - 1));
+  return TableReader::Open(spec);
+}
+
+bool IsEmbz(const std::string& spec) { return !IsShared(spec) && FileIsEmbz(spec); }
+
+Result<AnyTable> OpenAnyTable(const std::string& spec, uint64_t cache_bytes) {
+  AnyTable t;
+  if (IsEmbz(spec)) {
+    EMB_ASSIGN_OR_RETURN(t.packed, EmbzReader::Open(spec, cache_bytes));
+  } else {
+    EMB_ASSIGN_OR_RETURN(TableReader r, OpenTable(spec));
+    t.plain = std::make_unique<TableReader>(std::move(r));
+  }
+  return t;
+}
+
+std::string TableInfoJson(const AnyTable& table, const std::string& spec) {
+  const Header& h = table.header();
+  const uint64_t file_size = table.file_size();
+  nlohmann::ordered_json j;
+  j["file"] = spec;
+  j["format_version"] = std::to_string(h.version_major) + "." + std::to_string(h.version_minor);
+  j["dtype"] = DtypeName(h.dtype);
+  j["rows"] = h.rows;
+  j["dim"] = h.dim;
+  j["row_stride"] = h.row_stride;
+  j["data_offset"] = h.data_offset;
+  j["data_size"] = h.data_size;
+  j["file_size"] = file_size;
+  if (table.packed) {
+    const EmbzHeader& z = table.packed->embz_header();
+    j["compressed"] = {{"format_version", std::to_string(z.version_major) + "." + std::to_string(z.version_minor)},
+                       {"table_size", z.table_size},
+                       {"ratio", static_cast<double>(z.table_size) / static_cast<double>(file_size)},
+                       {"frame_rows", z.frame_rows},
+                       {"frames", z.frame_count},
+                       {"level", z.level}};
+  }
+  j["checksum"] = {{"algorithm", "xxh3-64"}, {"block_rows", h.checksum_block_rows}, {"blocks", h.checksum_count}};
+  j["metadata"] = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : table.metadata()) j["metadata"][k] = v;
+  const std::string torch = TorchReproduction(table.metadata(), h.rows, h.dim);
+  if (!torch.empty()) j["torch"] = torch;
+  // Metadata values are bytes; replace invalid UTF-8 rather than fail.
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+}  // namespace embstore
