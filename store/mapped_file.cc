@@ -76,4 +76,12 @@ Status MappedFile::Advise(AccessHint hint, uint64_t offset, uint64_t length) con
   return Status::OK();
 }
 
+bool MappedFile::PageResident(uint64_t offset) const {
+  if (offset >= size_) return false;
+  const uint64_t page = static_cast<uint64_t>(bip::mapped_region::get_page_size());
+  unsigned char in_core = 0;
+  void* addr = const_cast<uint8_t*>(data_ + (offset - offset % page));
+  return ::mincore(addr, 1, &in_core) == 0 && (in_core & 1) != 0;
+}
+
 }  // namespace embstore

@@ -48,6 +48,11 @@ class MappedFile {
   // file). Returns an I/O error if the kernel refuses.
   Status Advise(AccessHint hint, uint64_t offset, uint64_t length) const;
 
+  // True when the page holding byte `offset` is in memory (the page cache,
+  // or RAM for a shared-memory table), so reading it needs no disk; false
+  // when it is not, or when the kernel cannot tell.
+  bool PageResident(uint64_t offset) const;
+
  private:
   struct Impl;
   MappedFile(std::unique_ptr<Impl> impl, std::string path);

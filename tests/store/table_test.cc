@@ -2,9 +2,11 @@
 // writer's promise: the destination is the old table or the new one, and no
 // temporary file is ever left behind.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <numeric>
@@ -116,6 +118,40 @@ TEST(TableTest, CheckedAccessNamesTheIdAndRange) {
   EXPECT_TRUE(std::all_of(untouched.begin(), untouched.end(), [](float f) { return f == -7; }));
   std::vector<float> wrong_size(5);
   EXPECT_TRUE(r->Gather(with_bad, wrong_size).IsInvalidArgument());
+}
+
+// A large gather from rows that are not in memory takes another path (it
+// advises the kernel of the rows ahead); the rows must be the same.
+TEST(TableTest, GatherFromPagesNotInMemory) {
+  TempDir dir;
+  const std::string path = dir.File("cold.emb");
+  constexpr uint64_t kRows = 3000, kDim = 1024;  // 12 MB: above the 1 MiB check
+  ASSERT_OK(WriteTable(path, kRows, kDim, {}, 500));
+  std::vector<uint64_t> ids(2000);
+  for (size_t k = 0; k < ids.size(); ++k) ids[k] = (k * 7919) % kRows;
+  auto expect_rows = [&](const std::vector<float>& out) {
+    for (size_t k = 0; k < ids.size(); ++k) {
+      ASSERT_EQ(out[k * kDim], Value(ids[k], 0)) << "row " << ids[k];
+      ASSERT_EQ(out[k * kDim + kDim - 1], Value(ids[k], kDim - 1)) << "row " << ids[k];
+    }
+  };
+  for (int round = 0; round < 2; ++round) {
+    // Drop the file's pages (a page-cache file system honours it; tmpfs
+    // keeps them, and the gather then takes the warm path).
+    int fd = ::open(path.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+    auto r = TableReader::Open(path);
+    ASSERT_OK(r.status());
+    std::vector<float> out(ids.size() * kDim, -1);
+    ASSERT_OK(r->Gather(ids, out));
+    expect_rows(out);
+    // Every row gathered is now in memory.
+    std::vector<float> again(ids.size() * kDim, -1);
+    ASSERT_OK(r->Gather(ids, again));
+    EXPECT_EQ(out, again);
+  }
 }
 
 TEST(TableTest, AccessHints) {
