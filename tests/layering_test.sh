@@ -13,8 +13,8 @@ check() {  # check NAME FILES...: passes when grep found nothing
 }
 check "format/ includes nothing from store/ or tools/" $(grep -lE '#include "(store|tools)/' format/*)
 check "store/ includes nothing from tools/" $(grep -lE '#include "tools/' store/*)
-check "only store/mapped_file.cc includes Boost.Interprocess" $(grep -l 'boost/interprocess' format/* store/* tools/* | grep -v '^store/mapped_file.cc$')
-check "only format/checksum.cc includes xxHash" $(grep -lE '#include <(xxhash|xxh3|xxh_x86dispatch)\.h>' format/* store/* tools/* | grep -v '^format/checksum.cc$')
+check "only store/mapped_file.cc includes Boost.Interprocess" $(grep -l 'boost/interprocess' format/* store/* tools/*.* tools/python/* | grep -v '^store/mapped_file.cc$')
+check "only format/checksum.cc includes xxHash" $(grep -lE '#include <(xxhash|xxh3|xxh_x86dispatch)\.h>' format/* store/* tools/*.* tools/python/* | grep -v '^format/checksum.cc$')
 check "format/ does no file or thread work" $(grep -lE '#include <(thread|fstream|filesystem|fcntl\.h|unistd\.h|sys/mman\.h)>' format/*)
 check "no exceptions thrown in format/ or store/" $(grep -lE '\bthrow\b' format/* store/*)
 echo

@@ -1,0 +1,706 @@
+// The embstore Python module: tables as zero-copy NumPy arrays, and the
+// command line's verbs as functions. A thin layer over store/: every check,
+// every byte read or written is store/'s; this file converts arguments and
+// results, releases the GIL around the work, and turns a Status into an
+// exception carrying its message.
+//
+//   import embstore
+//   t = embstore.open("table.emb")       # also "table.embz", "shm:NAME"
+//   t.array                              # read-only numpy view of the mapping
+//   t[[3, 1, 4]]                         # rows (a new array)
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/eval.h>
+#include <pybind11/stl.h>
+
+#include <cinttypes>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "format/status.h"
+#include "store/any_table.h"
+#include "store/atomic_file.h"
+#include "store/convert.h"
+#include "store/embz.h"
+#include "store/generate.h"
+#include "store/shared_table.h"
+#include "store/table_reader.h"
+#include "store/version.h"
+#include "tools/progress.h"
+
+namespace py = pybind11;
+
+namespace embstore::python {
+
+namespace {
+
+// ---- errors ----------------------------------------------------------------
+
+// The exception classes, one per Status code, made once at import. Each is
+// also the builtin a Python user would catch for that failure.
+constexpr const char* kExceptionSource = R"(
+class Error(Exception):
+    """Base class of every error embstore raises."""
+
+class InvalidArgumentError(Error, ValueError):
+    """An argument embstore cannot act on (a bad size, option or name)."""
+
+class OutOfRangeError(Error, IndexError):
+    """A row id or range outside the table."""
+
+class CorruptionError(Error):
+    """Bytes on disk contradict the format, or a checksum does not match.
+    From Table.verify(), .report holds the whole report."""
+    report = None
+
+class NotSupportedError(Error):
+    """A valid file this version cannot handle (a newer format version), or an
+    operation the table's kind has no answer for."""
+
+class StorageError(Error, OSError):
+    """The operating system said no: open, map, write, fsync, rename, full disk."""
+
+class NotFoundError(Error, FileNotFoundError):
+    """A file or shared table that does not exist."""
+
+class AlreadyExistsError(Error, FileExistsError):
+    """An output that exists, when replacing it was not asked for (force=True)."""
+)";
+
+struct ExceptionTypes {
+  py::handle invalid_argument, out_of_range, corruption, not_supported, io, not_found, already_exists;
+};
+ExceptionTypes g_errors;  // set once at import, kept for the life of the interpreter
+
+py::handle ExceptionFor(const Status& status) {
+  switch (status.code()) {
+    case Status::Code::kInvalidArgument: return g_errors.invalid_argument;
+    case Status::Code::kOutOfRange: return g_errors.out_of_range;
+    case Status::Code::kCorruption: return g_errors.corruption;
+    case Status::Code::kNotSupported: return g_errors.not_supported;
+    case Status::Code::kNotFound: return g_errors.not_found;
+    case Status::Code::kAlreadyExists: return g_errors.already_exists;
+    case Status::Code::kIOError:
+    case Status::Code::kOk: break;
+  }
+  return g_errors.io;
+}
+
+[[noreturn]] void Raise(const Status& status) {
+  PyErr_SetString(ExceptionFor(status).ptr(), status.message().c_str());
+  throw py::error_already_set();
+}
+
+void Check(const Status& status) {
+  if (!status.ok()) Raise(status);
+}
+
+template <typename T>
+T Take(Result<T> result) {
+  if (!result.ok()) Raise(result.status());
+  return std::move(*result);
+}
+
+// ---- arguments ---------------------------------------------------------------
+
+// A path as Python names one: str, bytes or os.PathLike (pathlib.Path).
+std::string PathArg(py::handle h) {
+  return py::module_::import("os").attr("fspath")(h).cast<std::string>();
+}
+
+// An output that exists is replaced only when asked, as the command line's -f.
+void CheckOutput(const std::string& dst, bool force) {
+  if (!force && Exists(dst)) {
+    Raise(Status::AlreadyExists(dst + " already exists; pass force=True to overwrite it"));
+  }
+}
+
+unsigned ThreadsArg(unsigned threads) {
+  if (threads > 1024) Raise(Status::InvalidArgument("threads: " + std::to_string(threads) + " is more than 1024"));
+  return threads;
+}
+
+// A seed as torch.manual_seed takes it: any integer in [-2^63, 2^64).
+uint64_t SeedArg(const py::int_& seed) {
+  int overflow = 0;
+  const long long s = PyLong_AsLongLongAndOverflow(seed.ptr(), &overflow);
+  if (overflow == 0 && s == -1 && PyErr_Occurred()) throw py::error_already_set();
+  if (overflow == 0) return static_cast<uint64_t>(s);
+  if (overflow > 0) {
+    const unsigned long long u = PyLong_AsUnsignedLongLong(seed.ptr());
+    if (!(u == static_cast<unsigned long long>(-1) && PyErr_Occurred())) return u;
+    PyErr_Clear();
+  }
+  Raise(Status::InvalidArgument("seed: " + py::str(static_cast<const py::handle&>(seed)).cast<std::string>() + " is not in [-2^63, 2^64)"));
+}
+
+// Long work draws the command line's progress bar while stderr is a
+// terminal. The callback runs on the calling thread, without the GIL.
+class Progress {
+ public:
+  Progress(const char* label, const char* unit) : label_(label), unit_(unit) {}
+  std::function<void(uint64_t, uint64_t)> callback() {
+    return [this](uint64_t done, uint64_t total) {
+      if (!bar_) bar_.emplace(label_, total, unit_);
+      bar_->Update(done);
+    };
+  }
+  ~Progress() {
+    if (bar_) bar_->Done();
+  }
+
+ private:
+  const char* label_;
+  const char* unit_;
+  std::optional<cli::ProgressBar> bar_;
+};
+
+// Runs store work without the GIL (other Python threads go on), drawing the
+// progress bar; raises the Status it returns, if not OK.
+template <typename Work>
+void RunWork(const char* label, const char* unit, Work work) {
+  Status st;
+  {
+    py::gil_scoped_release nogil;
+    Progress progress(label, unit);
+    st = work(progress.callback());
+  }
+  Check(st);
+}
+
+// Metadata values are bytes: a str where they are UTF-8, bytes otherwise.
+py::dict MetadataDict(const Metadata& metadata) {
+  py::dict d;
+  for (const auto& [k, v] : metadata) {
+    PyObject* s = PyUnicode_DecodeUTF8(v.data(), static_cast<Py_ssize_t>(v.size()), "strict");
+    if (s == nullptr) {
+      PyErr_Clear();
+      d[py::str(k)] = py::bytes(v);
+    } else {
+      d[py::str(k)] = py::reinterpret_steal<py::object>(s);
+    }
+  }
+  return d;
+}
+
+py::object JsonLoads(const std::string& text) { return py::module_::import("json").attr("loads")(text); }
+
+// ---- Table -----------------------------------------------------------------
+
+using TablePtr = std::shared_ptr<const AnyTable>;
+
+class Table {
+ public:
+  Table(const std::string& spec, uint64_t cache_bytes) : spec_(spec), cache_bytes_(cache_bytes) {
+    std::optional<Result<AnyTable>> opened;
+    {
+      py::gil_scoped_release nogil;
+      opened.emplace(OpenAnyTable(spec, cache_bytes));
+    }
+    table_ = std::make_shared<const AnyTable>(Take(std::move(*opened)));
+    // A pickled Table reopens by name in another process (DataLoader
+    // workers under spawn), so a relative path is made absolute now.
+    reopen_spec_ = IsShared(spec) ? spec : std::filesystem::absolute(spec).string();
+  }
+
+  // The open table. Work that releases the GIL holds shared() instead, so
+  // that a close() from another thread cannot free the table under it.
+  const AnyTable& table() const { return *shared(); }
+  const TablePtr& shared() const {
+    if (!table_) Raise(Status::InvalidArgument("the table " + spec_ + " is closed"));
+    return table_;
+  }
+  const std::string& spec() const { return spec_; }
+  const std::string& reopen_spec() const { return reopen_spec_; }
+  uint64_t cache_bytes() const { return cache_bytes_; }
+  bool closed() const { return table_ == nullptr; }
+
+  // Drops this object's hold on the mapping; arrays made from it keep
+  // theirs, so their memory stays valid.
+  void Close() {
+    array_ = py::object();
+    table_.reset();
+  }
+
+  // The whole table as a read-only ndarray over the mapping. Its base holds
+  // the mapping, so the array may outlive this Table.
+  py::object Array() {
+    const AnyTable& t = table();
+    if (!array_) {
+      if (!t.plain) {
+        Raise(Status::NotSupported(
+            spec_ + " is a compressed table (.embz): its rows are decoded on demand, so there is no mapping "
+                    "to view. Read rows with t[ids], or decompress it (embstore.decompress) or share it "
+                    "(embstore.share, then open 'shm:NAME') for a zero-copy array"));
+      }
+      const TableReader& r = *t.plain;
+      auto* hold = new TablePtr(table_);
+      py::capsule base(hold, [](void* p) { delete static_cast<TablePtr*>(p); });
+      const void* data = r.rows() ? static_cast<const void*>(r.row(0).data()) : nullptr;
+      py::array a(py::dtype::of<float>(),
+                  std::vector<py::ssize_t>{static_cast<py::ssize_t>(r.rows()), static_cast<py::ssize_t>(r.dim())},
+                  std::vector<py::ssize_t>{static_cast<py::ssize_t>(r.header().row_stride),
+                                           static_cast<py::ssize_t>(sizeof(float))},
+                  data, base);
+      a.attr("flags").attr("writeable") = false;
+      array_ = std::move(a);
+    }
+    return array_;
+  }
+
+  // Rows ids (any shape of integers) as a new float32 array of shape
+  // ids.shape + (dim,), or written into `out`.
+  py::array Gather(py::handle ids_arg, py::object out) const {
+    const TablePtr hold = shared();
+    const AnyTable& t = *hold;
+    py::array ids = py::array::ensure(ids_arg);
+    if (!ids) throw py::error_already_set();
+    const char kind = ids.dtype().kind();
+    if (ids.size() == 0 && kind != 'b') {
+      ids = py::array_t<uint64_t>(std::vector<py::ssize_t>(ids.shape(), ids.shape() + ids.ndim()));
+    } else if (kind != 'i' && kind != 'u') {
+      throw py::type_error("row ids must be integers, not " + py::str(ids.dtype()).cast<std::string>());
+    }
+    std::vector<py::ssize_t> shape(ids.shape(), ids.shape() + ids.ndim());
+    shape.push_back(static_cast<py::ssize_t>(t.dim()));
+    py::array_t<uint64_t, py::array::c_style | py::array::forcecast> flat;
+    if (kind == 'i') {
+      auto signed_ids = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(ids);
+      const int64_t* p = signed_ids.data();
+      for (py::ssize_t i = 0; i < signed_ids.size(); ++i) {
+        if (p[i] < 0) {
+          Raise(Status::OutOfRange("id " + std::to_string(p[i]) + " out of range: the table has rows [0, " +
+                                   std::to_string(t.rows()) + ")"));
+        }
+      }
+      flat = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>::ensure(signed_ids.view("uint64"));
+    } else {
+      flat = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>::ensure(ids);
+    }
+    py::array_t<float, py::array::c_style> result;
+    if (out.is_none()) {
+      result = py::array_t<float, py::array::c_style>(shape);
+    } else {
+      if (!py::isinstance<py::array_t<float, py::array::c_style>>(out)) {
+        Raise(Status::InvalidArgument("out must be a C-contiguous float32 numpy array"));
+      }
+      result = out.cast<py::array_t<float, py::array::c_style>>();
+      std::vector<py::ssize_t> have(result.shape(), result.shape() + result.ndim());
+      if (have != shape || !result.writeable()) {
+        Raise(Status::InvalidArgument("out must be a writable float32 array of shape " +
+                                      py::str(py::tuple(py::cast(shape))).cast<std::string>()));
+      }
+    }
+    std::span<const uint64_t> id_span(flat.data(), static_cast<size_t>(flat.size()));
+    std::span<float> out_span(result.mutable_data(), static_cast<size_t>(result.size()));
+    Status st;
+    {
+      py::gil_scoped_release nogil;
+      st = t.Gather(id_span, out_span);
+    }
+    Check(st);
+    return result;
+  }
+
+  // t[i] -> row (dim,); t[a:b:c] -> rows; t[ids] -> ids.shape + (dim,).
+  py::array GetItem(py::handle key) const {
+    const AnyTable& t = table();
+    if (py::isinstance<py::slice>(key)) {
+      size_t start, stop, step, length;
+      if (!key.cast<py::slice>().compute(t.rows(), &start, &stop, &step, &length)) throw py::error_already_set();
+      py::array_t<int64_t> ids(static_cast<py::ssize_t>(length));
+      int64_t* p = ids.mutable_data();
+      for (size_t i = 0; i < length; ++i) p[i] = static_cast<int64_t>(start + i * step);
+      return Gather(ids, py::none());
+    }
+    if (py::isinstance<py::tuple>(key)) {
+      throw py::type_error("index a Table with row ids (an int, a slice or an array of ints); "
+                           "for element access use t.array[...]");
+    }
+    if (PyBool_Check(key.ptr())) throw py::type_error("row ids must be integers, not bool");
+    return Gather(key, py::none());
+  }
+
+  py::dict Verify(unsigned threads) const {
+    const TablePtr hold = shared();
+    const AnyTable& t = *hold;
+    threads = ThreadsArg(threads);
+    py::dict report;
+    report["rows"] = t.rows();
+    py::list bad;
+    std::string failure;
+    if (t.plain) {
+      VerifyReport v;
+      RunWork("verify", "bytes", [&](auto progress) {
+        VerifyOptions options;
+        options.threads = threads;
+        options.progress = progress;
+        EMB_ASSIGN_OR_RETURN(v, t.plain->Verify(options));
+        return Status::OK();
+      });
+      report["blocks_checked"] = v.blocks_checked;
+      report["bytes_hashed"] = v.bytes_hashed;
+      for (const BadBlock& b : v.bad_blocks) {
+        py::dict d;
+        d["block"] = b.block;
+        d["first_row"] = b.first_row;
+        d["row_count"] = b.row_count;
+        d["stored"] = b.stored;
+        d["computed"] = b.computed;
+        bad.append(d);
+      }
+      report["bad_block_count"] = v.bad_block_count;
+      report["bad_padding"] = v.bad_regions;
+      if (!v.ok()) {
+        failure = std::to_string(v.bad_block_count) + " of " + std::to_string(v.blocks_checked) + " blocks corrupt";
+        for (size_t i = 0; i < v.bad_blocks.size() && i < 5; ++i) {
+          const BadBlock& b = v.bad_blocks[i];
+          failure += (i ? ", " : ": ") + std::string("rows [") + std::to_string(b.first_row) + ", " +
+                     std::to_string(b.first_row + b.row_count) + ")";
+        }
+        if (v.bad_blocks.size() > 5) failure += ", ...";
+        if (!v.bad_regions.empty()) failure += "; nonzero padding: " + v.bad_regions.front();
+      }
+    } else {
+      EmbzVerifyReport v;
+      RunWork("verify", "bytes", [&](auto progress) {
+        EMB_ASSIGN_OR_RETURN(v, t.packed->Verify(threads, progress));
+        return Status::OK();
+      });
+      report["frames_checked"] = v.frames_checked;
+      for (const BadFrame& b : v.bad_frames) {
+        py::dict d;
+        d["frame"] = b.frame;
+        d["first_row"] = b.first_row;
+        d["row_count"] = b.row_count;
+        d["error"] = b.error;
+        bad.append(d);
+      }
+      if (!v.ok()) {
+        failure = std::to_string(v.bad_frames.size()) + " of " + std::to_string(v.frames_checked) +
+                  " frames corrupt: " + v.bad_frames.front().error;
+      }
+    }
+    report["bad"] = bad;
+    report["ok"] = failure.empty();
+    if (!failure.empty()) {
+      py::object error = g_errors.corruption(spec_ + ": FAILED: " + failure);
+      error.attr("report") = report;
+      PyErr_SetObject(g_errors.corruption.ptr(), error.ptr());
+      throw py::error_already_set();
+    }
+    return report;
+  }
+
+  std::string Repr() const {
+    if (!table_) return "<embstore.Table " + spec_ + " (closed)>";
+    return "<embstore.Table " + spec_ + ": " + std::to_string(table_->rows()) + " x " +
+           std::to_string(table_->dim()) + " float32" + (table_->packed ? ", compressed" : "") + ">";
+  }
+
+ private:
+  std::string spec_, reopen_spec_;
+  uint64_t cache_bytes_;
+  TablePtr table_;
+  py::object array_;
+};
+
+// ---- verbs -------------------------------------------------------------------
+
+py::object Generate(uint64_t rows, uint64_t dim, const py::int_& seed, py::object path, const std::string& init,
+                    double mean, double std_dev, double low, double high, const std::string& kernel,
+                    unsigned threads, bool fsync) {
+  GenerateSpec spec;
+  spec.rows = rows;
+  spec.dim = dim;
+  spec.seed = SeedArg(seed);
+  spec.threads = ThreadsArg(threads);
+  spec.sync = fsync;
+  spec.init = Take(ParseInit(init));
+  spec.mean = mean;
+  spec.std = std_dev;
+  spec.low = low;
+  spec.high = high;
+  spec.kernel = Take(ParseTorchKernel(kernel));
+  Check(ValidateGenerateSpec(spec));
+  if (path.is_none()) {
+    py::array_t<float, py::array::c_style> out(
+        std::vector<py::ssize_t>{static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(dim)});
+    std::span<float> span(out.mutable_data(), static_cast<size_t>(out.size()));
+    RunWork("generate", "floats", [&](auto progress) {
+      return GenerateRows(spec, span, OutputMemory::kFresh, 0, nullptr, progress);
+    });
+    return out;
+  }
+  const std::string dst = PathArg(path);
+  RunWork("generate", "rows", [&](auto progress) { return GenerateTable(dst, spec, progress); });
+  return py::none();
+}
+
+void Compress(py::handle src_arg, py::handle dst_arg, int level, unsigned threads, uint64_t frame_rows, bool force,
+              bool fsync) {
+  const std::string src = PathArg(src_arg), dst = PathArg(dst_arg);
+  if (level < kMinLevel || level > kMaxLevel) {
+    Raise(Status::InvalidArgument("level: " + std::to_string(level) + " is outside [1, 19]"));
+  }
+  CompressOptions o;
+  o.level = level;
+  o.threads = ThreadsArg(threads);
+  o.frame_rows = frame_rows;
+  o.sync = fsync;
+  CheckOutput(dst, force);
+  RunWork("compress", "bytes", [&](auto progress) {
+    auto table = OpenTable(src);
+    if (!table.ok()) return table.status();
+    o.progress = progress;
+    return CompressTable(*table, dst, o);
+  });
+}
+
+void Decompress(py::handle src_arg, py::handle dst_arg, unsigned threads, bool force, bool fsync) {
+  const std::string src = PathArg(src_arg), dst = PathArg(dst_arg);
+  threads = ThreadsArg(threads);
+  CheckOutput(dst, force);
+  RunWork("decompress", "bytes", [&](auto progress) {
+    auto z = EmbzReader::Open(src);
+    if (!z.ok()) return z.status();
+    return (*z)->Decompress(dst, threads, fsync, progress);
+  });
+}
+
+void ImportTableVerb(py::handle src_arg, py::handle dst_arg, const std::string& tensor, const std::string& format,
+                     uint64_t rows, uint64_t dim, bool force, bool fsync) {
+  const std::string src = PathArg(src_arg), dst = PathArg(dst_arg);
+  ImportOptions o;
+  o.format = Take(ParseSourceFormat(format));
+  o.tensor = tensor;
+  o.rows = rows;
+  o.dim = dim;
+  o.sync = fsync;
+  CheckOutput(dst, force);
+  RunWork("import", "bytes", [&](auto progress) {
+    o.progress = progress;
+    return ImportTable(src, dst, o);
+  });
+}
+
+py::list ListTensors(py::handle src_arg) {
+  const std::string src = PathArg(src_arg);
+  std::optional<Result<std::vector<SafetensorsTensor>>> r;
+  {
+    py::gil_scoped_release nogil;
+    r.emplace(ListSafetensors(src));
+  }
+  const std::vector<SafetensorsTensor> tensors = Take(std::move(*r));
+  py::list out;
+  for (const SafetensorsTensor& t : tensors) {
+    py::dict d;
+    d["name"] = t.name;
+    d["dtype"] = t.dtype;
+    d["shape"] = py::tuple(py::cast(t.shape));
+    d["bytes"] = t.end - t.begin;
+    out.append(d);
+  }
+  return out;
+}
+
+void ExportTableVerb(py::handle src, py::handle dst_arg, const std::string& tensor_name, bool force, bool fsync) {
+  const std::string dst = PathArg(dst_arg);
+  TablePtr table;
+  if (py::isinstance<Table>(src)) {
+    table = src.cast<const Table&>().shared();
+  } else {
+    Table opened(PathArg(src), uint64_t{64} << 20);
+    table = opened.shared();
+  }
+  CheckOutput(dst, force);
+  ExportOptions o;
+  o.tensor_name = tensor_name;
+  o.sync = fsync;
+  RunWork("export", "rows", [&](auto progress) {
+    o.progress = progress;
+    return table->plain ? ExportTable(*table->plain, dst, o) : ExportTable(*table->packed, dst, o);
+  });
+}
+
+std::string SharedNameArg(std::string name) {
+  if (name.rfind(kSharedScheme, 0) == 0) name = name.substr(sizeof(kSharedScheme) - 1);
+  Check(ValidateSharedName(name));
+  return name;
+}
+
+void Share(py::handle src_arg, const std::string& name_arg, bool force, uint32_t mode, unsigned threads) {
+  const std::string src = PathArg(src_arg), name = SharedNameArg(name_arg);
+  ShareOptions o;
+  o.mode = mode;
+  o.replace = force;
+  o.threads = ThreadsArg(threads);
+  RunWork("share", "bytes", [&](auto progress) {
+    o.progress = progress;
+    return ShareTable(src, name, o);
+  });
+}
+
+void Unshare(const std::string& name_arg) {
+  const std::string name = SharedNameArg(name_arg);
+  Check(UnshareTable(name));
+}
+
+py::list SharedList() {
+  const std::vector<SharedSegmentInfo> segments = Take(ListShared());
+  py::list out;
+  for (const SharedSegmentInfo& s : segments) {
+    py::dict d;
+    d["name"] = s.name;
+    d["path"] = SharedPath(s.name);
+    d["bytes"] = s.bytes;
+    d["mode"] = s.mode;
+    d["uid"] = s.uid;
+    if (s.valid) {
+      d["rows"] = s.rows;
+      d["dim"] = s.dim;
+    } else {
+      d["error"] = s.error;
+    }
+    out.append(d);
+  }
+  return out;
+}
+
+constexpr uint64_t kDefaultCacheBytes = uint64_t{64} << 20;
+
+}  // namespace
+}  // namespace embstore::python
+
+PYBIND11_MODULE(embstore, m) {
+  using namespace embstore;
+  using namespace embstore::python;
+  m.doc() =
+      "embstore: memory-mapped embedding tables.\n\n"
+      "  t = embstore.open('table.emb')     # also a .embz, or 'shm:NAME'\n"
+      "  t.array                            # read-only numpy view, no copy\n"
+      "  t[[3, 1, 4]]                       # rows, as a new array\n"
+      "  embstore.generate(6, 4, seed=123)  # torch.manual_seed(123); nn.Embedding(6, 4).weight\n";
+  m.attr("__version__") = kEmbstoreVersion;
+
+  py::dict ns;
+  py::exec(kExceptionSource, py::globals(), ns);
+  for (const char* name : {"Error", "InvalidArgumentError", "OutOfRangeError", "CorruptionError", "NotSupportedError",
+                           "StorageError", "NotFoundError", "AlreadyExistsError"}) {
+    py::object cls = ns[name];
+    cls.attr("__module__") = "embstore";
+    m.attr(name) = cls;
+  }
+  auto keep = [&](const char* name) { return py::object(ns[name]).release(); };  // held for the interpreter's life
+  g_errors = {keep("InvalidArgumentError"), keep("OutOfRangeError"), keep("CorruptionError"),
+              keep("NotSupportedError"),    keep("StorageError"),    keep("NotFoundError"),
+              keep("AlreadyExistsError")};
+
+  py::class_<Table>(m, "Table",
+                    "An open table. Rows of a .emb or shared table come straight from its read-only mapping;\n"
+                    "rows of a .embz are decoded a frame at a time. Safe to use from several threads.")
+      .def_property_readonly("shape", [](const Table& t) { return py::make_tuple(t.table().rows(), t.table().dim()); },
+                             "(rows, dim)")
+      .def_property_readonly("dtype", [](const Table&) { return py::dtype::of<float>(); }, "numpy.float32")
+      .def_property_readonly("metadata", [](const Table& t) { return MetadataDict(t.table().metadata()); },
+                             "The table's metadata: str values (bytes where not UTF-8).")
+      .def_property_readonly("path", &Table::spec, "The name it was opened by.")
+      .def_property_readonly("compressed", [](const Table& t) { return t.table().packed != nullptr; },
+                             "True for a .embz.")
+      .def_property_readonly("closed", &Table::closed)
+      .def_property_readonly("array", &Table::Array,
+                             "The whole table as a read-only numpy.ndarray over the mapping (no copy). It keeps\n"
+                             "the mapping alive on its own, after close() and after the file is replaced or\n"
+                             "deleted. torch.from_numpy(t.array) shares the same memory. Not for a .embz.")
+      .def("gather", &Table::Gather, py::arg("ids"), py::arg("out") = py::none(),
+           "Rows ids (an int or any array of ints) as a new float32 array of shape ids.shape + (dim,),\n"
+           "or into out (a C-contiguous float32 array of that shape). Every id is checked first;\n"
+           "one out of range raises OutOfRangeError (an IndexError) and copies nothing.")
+      .def("__getitem__", &Table::GetItem, py::arg("key"),
+           "t[i], t[a:b], t[ids]: rows as a new array (as gather). Ids are not negative, as in nn.Embedding.")
+      .def("__len__", [](const Table& t) { return t.table().rows(); })
+      .def("__array__",
+           [](Table& t, py::object dtype, py::object copy) -> py::object {
+             // A .embz has no mapping: its rows are decoded into a new array.
+             py::object a = t.table().plain ? t.Array() : py::object(t.GetItem(py::slice(0, t.table().rows(), 1)));
+             py::module_ np = py::module_::import("numpy");
+             if (!copy.is_none() && copy.cast<bool>()) return np.attr("array")(a, dtype);
+             return dtype.is_none() ? a : np.attr("asarray")(a, dtype);
+           },
+           py::arg("dtype") = py::none(), py::arg("copy") = py::none(),
+           "np.asarray(t): the array (no copy) for a .emb or shm: table; the decoded rows for a .embz.")
+      .def("info", [](const Table& t) { return JsonLoads(TableInfoJson(t.table(), t.spec())); },
+           "What `embstore info --json` prints, as a dict.")
+      .def("verify", &Table::Verify, py::arg("threads") = 0,
+           "Recomputes every checksum (on `threads` threads, 0: all cores). Returns a report dict;\n"
+           "raises CorruptionError naming the bad rows (the report in its .report) when any fail.")
+      .def("close", &Table::Close,
+           "Releases this object's hold on the mapping. Arrays made from it stay valid.")
+      .def("__enter__", [](py::object self) { return self; })
+      .def("__exit__", [](Table& t, py::args) { t.Close(); })
+      .def("__repr__", &Table::Repr)
+      .def(py::pickle(
+          [](const Table& t) {
+            t.table();
+            return py::make_tuple(t.reopen_spec(), t.cache_bytes());
+          },
+          [](const py::tuple& state) {
+            if (state.size() != 2) throw py::value_error("not a pickled embstore.Table");
+            return Table(state[0].cast<std::string>(), state[1].cast<uint64_t>());
+          }));
+
+  m.def(
+      "open", [](py::handle spec, uint64_t cache_bytes) { return Table(PathArg(spec), cache_bytes); },
+      py::arg("path"), py::kw_only(), py::arg("cache_bytes") = kDefaultCacheBytes,
+      "Opens a table: a .emb file, a .embz file, or 'shm:NAME' (a shared table). Instant at any\n"
+      "size: only the header is read. cache_bytes bounds a .embz's cache of decoded frames.");
+  m.def(
+      "info", [](py::handle spec) {
+        Table t(PathArg(spec), kDefaultCacheBytes);
+        return JsonLoads(TableInfoJson(t.table(), t.spec()));
+      },
+      py::arg("path"), "What `embstore info --json PATH` prints, as a dict.");
+  m.def(
+      "get", [](py::handle spec, py::handle ids) { return Table(PathArg(spec), kDefaultCacheBytes).Gather(ids, py::none()); },
+      py::arg("path"), py::arg("ids"), "Rows of a table, as open(path).gather(ids).");
+  m.def(
+      "verify", [](py::handle spec, unsigned threads) { return Table(PathArg(spec), kDefaultCacheBytes).Verify(threads); },
+      py::arg("path"), py::kw_only(), py::arg("threads") = 0, "open(path).verify(): raises CorruptionError on a bad table.");
+  m.def("generate", &Generate, py::arg("rows"), py::arg("dim"), py::arg("seed") = 0, py::kw_only(),
+        py::arg("path") = py::none(), py::arg("init") = "normal", py::arg("mean") = 0.0, py::arg("std") = 1.0,
+        py::arg("low") = 0.0, py::arg("high") = 1.0, py::arg("torch_kernel") = "avx2", py::arg("threads") = 0,
+        py::arg("fsync") = true,
+        "The rows x dim float32 table PyTorch makes with torch.manual_seed(seed) and\n"
+        "nn.Embedding(rows, dim) (= torch.randn), or with init='normal', mean, std: normal_(mean, std),\n"
+        "or init='uniform', low, high: uniform_(low, high); bit for bit, for torch_kernel 'avx2'\n"
+        "(x86-64's default) or 'scalar'. With path, writes the table file (replaced atomically) and\n"
+        "returns None; without, returns a numpy array.");
+  m.def("compress", &Compress, py::arg("src"), py::arg("dst"), py::kw_only(), py::arg("level") = kDefaultLevel,
+        py::arg("threads") = 0, py::arg("frame_rows") = 0, py::arg("force") = false, py::arg("fsync") = true,
+        "embstore compress: a .emb (or 'shm:NAME') into a .embz that keeps random row access.");
+  m.def("decompress", &Decompress, py::arg("src"), py::arg("dst"), py::kw_only(), py::arg("threads") = 0,
+        py::arg("force") = false, py::arg("fsync") = true,
+        "embstore decompress: the original .emb, byte for byte; nothing is left on a damaged frame.");
+  m.def("import_table", &ImportTableVerb, py::arg("src"), py::arg("dst"), py::kw_only(), py::arg("tensor") = "",
+        py::arg("format") = "auto", py::arg("rows") = 0, py::arg("dim") = 0, py::arg("force") = false,
+        py::arg("fsync") = true,
+        "embstore import: a table from a .npy, a safetensors tensor, or raw float32 (format='raw',\n"
+        "rows, dim). Streams: the source is never loaded whole.");
+  m.def("list_tensors", &ListTensors, py::arg("src"),
+        "embstore import --list: the tensors of a safetensors file (name, dtype, shape, bytes).");
+  m.def("export_table", &ExportTableVerb, py::arg("table"), py::arg("dst"), py::kw_only(),
+        py::arg("tensor_name") = "weight", py::arg("force") = false, py::arg("fsync") = true,
+        "embstore export: a table (a path, 'shm:NAME' or an open Table) to a .npy that\n"
+        "numpy.load(mmap_mode='r') maps, or to a .safetensors file.");
+  m.def("share", &Share, py::arg("src"), py::arg("name"), py::kw_only(), py::arg("force") = false,
+        py::arg("mode") = 0600, py::arg("threads") = 0,
+        "embstore share: places a table (.emb, .embz inflated once, or 'shm:NAME') in shared memory as\n"
+        "'shm:NAME', verified, whole or not at all. mode: permission bits (0o600: owner only).");
+  m.def("unshare", &Unshare, py::arg("name"), "embstore unshare: removes a shared table's name.");
+  m.def("shared", &SharedList, "embstore shared --json: the shared tables, as a list of dicts.");
+}
