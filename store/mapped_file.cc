@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/file_mapping.hpp>
@@ -77,7 +78,18 @@ Status MappedFile::Advise(AccessHint hint, uint64_t offset, uint64_t length) con
 }
 
 bool MappedFile::PageResident(uint64_t offset) const {
-  if (offset >= size_) return false;
+  if (!impl_ || offset >= size_) return false;
+  // A one-byte read that may not wait (RWF_NOWAIT) fails with EAGAIN when
+  // the byte is not in the page cache. It answers for any file we can read,
+  // where mincore() answers only for files we own or could write (since
+  // Linux 5.0 it says "in memory" for every page of any other file).
+  unsigned char byte;
+  struct iovec iov = {&byte, 1};
+  const ssize_t n = ::preadv2(impl_->mapping.get_mapping_handle().handle, &iov, 1, static_cast<off_t>(offset),
+                              RWF_NOWAIT);
+  if (n == 1) return true;
+  if (n < 0 && errno == EAGAIN) return false;
+  // No RWF_NOWAIT here (an old kernel, a file system without it): mincore.
   const uint64_t page = static_cast<uint64_t>(bip::mapped_region::get_page_size());
   unsigned char in_core = 0;
   void* addr = const_cast<uint8_t*>(data_ + (offset - offset % page));

@@ -50,7 +50,7 @@ class MappedFile {
 
   // True when the page holding byte `offset` is in memory (the page cache,
   // or RAM for a shared-memory table), so reading it needs no disk; false
-  // when it is not, or when the kernel cannot tell.
+  // when it is not. A hint: the answer may change the next moment.
   bool PageResident(uint64_t offset) const;
 
  private:

@@ -73,7 +73,7 @@ Status TableReader::Gather(std::span<const uint64_t> ids, std::span<float> out) 
   float* dst = out.data();
   // Rows not in the page cache fault in one at a time, each waiting for its
   // own disk read. A large gather therefore first asks whether a few of its
-  // rows are in memory (mincore, a page each); if one is not, it tells the
+  // rows are in memory (MappedFile::PageResident); if one is not, it tells the
   // kernel which rows come next (MADV_WILLNEED, a window ahead of the copy)
   // so that their reads overlap. Small gathers and warm tables skip it.
   bool cold = false;

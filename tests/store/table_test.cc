@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <linux/magic.h>
 #include <sys/resource.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/mapped_file.h"
 #include "store/table_reader.h"
 #include "store/table_writer.h"
 #include "tests/test_util.h"
@@ -152,6 +155,30 @@ TEST(TableTest, GatherFromPagesNotInMemory) {
     ASSERT_OK(r->Gather(ids, again));
     EXPECT_EQ(out, again);
   }
+}
+
+// The gather's "is it in memory?" question: false for a page dropped from
+// the page cache (unless the folder is tmpfs, which has nothing to drop
+// to), true once it has been read, for any file the process can read.
+TEST(TableTest, PageResidentAnswersFromThePageCache) {
+  TempDir dir;
+  const std::string path = dir.File("r.emb");
+  ASSERT_OK(WriteTable(path, 3000, 1024, {}, 500));
+  int fd = ::open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::fdatasync(fd), 0);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+  struct statfs fs;
+  ASSERT_EQ(::statfs(path.c_str(), &fs), 0);
+  auto m = MappedFile::Open(path);
+  ASSERT_OK(m.status());
+  const uint64_t offset = m->size() / 2;
+  if (fs.f_type != TMPFS_MAGIC) EXPECT_FALSE(m->PageResident(offset)) << "a dropped page";
+  const volatile uint8_t* p = m->data() + offset;
+  (void)*p;
+  EXPECT_TRUE(m->PageResident(offset)) << "a page just read";
+  EXPECT_FALSE(m->PageResident(m->size())) << "past the end";
 }
 
 TEST(TableTest, AccessHints) {
