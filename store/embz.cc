@@ -43,7 +43,7 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
   if (frame_rows == 0) frame_rows = std::max<uint64_t>(1, kDefaultFrameBytes / h.row_stride);
   uint64_t frame_bytes;
   if (!CheckedMul(frame_rows, h.row_stride, &frame_bytes) || frame_bytes > kEmbzMaxFrameBytes) {
-    return Status::InvalidArgument("--frame-rows " + std::to_string(frame_rows) + ": a frame would exceed " +
+    return Status::InvalidArgument("frame rows " + std::to_string(frame_rows) + ": a frame would exceed " +
                                    std::to_string(kEmbzMaxFrameBytes >> 20) + " MiB");
   }
   const uint64_t frames = CeilDiv(h.rows, frame_rows);

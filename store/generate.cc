@@ -10,6 +10,8 @@
 #include <cfloat>
 #include <charconv>
 #include <cmath>
+#include <ctime>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <numeric>
@@ -132,6 +134,24 @@ void StreamFence() {
 
 const char* InitName(Init init) { return init == Init::kNormal ? "normal" : "uniform"; }
 
+Result<std::string> CreatedFromEnvironment() {
+  const char* env = std::getenv("SOURCE_DATE_EPOCH");
+  if (env == nullptr || *env == '\0') return std::string();
+  const std::string text(env);
+  uint64_t secs = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), secs);
+  if (ec != std::errc() || end != text.data() + text.size() || secs > uint64_t{253402300799}) {  // 9999-12-31
+    return Status::InvalidArgument("SOURCE_DATE_EPOCH: '" + text + "' is not a usable time (whole seconds since 1970)");
+  }
+  const std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm;
+  char buf[64];
+  if (gmtime_r(&t, &tm) == nullptr || std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+    return Status::InvalidArgument("SOURCE_DATE_EPOCH: " + text + " is not a usable time");
+  }
+  return std::string(buf);
+}
+
 Result<Init> ParseInit(const std::string& name) {
   if (name == "normal") return Init::kNormal;
   if (name == "uniform") return Init::kUniform;
@@ -145,33 +165,33 @@ Result<TorchKernel> ParseTorchKernel(const std::string& name) {
 }
 
 Status ValidateGenerateSpec(const GenerateSpec& spec) {
-  if (spec.rows == 0) return Status::InvalidArgument("--rows must be at least 1");
-  if (spec.dim == 0) return Status::InvalidArgument("--dim must be at least 1");
+  if (spec.rows == 0) return Status::InvalidArgument("rows must be at least 1");
+  if (spec.dim == 0) return Status::InvalidArgument("dim must be at least 1");
   if (spec.rows > kMaxRows) {
-    return Status::InvalidArgument("--rows " + std::to_string(spec.rows) + " is over the format's limit of " +
+    return Status::InvalidArgument("rows " + std::to_string(spec.rows) + " is over the format's limit of " +
                                    std::to_string(kMaxRows));
   }
   if (spec.dim > kMaxDim) {
-    return Status::InvalidArgument("--dim " + std::to_string(spec.dim) + " is over the format's limit of " +
+    return Status::InvalidArgument("dim " + std::to_string(spec.dim) + " is over the format's limit of " +
                                    std::to_string(kMaxDim));
   }
   if (spec.init == Init::kNormal) {
-    if (!std::isfinite(spec.mean)) return Status::InvalidArgument("--mean must be a finite number");
-    if (!std::isfinite(spec.std)) return Status::InvalidArgument("--std must be a finite number");
+    if (!std::isfinite(spec.mean)) return Status::InvalidArgument("mean must be a finite number");
+    if (!std::isfinite(spec.std)) return Status::InvalidArgument("std must be a finite number");
     if (spec.std < 0) {
-      return Status::InvalidArgument("--std must be >= 0 (PyTorch: normal expects std >= 0.0), got " +
+      return Status::InvalidArgument("std must be >= 0 (PyTorch: normal expects std >= 0.0), got " +
                                      PythonRepr(spec.std));
     }
   } else {
     if (!std::isfinite(spec.low) || !std::isfinite(spec.high)) {
-      return Status::InvalidArgument("--low and --high must be finite numbers");
+      return Status::InvalidArgument("low and high must be finite numbers");
     }
     if (spec.low > spec.high) {
-      return Status::InvalidArgument("--low " + PythonRepr(spec.low) + " is greater than --high " +
+      return Status::InvalidArgument("low " + PythonRepr(spec.low) + " is greater than high " +
                                      PythonRepr(spec.high) + " (PyTorch: uniform_ expects from <= to)");
     }
     if (spec.high - spec.low > FLT_MAX) {
-      return Status::InvalidArgument("--high - --low exceeds the float32 range (PyTorch: uniform_ expects "
+      return Status::InvalidArgument("high - low exceeds the float32 range (PyTorch: uniform_ expects "
                                      "to - from <= max float)");
     }
   }

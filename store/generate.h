@@ -51,6 +51,12 @@ struct GenerateSpec {
 // option: rows and dim >= 1, finite parameters, std >= 0, low <= high.
 Status ValidateGenerateSpec(const GenerateSpec& spec);
 
+// The creation time a user asked for with SOURCE_DATE_EPOCH
+// (reproducible-builds.org), as "2026-11-30T04:09:30Z", or "" when it is
+// not set: without it, equal specs write equal bytes. A value that is not a
+// whole number of seconds is an invalid-argument error.
+Result<std::string> CreatedFromEnvironment();
+
 // The provenance pairs a generated table records (FORMAT.md, "Metadata keys").
 Metadata GenerateMetadata(const GenerateSpec& spec);
 

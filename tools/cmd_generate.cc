@@ -1,37 +1,9 @@
 // embstore generate: a seeded float32 table, bit-identical to PyTorch.
 
-#include <cstdio>
-#include <cstdlib>
-#include <ctime>
-
 #include "store/generate.h"
 #include "tools/cli.h"
 
 namespace embstore::cli {
-
-namespace {
-
-// SOURCE_DATE_EPOCH (reproducible-builds.org) is how a user asks for a
-// creation time; without it the same command writes the same bytes.
-Result<std::string> CreatedFromEnvironment() {
-  const char* env = std::getenv("SOURCE_DATE_EPOCH");
-  if (env == nullptr || *env == '\0') return std::string();
-  uint64_t secs;
-  try {
-    secs = ParseU64(env, "SOURCE_DATE_EPOCH");
-  } catch (const UsageError& e) {
-    return Status::InvalidArgument(e.message);
-  }
-  std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm;
-  char buf[64];
-  if (gmtime_r(&t, &tm) == nullptr || std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-    return Status::InvalidArgument("SOURCE_DATE_EPOCH: " + std::string(env) + " is not a usable time");
-  }
-  return std::string(buf);
-}
-
-}  // namespace
 
 int GenerateMain(int argc, char** argv) {
   std::string rows, dim, seed, init, mean, std_dev, low, high, kernel, threads, output;
@@ -84,7 +56,7 @@ int GenerateMain(int argc, char** argv) {
   auto parsed_kernel = ParseTorchKernel(kernel);
   if (!parsed_kernel.ok()) throw UsageError{"--torch-kernel: " + parsed_kernel.status().message()};
   spec.kernel = *parsed_kernel;
-  auto created = CreatedFromEnvironment();
+  auto created = CreatedFromEnvironment();  // SOURCE_DATE_EPOCH
   if (!created.ok()) throw UsageError{created.status().message()};
   if (!created->empty()) spec.extra_metadata["created"] = *created;
 

@@ -11,8 +11,8 @@ their PSS (/proc/self/smaps_rollup) and the PSS of the table's mapping
 
 - workers started by fork (DataLoader's default on Linux) and by spawn (the
   Table pickled, reopened by path in each worker), and workers reading a
-  shared-memory table ('shm:NAME'): the table's mappings sum to about one
-  table (<= 1.1x) across all four workers;
+  shared-memory table ('shm:NAME'): the table's mappings sum to one table
+  (0.9x to 1.1x) across all four workers;
 - the same workers, each with a private copy (numpy.array(t.array)): the
   table's memory (its mappings plus the copies' own, by PSS) sums to at
   least 4.5 tables, one per worker and the page cache's. The PSS of whole
@@ -125,8 +125,10 @@ def main():
             pss, mapped, same = run_pool(path, path, context)
             shared[context] = pss
             check(f"{context}: every worker read the right rows", same)
+            # Each worker read every row through its mapping: together they
+            # hold the table once (not 0: that would mean they read a copy).
             check(f"{context}: 4 DataLoader workers share one copy of the file",
-                  mapped <= 1.1 * size, f"the table's mappings sum to {mapped / size:.3f}x the table")
+                  0.9 * size <= mapped <= 1.1 * size, f"the table's mappings sum to {mapped / size:.3f}x the table")
             print(f"{context}: PSS sum {pss / 1e6:.0f} MB; table mappings {mapped / 1e6:.1f} MB = "
                   f"{mapped / size:.3f}x the {size / 1e6:.0f} MB table", flush=True)
 
@@ -142,7 +144,7 @@ def main():
             pss, mapped, same = run_pool("shm:" + name, seg, "fork")
             check("shm: every worker read the right rows", same)
             check("shm: 4 DataLoader workers share one copy of the shared table",
-                  mapped <= 1.1 * size, f"{mapped / size:.3f}x")
+                  0.9 * size <= mapped <= 1.1 * size, f"{mapped / size:.3f}x")
             print(f"shm: table mappings {mapped / size:.3f}x", flush=True)
         finally:
             embstore.unshare(name)

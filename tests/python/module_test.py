@@ -134,6 +134,22 @@ def test_generate(d):
     embstore.generate(20, 8, 3, path=pathlib.Path(p), torch_kernel="scalar")
     cli("generate", "--rows", 20, "--dim", 8, "--seed", 3, "--torch-kernel", "scalar", "-o", q)
     check("a pathlib.Path works; torch_kernel='scalar' is the command's", open(p, "rb").read() == open(q, "rb").read())
+    raises("mean with init='uniform' is refused, as the command does",
+           lambda: embstore.generate(2, 2, init="uniform", mean=1.0), ValueError, "mean and std apply")
+    raises("low with the normal init is refused", lambda: embstore.generate(2, 2, low=-1.0), ValueError, "low and high")
+    os.environ["SOURCE_DATE_EPOCH"] = "1700000000"
+    try:
+        embstore.generate(30, 8, 3, path=p)
+        cli("generate", "--rows", 30, "--dim", 8, "--seed", 3, "-o", q)
+        check("SOURCE_DATE_EPOCH: generate(path=...) still writes the command's bytes",
+              open(p, "rb").read() == open(q, "rb").read())
+        check("... with the creation time", embstore.open(p).metadata.get("created") == "2023-11-14T22:13:20Z")
+        os.environ["SOURCE_DATE_EPOCH"] = "soon"
+        raises("a bad SOURCE_DATE_EPOCH is named", lambda: embstore.generate(2, 2, path=p), ValueError,
+               "SOURCE_DATE_EPOCH")
+    finally:
+        del os.environ["SOURCE_DATE_EPOCH"]
+    raises("a path with a NUL byte is refused", lambda: embstore.generate(2, 2, path=p + "\0x"), ValueError, "null")
     e = raises("generate into a missing folder: an OSError naming it",
                lambda: embstore.generate(2, 2, path=os.path.join(d, "no", "such", "t.emb")), OSError, "no/such")
 
@@ -216,6 +232,39 @@ def test_table(d):
     raises("bool array ids", lambda: t[np.array([True])], TypeError, "integers")
     raises("a tuple index", lambda: t[1, 2], TypeError, "t.array")
     raises("a string id", lambda: t["3"], TypeError)
+    raises("ragged ids: NumPy's own error", lambda: t[[[1, 2], [3]]], ValueError)
+
+    # Ids are copied before the copy of rows starts: out= overlapping them
+    # cannot turn rows into ids.
+    buf = np.zeros(4 * 300, np.float32)
+    ids_view = buf[:8].view(np.int64)
+    ids_view[:] = [7, 999, 0, 500]
+    want = ref[[7, 999, 0, 500]]
+    t.gather(ids_view, out=buf.reshape(4, 300))
+    check("out= overlapping the ids gets the rows of the ids as given", bits_equal(buf.reshape(4, 300), want))
+
+    # A close() from another thread while gathers run: each gather either
+    # returns right rows or raises ValueError (closed); nothing crashes.
+    tc = embstore.open(p)
+    outcomes = {"rows": 0, "closed": 0, "wrong": 0}
+    def gatherer():
+        r = np.random.default_rng(5)
+        for _ in range(200):
+            i = r.integers(0, 1000, size=300)
+            try:
+                rows = tc[i]
+            except ValueError:
+                outcomes["closed"] += 1
+                continue
+            outcomes["rows" if bits_equal(rows, ref[i]) else "wrong"] += 1
+    ths = [threading.Thread(target=gatherer) for _ in range(3)]
+    for x in ths:
+        x.start()
+    tc.close()
+    for x in ths:
+        x.join()
+    check("close() during gathers on other threads: no wrong rows", outcomes["wrong"] == 0 and
+          outcomes["closed"] > 0, outcomes)
     try:
         t[2**70]
         check("a huge id is refused", False, "no exception")
@@ -421,6 +470,22 @@ def test_convert(d):
             os.remove(os.path.join(d, "x.emb"))
 
 
+def test_cold_gather(d):
+    """A gather of 1 MiB or more from rows out of the page cache (the path
+    that reads ahead) returns the same rows."""
+    p = os.path.join(d, "cold.emb")
+    embstore.generate(3000, 1024, 21, path=p)
+    ref = torch_table(3000, 1024, 21)
+    ids = np.random.default_rng(9).integers(0, 3000, size=(40, 50))
+    for _ in range(2):
+        fd = os.open(p, os.O_RDONLY)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+        with embstore.open(p) as t:
+            check("a large gather from dropped pages", bits_equal(t[ids], ref[ids]))
+
+
 def test_lifetime(d):
     p = os.path.join(d, "life.emb")
     embstore.generate(400, 64, 1, path=p)
@@ -473,7 +538,7 @@ def main():
         os.environ.setdefault("EMBSTORE_SHM_DIR", os.path.join(d, "shm"))
         os.makedirs(os.environ["EMBSTORE_SHM_DIR"], exist_ok=True)
         for test in (test_import, test_generate, test_table, test_errors, test_corrupt_verify, test_embz,
-                     test_shared, test_convert, test_lifetime):
+                     test_shared, test_convert, test_cold_gather, test_lifetime):
             print(f"--- {test.__name__}", flush=True)
             test(*([] if test is test_import else [d]))
     finally:

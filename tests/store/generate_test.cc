@@ -250,7 +250,7 @@ TEST(GenerateTest, RejectsBadSpecs) {
   s.init = Init::kUniform;
   s.low = 1;
   s.high = 0;
-  EXPECT_NE(ValidateGenerateSpec(s).message().find("greater than --high"), std::string::npos);
+  EXPECT_NE(ValidateGenerateSpec(s).message().find("greater than high"), std::string::npos);
   s.low = -3e38;
   s.high = 3e38;
   EXPECT_TRUE(ValidateGenerateSpec(s).IsInvalidArgument());

@@ -15,6 +15,7 @@
 #include <pybind11/stl.h>
 
 #include <cinttypes>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -110,7 +111,9 @@ T Take(Result<T> result) {
 
 // A path as Python names one: str, bytes or os.PathLike (pathlib.Path).
 std::string PathArg(py::handle h) {
-  return py::module_::import("os").attr("fspath")(h).cast<std::string>();
+  std::string path = py::module_::import("os").attr("fspath")(h).cast<std::string>();
+  if (path.find('\0') != std::string::npos) throw py::value_error("embedded null byte in path " + py::repr(h).cast<std::string>());
+  return path;
 }
 
 // An output that exists is replaced only when asked, as the command line's -f.
@@ -258,29 +261,31 @@ class Table {
   py::array Gather(py::handle ids_arg, py::object out) const {
     const TablePtr hold = shared();
     const AnyTable& t = *hold;
-    py::array ids = py::array::ensure(ids_arg);
-    if (!ids) throw py::error_already_set();
+    // The ids are copied into memory of our own while the GIL is held: the
+    // caller's buffer could change under a gather that runs without it
+    // (another thread, or `out` overlapping the ids), and ids are checked
+    // once, then used.
+    py::module_ np = py::module_::import("numpy");
+    py::array ids = np.attr("asarray")(ids_arg);
     const char kind = ids.dtype().kind();
-    if (ids.size() == 0 && kind != 'b') {
-      ids = py::array_t<uint64_t>(std::vector<py::ssize_t>(ids.shape(), ids.shape() + ids.ndim()));
-    } else if (kind != 'i' && kind != 'u') {
+    if (ids.size() != 0 && kind != 'i' && kind != 'u') {
       throw py::type_error("row ids must be integers, not " + py::str(ids.dtype()).cast<std::string>());
     }
     std::vector<py::ssize_t> shape(ids.shape(), ids.shape() + ids.ndim());
     shape.push_back(static_cast<py::ssize_t>(t.dim()));
-    py::array_t<uint64_t, py::array::c_style | py::array::forcecast> flat;
-    if (kind == 'i') {
-      auto signed_ids = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(ids);
-      const int64_t* p = signed_ids.data();
-      for (py::ssize_t i = 0; i < signed_ids.size(); ++i) {
-        if (p[i] < 0) {
-          Raise(Status::OutOfRange("id " + std::to_string(p[i]) + " out of range: the table has rows [0, " +
-                                   std::to_string(t.rows()) + ")"));
+    std::vector<uint64_t> flat(static_cast<size_t>(ids.size()));
+    if (!flat.empty()) {
+      py::array dense = np.attr("ascontiguousarray")(ids, kind == 'i' ? "int64" : "uint64");
+      std::memcpy(flat.data(), dense.data(), flat.size() * sizeof(uint64_t));
+      if (kind == 'i') {
+        for (uint64_t& id : flat) {
+          const int64_t signed_id = static_cast<int64_t>(id);
+          if (signed_id < 0) {
+            Raise(Status::OutOfRange("id " + std::to_string(signed_id) + " out of range: the table has rows [0, " +
+                                     std::to_string(t.rows()) + ")"));
+          }
         }
       }
-      flat = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>::ensure(signed_ids.view("uint64"));
-    } else {
-      flat = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>::ensure(ids);
     }
     py::array_t<float, py::array::c_style> result;
     if (out.is_none()) {
@@ -296,14 +301,8 @@ class Table {
                                       py::str(py::tuple(py::cast(shape))).cast<std::string>()));
       }
     }
-    std::span<const uint64_t> id_span(flat.data(), static_cast<size_t>(flat.size()));
     std::span<float> out_span(result.mutable_data(), static_cast<size_t>(result.size()));
-    Status st;
-    {
-      py::gil_scoped_release nogil;
-      st = t.Gather(id_span, out_span);
-    }
-    Check(st);
+    RunWork("gather", "rows", [&](auto) { return t.Gather(flat, out_span); });
     return result;
   }
 
@@ -357,14 +356,16 @@ class Table {
       report["bad_block_count"] = v.bad_block_count;
       report["bad_padding"] = v.bad_regions;
       if (!v.ok()) {
-        failure = std::to_string(v.bad_block_count) + " of " + std::to_string(v.blocks_checked) + " blocks corrupt";
+        // The command's verdict, then what it lists below it.
+        failure = std::to_string(v.bad_block_count) + " of " + std::to_string(v.blocks_checked) + " blocks corrupt" +
+                  (v.bad_regions.empty() ? "" : ", nonzero padding");
         for (size_t i = 0; i < v.bad_blocks.size() && i < 5; ++i) {
           const BadBlock& b = v.bad_blocks[i];
           failure += (i ? ", " : ": ") + std::string("rows [") + std::to_string(b.first_row) + ", " +
                      std::to_string(b.first_row + b.row_count) + ")";
         }
         if (v.bad_blocks.size() > 5) failure += ", ...";
-        if (!v.bad_regions.empty()) failure += "; nonzero padding: " + v.bad_regions.front();
+        if (!v.bad_regions.empty()) failure += "; " + v.bad_regions.front();
       }
     } else {
       EmbzVerifyReport v;
@@ -413,7 +414,7 @@ class Table {
 // ---- verbs -------------------------------------------------------------------
 
 py::object Generate(uint64_t rows, uint64_t dim, const py::int_& seed, py::object path, const std::string& init,
-                    double mean, double std_dev, double low, double high, const std::string& kernel,
+                    py::object mean, py::object std_dev, py::object low, py::object high, const std::string& kernel,
                     unsigned threads, bool fsync) {
   GenerateSpec spec;
   spec.rows = rows;
@@ -422,11 +423,22 @@ py::object Generate(uint64_t rows, uint64_t dim, const py::int_& seed, py::objec
   spec.threads = ThreadsArg(threads);
   spec.sync = fsync;
   spec.init = Take(ParseInit(init));
-  spec.mean = mean;
-  spec.std = std_dev;
-  spec.low = low;
-  spec.high = high;
   spec.kernel = Take(ParseTorchKernel(kernel));
+  // As the command: the parameters of the other init are refused, not ignored.
+  const bool uniform = spec.init == Init::kUniform;
+  if (uniform && (!mean.is_none() || !std_dev.is_none())) {
+    Raise(Status::InvalidArgument("mean and std apply to init='normal'; uniform takes low and high"));
+  }
+  if (!uniform && (!low.is_none() || !high.is_none())) {
+    Raise(Status::InvalidArgument("low and high apply to init='uniform'"));
+  }
+  if (!mean.is_none()) spec.mean = mean.cast<double>();
+  if (!std_dev.is_none()) spec.std = std_dev.cast<double>();
+  if (!low.is_none()) spec.low = low.cast<double>();
+  if (!high.is_none()) spec.high = high.cast<double>();
+  // SOURCE_DATE_EPOCH records a creation time, as it does for the command.
+  const std::string created = Take(CreatedFromEnvironment());
+  if (!created.empty()) spec.extra_metadata["created"] = created;
   Check(ValidateGenerateSpec(spec));
   if (path.is_none()) {
     py::array_t<float, py::array::c_style> out(
@@ -672,14 +684,15 @@ PYBIND11_MODULE(embstore, m) {
       "verify", [](py::handle spec, unsigned threads) { return Table(PathArg(spec), kDefaultCacheBytes).Verify(threads); },
       py::arg("path"), py::kw_only(), py::arg("threads") = 0, "open(path).verify(): raises CorruptionError on a bad table.");
   m.def("generate", &Generate, py::arg("rows"), py::arg("dim"), py::arg("seed") = 0, py::kw_only(),
-        py::arg("path") = py::none(), py::arg("init") = "normal", py::arg("mean") = 0.0, py::arg("std") = 1.0,
-        py::arg("low") = 0.0, py::arg("high") = 1.0, py::arg("torch_kernel") = "avx2", py::arg("threads") = 0,
+        py::arg("path") = py::none(), py::arg("init") = "normal", py::arg("mean") = py::none(), py::arg("std") = py::none(),
+        py::arg("low") = py::none(), py::arg("high") = py::none(), py::arg("torch_kernel") = "avx2", py::arg("threads") = 0,
         py::arg("fsync") = true,
         "The rows x dim float32 table PyTorch makes with torch.manual_seed(seed) and\n"
         "nn.Embedding(rows, dim) (= torch.randn), or with init='normal', mean, std: normal_(mean, std),\n"
         "or init='uniform', low, high: uniform_(low, high); bit for bit, for torch_kernel 'avx2'\n"
-        "(x86-64's default) or 'scalar'. With path, writes the table file (replaced atomically) and\n"
-        "returns None; without, returns a numpy array.");
+        "(x86-64's default) or 'scalar'. mean, std default to 0.0, 1.0; low, high to 0.0, 1.0.\n"
+        "With path, writes the table file (replacing any file there atomically, as the command does;\n"
+        "SOURCE_DATE_EPOCH records a creation time) and returns None; without, returns a numpy array.");
   m.def("compress", &Compress, py::arg("src"), py::arg("dst"), py::kw_only(), py::arg("level") = kDefaultLevel,
         py::arg("threads") = 0, py::arg("frame_rows") = 0, py::arg("force") = false, py::arg("fsync") = true,
         "embstore compress: a .emb (or 'shm:NAME') into a .embz that keeps random row access.");
