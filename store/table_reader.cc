@@ -24,9 +24,14 @@ constexpr uint64_t kGatherCheckBytes = uint64_t{1} << 20;
 constexpr size_t kGatherSamples = 8;
 constexpr size_t kGatherAdviseWindow = 512;
 
-std::string OutOfRangeMessage(uint64_t id, uint64_t rows) {
-  return "id " + std::to_string(id) + " out of range: the table has rows [0, " + std::to_string(rows) + ")";
+namespace {
+std::string OutOfRangeText(const std::string& id, uint64_t rows) {
+  return "id " + id + " out of range: the table has rows [0, " + std::to_string(rows) + ")";
 }
+}  // namespace
+
+std::string OutOfRangeMessage(uint64_t id, uint64_t rows) { return OutOfRangeText(std::to_string(id), rows); }
+std::string OutOfRangeMessage(int64_t id, uint64_t rows) { return OutOfRangeText(std::to_string(id), rows); }
 
 TableReader::TableReader(MappedFile file, Header header, Metadata metadata)
     : file_(std::move(file)), header_(header), metadata_(std::move(metadata)) {

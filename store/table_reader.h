@@ -114,6 +114,8 @@ class TableReader {
 };
 
 std::string OutOfRangeMessage(uint64_t id, uint64_t rows);
+// The same for a negative id (from a caller whose ids are signed).
+std::string OutOfRangeMessage(int64_t id, uint64_t rows);
 
 }  // namespace embstore
 

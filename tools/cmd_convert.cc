@@ -2,7 +2,6 @@
 // float32, and out to .npy and .safetensors (store/convert.h).
 
 #include <cstdio>
-#include <optional>
 
 #include "store/convert.h"
 #include "store/atomic_file.h"
@@ -55,15 +54,10 @@ int ImportMain(int argc, char** argv) {
   }
   if (output.empty()) throw UsageError{"-o FILE.emb is required"};
   if (Exists(output) && !force) throw UsageError{output + " already exists; use -f to overwrite it"};
-  std::optional<ProgressBar> bar;
-  if (!quiet) {
-    o.progress = [&](uint64_t done, uint64_t total) {
-      if (!bar) bar.emplace("import", total, "bytes");
-      bar->Update(done);
-    };
-  }
+  ProgressBar bar("import", "bytes");
+  if (!quiet) o.progress = bar.Callback();
   Status st = ImportTable(source, output, o);
-  if (bar) bar->Done();
+  bar.Done();
   return st.ok() ? kExitOk : Report("import", st);
 }
 

@@ -3,7 +3,6 @@
 
 #include <cinttypes>
 #include <cstdio>
-#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "store/shared_table.h"
@@ -62,15 +61,10 @@ int ShareMain(int argc, char** argv) {
     throw UsageError{"shared table '" + name + "' already exists; use -f to replace it"};
   }
   // The total is the table's size, which only ShareTable knows (.embz).
-  std::optional<ProgressBar> bar;
-  if (!quiet) {
-    o.progress = [&](uint64_t done, uint64_t all) {
-      if (!bar) bar.emplace("share", all, "bytes");
-      bar->Update(done);
-    };
-  }
+  ProgressBar bar("share", "bytes");
+  if (!quiet) o.progress = bar.Callback();
   Status st = ShareTable(source, name, o);
-  if (bar) bar->Done();
+  bar.Done();
   if (!st.ok()) return Report("share", st);
   if (verbose) {
     auto t = TableReader::OpenShared(name);

@@ -14,6 +14,14 @@ ProgressBar::ProgressBar(std::string label, uint64_t total, std::string unit)
 
 ProgressBar::~ProgressBar() { Done(); }
 
+std::function<void(uint64_t, uint64_t)> ProgressBar::Callback() {
+  if (!enabled_) return {};
+  return [this](uint64_t done, uint64_t total) {
+    total_ = total;
+    Update(done);
+  };
+}
+
 void ProgressBar::Update(uint64_t done) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace embstore::cli {
@@ -15,8 +16,14 @@ namespace embstore::cli {
 class ProgressBar {
  public:
   ProgressBar(std::string label, uint64_t total, std::string unit);
+  // A bar whose total comes with the reports (Callback()): only the work
+  // knows it (a .embz's table size, an import's source).
+  ProgressBar(std::string label, std::string unit) : ProgressBar(std::move(label), 0, std::move(unit)) {}
   ~ProgressBar();
   void Update(uint64_t done);
+  // A store progress callback, (done, total), that draws this bar; empty
+  // (the work then reports nothing) when the bar is not drawn.
+  std::function<void(uint64_t, uint64_t)> Callback();
   void Done();
   bool enabled() const { return enabled_; }
 

@@ -20,11 +20,11 @@ drown both tools' figures. With a disk directory, every timed run is
 preceded by sync and a pause.
 """
 
+import argparse
 import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -34,17 +34,13 @@ ROWS, DIM = 50257, 768
 
 
 def args():
-    build, reps, slow = "build", 5, False
-    rest = sys.argv[1:]
-    while rest:
-        a = rest.pop(0)
-        if a == "--reps":
-            reps = int(rest.pop(0))
-        elif a == "--slow":
-            slow = True
-        else:
-            build = a
-    return build, reps, slow
+    """The build folder (default build) and the options."""
+    p = argparse.ArgumentParser()
+    p.add_argument("build", nargs="?", default="build")
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--slow", action="store_true")
+    a = p.parse_args()
+    return a.build, a.reps, a.slow
 
 
 def timed(cmd, out, quiet_disk):

@@ -14,6 +14,7 @@ of N (default 3), no fsync on either side, each run after a sync and a pause
     (the interpreter's start-up not counted)
 """
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -25,19 +26,14 @@ import numpy
 
 
 def args():
-    build, reps, rows, dim = "build", 3, 50257, 12288
-    rest = sys.argv[1:]
-    while rest:
-        a = rest.pop(0)
-        if a == "--reps":
-            reps = int(rest.pop(0))
-        elif a == "--rows":
-            rows = int(rest.pop(0))
-        elif a == "--dim":
-            dim = int(rest.pop(0))
-        else:
-            build = a
-    return build, reps, rows, dim
+    """The build folder (default build) and the options."""
+    p = argparse.ArgumentParser()
+    p.add_argument("build", nargs="?", default="build")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--rows", type=int, default=50257)
+    p.add_argument("--dim", type=int, default=12288)
+    a = p.parse_args()
+    return a.build, a.reps, a.rows, a.dim
 
 
 def quiet():

@@ -16,26 +16,22 @@ init), compares whole-table ratios (original / compressed) of:
 Every zstd run is the zstd command line on the stream written by NumPy.
 """
 
+import argparse
 import os
 import subprocess
-import sys
 import tempfile
 
 import numpy
 
 
 def args():
-    build, rows, dim = "build", 50257, 768
-    rest = sys.argv[1:]
-    while rest:
-        a = rest.pop(0)
-        if a == "--rows":
-            rows = int(rest.pop(0))
-        elif a == "--dim":
-            dim = int(rest.pop(0))
-        else:
-            build = a
-    return build, rows, dim
+    """The build folder (default build) and the options."""
+    p = argparse.ArgumentParser()
+    p.add_argument("build", nargs="?", default="build")
+    p.add_argument("--rows", type=int, default=50257)
+    p.add_argument("--dim", type=int, default=768)
+    a = p.parse_args()
+    return a.build, a.rows, a.dim
 
 
 def zstd_size(path, *opts):

@@ -13,35 +13,26 @@ random order, then reads /proc/PID/smaps_rollup of each while all are alive:
     many workers as fit in half the available memory, at least 2.
 """
 
+import argparse
 import os
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from procmem import pss_bytes  # noqa: E402
+
 
 def args():
-    build, rows, dim, workers = "build", 50257, 12288, 8
-    rest = sys.argv[1:]
-    while rest:
-        a = rest.pop(0)
-        if a == "--rows":
-            rows = int(rest.pop(0))
-        elif a == "--dim":
-            dim = int(rest.pop(0))
-        elif a == "--workers":
-            workers = int(rest.pop(0))
-        else:
-            build = a
-    return build, rows, dim, workers
-
-
-def pss_bytes(pid):
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no Pss")
+    """The build folder (default build) and the options."""
+    p = argparse.ArgumentParser()
+    p.add_argument("build", nargs="?", default="build")
+    p.add_argument("--rows", type=int, default=50257)
+    p.add_argument("--dim", type=int, default=12288)
+    p.add_argument("--workers", type=int, default=8)
+    a = p.parse_args()
+    return a.build, a.rows, a.dim, a.workers
 
 
 def available_bytes():

@@ -40,36 +40,13 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 import embstore  # noqa: E402
 from checks import check, finish  # noqa: E402
+from procmem import mapping_pss_bytes, pss_bytes  # noqa: E402
 
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 warnings.filterwarnings("ignore", message="This DataLoader will create")
 
 WORKERS = 4
 ROWS, DIM = 16384, 4096
-
-
-def pss_total():
-    with open("/proc/self/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no Pss line")
-
-
-def pss_of(path, copy=None):
-    """PSS of the mappings of `path`, plus that of the mappings overlapping
-    the byte range `copy` (a private copy's memory; the kernel may split it
-    into several) if given."""
-    total, inside = 0, False
-    with open("/proc/self/smaps") as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) >= 5 and "-" in fields[0] and ":" not in fields[0]:
-                lo, hi = (int(x, 16) for x in fields[0].split("-"))
-                inside = (len(fields) >= 6 and fields[5] == path) or (copy is not None and lo < copy[1] and copy[0] < hi)
-            elif inside and fields and fields[0] == "Pss:":
-                total += int(fields[1]) * 1024
-    return total
 
 
 class EveryRow(Dataset):
@@ -91,7 +68,7 @@ class EveryRow(Dataset):
                 digest.update(emb(torch.arange(i, min(i + 1024, ROWS))).numpy().tobytes())
         self.barrier.wait(timeout=300)  # all four hold every page now
         copy = (weights.ctypes.data, weights.ctypes.data + weights.nbytes) if self.private else None
-        measured = (os.getpid(), pss_total(), pss_of(self.mapped_path, copy), digest.hexdigest())
+        measured = (os.getpid(), pss_bytes(), mapping_pss_bytes(self.mapped_path, also=copy), digest.hexdigest())
         self.barrier.wait(timeout=300)  # nobody leaves before all have measured
         return measured
 

@@ -37,6 +37,7 @@ import torch  # noqa: E402
 
 import embstore  # noqa: E402
 from checks import check, finish  # noqa: E402
+from procmem import mapping_ranges  # noqa: E402
 
 # torch.from_numpy warns that the (read-only) mapping is not writable.
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
@@ -66,18 +67,6 @@ def raises(what, fn, exc, message=None):
 def bits_equal(a, b):
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
-
-
-def mapping_of(path):
-    """(start, end) ranges of the mappings of `path` in this process."""
-    out = []
-    with open("/proc/self/maps") as f:
-        for line in f:
-            fields = line.split(maxsplit=5)
-            if len(fields) == 6 and fields[5].strip() == path:
-                lo, hi = (int(x, 16) for x in fields[0].split("-"))
-                out.append((lo, hi))
-    return out
 
 
 def torch_table(rows, dim, seed):
@@ -176,7 +165,7 @@ def test_table(d):
     check("array does not own its data and is read-only", not a.flags.owndata and not a.flags.writeable)
     raises("writing to the array raises", lambda: a.__setitem__((0, 0), 1.0), ValueError, "read-only")
     lo = a.ctypes.data
-    maps = mapping_of(p)
+    maps = mapping_ranges(p)
     check("array's memory lies inside the file's mapping (no copy)",
           any(s <= lo and lo + a.nbytes <= e for s, e in maps), f"{lo:#x} not in {maps}")
     check("the same array each time", t.array is a)
@@ -409,7 +398,7 @@ def test_shared(d):
         check("shm: table opens", t.shape == (700, 40) and bits_equal(t.array, ref))
         seg = os.path.join(os.environ.get("EMBSTORE_SHM_DIR", "/dev/shm"), "embstore-" + name)
         check("its array lies in the segment's mapping",
-              any(s <= t.array.ctypes.data < e for s, e in mapping_of(seg)), mapping_of(seg))
+              any(s <= t.array.ctypes.data < e for s, e in mapping_ranges(seg)), mapping_ranges(seg))
         listed = [s for s in embstore.shared() if s["name"] == name]
         check("shared() lists it", len(listed) == 1 and listed[0]["rows"] == 700 and listed[0]["mode"] == 0o400,
               listed)
@@ -525,10 +514,10 @@ def test_lifetime(d):
         if i % 3 == 0:
             held.append(t.array)
         t.close()
-    check("arrays hold the mapping after close()", len(mapping_of(p)) >= 100, len(mapping_of(p)))
+    check("arrays hold the mapping after close()", len(mapping_ranges(p)) >= 100, len(mapping_ranges(p)))
     del held, t
     gc.collect()
-    check("the mappings go with the last array", mapping_of(p) == [], len(mapping_of(p)))
+    check("the mappings go with the last array", mapping_ranges(p) == [], len(mapping_ranges(p)))
     check("no descriptors leak", len(os.listdir("/proc/self/fd")) <= fds, f"{fds} -> {len(os.listdir('/proc/self/fd'))}")
 
 

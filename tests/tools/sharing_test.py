@@ -24,6 +24,8 @@ import sys
 import tempfile
 import threading
 
+from procmem import mapping_pss_bytes, pss_bytes
+
 EMB, WORKER = sys.argv[1], sys.argv[2]
 SANITIZED = "--sanitized" in sys.argv[3:]
 FAILED = []
@@ -39,27 +41,6 @@ def run(*args, **kw):
     return subprocess.run([EMB, *args], check=True, capture_output=True, **kw)
 
 
-def pss_bytes(pid):
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no Pss line for {pid}")
-
-
-def mapping_pss_bytes(pid, path):
-    """PSS of the mappings of `path` alone."""
-    total, inside = 0, False
-    with open(f"/proc/{pid}/smaps") as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) >= 5 and "-" in fields[0] and ":" not in fields[0]:  # a mapping's header line
-                inside = len(fields) >= 6 and fields[5] == path
-            elif inside and fields and fields[0] == "Pss:":
-                total += int(fields[1]) * 1024
-    return total
-
-
 def pool_pss(mode, table, n=8, path=None):
     """Starts n workers, waits until each has read every row; returns the
     sum of their PSS, and of the PSS of their mappings of `path`."""
@@ -72,7 +53,7 @@ def pool_pss(mode, table, n=8, path=None):
         if len({r[1] for r in ready}) != 1:
             raise RuntimeError(f"workers read different rows: {ready}")
         return (sum(pss_bytes(p.pid) for p in procs),
-                sum(mapping_pss_bytes(p.pid, path or table) for p in procs))
+                sum(mapping_pss_bytes(path or table, p.pid) for p in procs))
     finally:
         for p in procs:
             p.stdin.close()

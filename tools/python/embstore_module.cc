@@ -18,7 +18,6 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -142,36 +141,16 @@ uint64_t SeedArg(const py::int_& seed) {
   Raise(Status::InvalidArgument("seed: " + py::str(static_cast<const py::handle&>(seed)).cast<std::string>() + " is not in [-2^63, 2^64)"));
 }
 
-// Long work draws the command line's progress bar while stderr is a
-// terminal. The callback runs on the calling thread, without the GIL.
-class Progress {
- public:
-  Progress(const char* label, const char* unit) : label_(label), unit_(unit) {}
-  std::function<void(uint64_t, uint64_t)> callback() {
-    return [this](uint64_t done, uint64_t total) {
-      if (!bar_) bar_.emplace(label_, total, unit_);
-      bar_->Update(done);
-    };
-  }
-  ~Progress() {
-    if (bar_) bar_->Done();
-  }
-
- private:
-  const char* label_;
-  const char* unit_;
-  std::optional<cli::ProgressBar> bar_;
-};
-
 // Runs store work without the GIL (other Python threads go on), drawing the
-// progress bar; raises the Status it returns, if not OK.
+// command's progress bar while stderr is a terminal; raises the Status it
+// returns, if not OK.
 template <typename Work>
 void RunWork(const char* label, const char* unit, Work work) {
   Status st;
   {
     py::gil_scoped_release nogil;
-    Progress progress(label, unit);
-    st = work(progress.callback());
+    cli::ProgressBar bar(label, unit);
+    st = work(bar.Callback());
   }
   Check(st);
 }
@@ -193,6 +172,46 @@ py::dict MetadataDict(const Metadata& metadata) {
 
 py::object JsonLoads(const std::string& text) { return py::module_::import("json").attr("loads")(text); }
 
+// Row ids as the caller gave them (an int, or anything numpy.asarray takes
+// with an integer dtype), copied into memory of our own while the GIL is
+// held: the caller's buffer could change under a gather that runs without
+// it (another thread, or `out` overlapping the ids), and ids are checked
+// once, then used. *shape gets the ids' shape.
+std::vector<uint64_t> IdsArg(py::handle ids_arg, uint64_t rows, std::vector<py::ssize_t>* shape) {
+  auto negative = [&](int64_t id) { Raise(Status::OutOfRange(OutOfRangeMessage(id, rows))); };
+  if (PyLong_Check(ids_arg.ptr()) && !PyBool_Check(ids_arg.ptr())) {  // t[3]: no array to make
+    int overflow = 0;
+    const long long id = PyLong_AsLongLongAndOverflow(ids_arg.ptr(), &overflow);
+    if (overflow == 0) {
+      if (id < 0) negative(id);
+      shape->clear();
+      return {static_cast<uint64_t>(id)};
+    }
+  }
+  py::module_ np = py::module_::import("numpy");
+  py::array ids = np.attr("asarray")(ids_arg);
+  const char kind = ids.dtype().kind();
+  if (ids.size() != 0 && kind != 'i' && kind != 'u') {
+    throw py::type_error("row ids must be integers, not " + py::str(ids.dtype()).cast<std::string>());
+  }
+  shape->assign(ids.shape(), ids.shape() + ids.ndim());
+  std::vector<uint64_t> flat(static_cast<size_t>(ids.size()));
+  if (!flat.empty()) {
+    py::array dense = np.attr("ascontiguousarray")(ids, kind == 'i' ? "int64" : "uint64");
+    std::memcpy(flat.data(), dense.data(), flat.size() * sizeof(uint64_t));
+    if (kind == 'i') {
+      for (uint64_t id : flat) {
+        if (static_cast<int64_t>(id) < 0) negative(static_cast<int64_t>(id));
+      }
+    }
+  }
+  return flat;
+}
+
+// A gather smaller than this, from a plain table, keeps the GIL: the copy
+// takes less time than handing the GIL to another thread and back.
+constexpr size_t kGilFreeGatherBytes = 64 * 1024;
+
 // ---- Table -----------------------------------------------------------------
 
 using TablePtr = std::shared_ptr<const AnyTable>;
@@ -200,12 +219,12 @@ using TablePtr = std::shared_ptr<const AnyTable>;
 class Table {
  public:
   Table(const std::string& spec, uint64_t cache_bytes) : spec_(spec), cache_bytes_(cache_bytes) {
-    std::optional<Result<AnyTable>> opened;
-    {
-      py::gil_scoped_release nogil;
-      opened.emplace(OpenAnyTable(spec, cache_bytes));
-    }
-    table_ = std::make_shared<const AnyTable>(Take(std::move(*opened)));
+    AnyTable opened;
+    RunWork("open", "", [&](auto) {
+      EMB_ASSIGN_OR_RETURN(opened, OpenAnyTable(spec, cache_bytes));
+      return Status::OK();
+    });
+    table_ = std::make_shared<const AnyTable>(std::move(opened));
     // A pickled Table reopens by name in another process (DataLoader
     // workers under spawn), so a relative path is made absolute now.
     reopen_spec_ = IsShared(spec) ? spec : std::filesystem::absolute(spec).string();
@@ -261,32 +280,9 @@ class Table {
   py::array Gather(py::handle ids_arg, py::object out) const {
     const TablePtr hold = shared();
     const AnyTable& t = *hold;
-    // The ids are copied into memory of our own while the GIL is held: the
-    // caller's buffer could change under a gather that runs without it
-    // (another thread, or `out` overlapping the ids), and ids are checked
-    // once, then used.
-    py::module_ np = py::module_::import("numpy");
-    py::array ids = np.attr("asarray")(ids_arg);
-    const char kind = ids.dtype().kind();
-    if (ids.size() != 0 && kind != 'i' && kind != 'u') {
-      throw py::type_error("row ids must be integers, not " + py::str(ids.dtype()).cast<std::string>());
-    }
-    std::vector<py::ssize_t> shape(ids.shape(), ids.shape() + ids.ndim());
+    std::vector<py::ssize_t> shape;
+    const std::vector<uint64_t> flat = IdsArg(ids_arg, t.rows(), &shape);
     shape.push_back(static_cast<py::ssize_t>(t.dim()));
-    std::vector<uint64_t> flat(static_cast<size_t>(ids.size()));
-    if (!flat.empty()) {
-      py::array dense = np.attr("ascontiguousarray")(ids, kind == 'i' ? "int64" : "uint64");
-      std::memcpy(flat.data(), dense.data(), flat.size() * sizeof(uint64_t));
-      if (kind == 'i') {
-        for (uint64_t& id : flat) {
-          const int64_t signed_id = static_cast<int64_t>(id);
-          if (signed_id < 0) {
-            Raise(Status::OutOfRange("id " + std::to_string(signed_id) + " out of range: the table has rows [0, " +
-                                     std::to_string(t.rows()) + ")"));
-          }
-        }
-      }
-    }
     py::array_t<float, py::array::c_style> result;
     if (out.is_none()) {
       result = py::array_t<float, py::array::c_style>(shape);
@@ -302,7 +298,11 @@ class Table {
       }
     }
     std::span<float> out_span(result.mutable_data(), static_cast<size_t>(result.size()));
-    RunWork("gather", "rows", [&](auto) { return t.Gather(flat, out_span); });
+    if (t.plain && out_span.size_bytes() < kGilFreeGatherBytes) {
+      Check(t.Gather(flat, out_span));  // a few rows from memory: quicker than handing the GIL over
+    } else {
+      RunWork("gather", "rows", [&](auto) { return t.Gather(flat, out_span); });
+    }
     return result;
   }
 
@@ -503,12 +503,11 @@ void ImportTableVerb(py::handle src_arg, py::handle dst_arg, const std::string& 
 
 py::list ListTensors(py::handle src_arg) {
   const std::string src = PathArg(src_arg);
-  std::optional<Result<std::vector<SafetensorsTensor>>> r;
-  {
-    py::gil_scoped_release nogil;
-    r.emplace(ListSafetensors(src));
-  }
-  const std::vector<SafetensorsTensor> tensors = Take(std::move(*r));
+  std::vector<SafetensorsTensor> tensors;
+  RunWork("list", "", [&](auto) {
+    EMB_ASSIGN_OR_RETURN(tensors, ListSafetensors(src));
+    return Status::OK();
+  });
   py::list out;
   for (const SafetensorsTensor& t : tensors) {
     py::dict d;
