@@ -50,6 +50,18 @@ std::string EscapeForDisplay(const std::string& bytes) {
   return out;
 }
 
+std::string EscapeLinesForDisplay(const std::string& text) {
+  std::string out;
+  size_t start = 0;
+  for (;;) {
+    const size_t end = text.find('\n', start);
+    out += EscapeForDisplay(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) return out;
+    out += '\n';
+    start = end + 1;
+  }
+}
+
 Status ValidateMetadataKey(const std::string& key) {
   if (key.empty() || key.size() > kMaxMetadataKeySize) {
     return Status::InvalidArgument("metadata key '" + EscapeForDisplay(key.substr(0, 64)) +

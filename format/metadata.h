@@ -22,6 +22,9 @@ using Metadata = std::map<std::string, std::string>;
 // Bytes from a file made safe to show on a terminal: control characters
 // (C0, DEL, C1) and bytes that are not valid UTF-8 become \xNN.
 std::string EscapeForDisplay(const std::string& bytes);
+// The same for text of several lines (a message that lists things): each
+// line escaped, the line breaks kept.
+std::string EscapeLinesForDisplay(const std::string& text);
 
 // Checks one key against FORMAT.md's rule: 1-255 bytes of [a-z0-9._-].
 Status ValidateMetadataKey(const std::string& key);

@@ -6,6 +6,7 @@
 
 #include "format/checked_math.h"
 #include "format/endian.h"
+#include "format/metadata.h"
 
 namespace embstore {
 
@@ -16,7 +17,9 @@ Status Bad(const std::string& what) { return Status::Corruption("corrupt .npy he
 // The Python literal subset NumPy writes, read without evaluation.
 class Literal {
  public:
-  explicit Literal(std::string_view s) : s_(s) {}
+  // long_suffix: "3L" is read as 3 (NumPy strips Python 2's L from
+  // version 1.0 and 2.0 headers, not from 3.0 ones).
+  Literal(std::string_view s, bool long_suffix) : s_(s), long_suffix_(long_suffix) {}
 
   void Space() {
     while (at_ < s_.size() && (s_[at_] == ' ' || s_[at_] == '\t' || s_[at_] == '\n' || s_[at_] == '\r')) ++at_;
@@ -68,11 +71,13 @@ class Literal {
     return Bad("expected True or False " + Near());
   }
 
-  // A non-negative integer (Python 2's "3L" included), at most 2^63.
+  // A non-negative decimal integer as Python reads one, at most 2^63: no
+  // leading zero unless the value is zero ("03" is a syntax error there).
   Result<uint64_t> Int() {
     Space();
     if (at_ < s_.size() && s_[at_] == '-') return Bad("a negative dimension " + Near());
     if (at_ >= s_.size() || s_[at_] < '0' || s_[at_] > '9') return Bad("expected an integer " + Near());
+    const size_t start = at_;
     uint64_t v = 0;
     while (at_ < s_.size() && s_[at_] >= '0' && s_[at_] <= '9') {
       if (!CheckedMul(v, 10, &v) || !CheckedAdd(v, static_cast<uint64_t>(s_[at_] - '0'), &v) ||
@@ -81,7 +86,11 @@ class Literal {
       }
       ++at_;
     }
-    if (at_ < s_.size() && s_[at_] == 'L') ++at_;
+    if (s_[start] == '0' && v != 0) {
+      return Bad("the dimension '" + std::string(s_.substr(start, at_ - start)) +
+                 "' has a leading zero, which Python (and so NumPy) does not read");
+    }
+    if (long_suffix_ && at_ < s_.size() && s_[at_] == 'L') ++at_;
     return v;
   }
 
@@ -100,20 +109,23 @@ class Literal {
 
  private:
   std::string_view s_;
+  bool long_suffix_;
   size_t at_ = 0;
 };
 
-Status ParseDescr(const std::string& descr, NpyHeader* h) {
-  if (descr.size() < 2) return Bad("dtype '" + descr + "' is not one NumPy writes");
+Status ParseDescr(const std::string& raw, NpyHeader* h) {
+  const std::string descr = raw;
+  const std::string shown = EscapeForDisplay(raw);  // the file's bytes, made safe to print
+  if (descr.size() < 2) return Bad("dtype '" + shown + "' is not one NumPy writes");
   const char order = descr[0];
   const std::string kind = descr.substr(1);
   if (kind[0] == 'O') {
-    return Status::NotSupported("a .npy of Python objects (dtype '" + descr +
+    return Status::NotSupported("a .npy of Python objects (dtype '" + shown +
                                 "') cannot be a table: it would need pickle, which embstore never runs");
   }
-  if (descr.size() < 3) return Bad("dtype '" + descr + "' is not one NumPy writes");
+  if (descr.size() < 3) return Bad("dtype '" + shown + "' is not one NumPy writes");
   if (order != '<' && order != '>' && order != '=' && order != '|') {
-    return Bad("dtype '" + descr + "' has no byte order");
+    return Bad("dtype '" + shown + "' has no byte order");
   }
   if (kind == "f2") {
     h->type = SourceType::kFloat16;
@@ -122,10 +134,10 @@ Status ParseDescr(const std::string& descr, NpyHeader* h) {
   } else if (kind == "f8") {
     h->type = SourceType::kFloat64;
   } else {
-    return Status::NotSupported("dtype '" + descr + "' is not supported: a table is made from float16, float32 or "
+    return Status::NotSupported("dtype '" + shown + "' is not supported: a table is made from float16, float32 or "
                                 "float64 (.npy has no bfloat16)");
   }
-  if (order == '|') return Bad("dtype '" + descr + "': a multi-byte type needs '<' or '>'");
+  if (order == '|') return Bad("dtype '" + shown + "': a multi-byte type needs '<' or '>'");
   h->big_endian = order == '>';  // '=' is native order, little-endian on every machine embstore runs on
   return Status::OK();
 }
@@ -188,13 +200,13 @@ Result<NpyHeader> ParseNpyHeader(std::span<const uint8_t> prefix, uint64_t file_
   }
   if (h.data_offset > prefix.size()) return Status::InvalidArgument("ParseNpyHeader: prefix too short");
   const std::string_view text(reinterpret_cast<const char*>(prefix.data() + start), header_len);
-  Literal p(text);
+  Literal p(text, h.major < 3);
   if (!p.Eat('{')) return Bad("not a dict (it must start with '{') " + p.Near());
   std::set<std::string> seen;
   while (!p.Eat('}')) {
     EMB_ASSIGN_OR_RETURN(std::string key, p.String());
-    if (!seen.insert(key).second) return Bad("key '" + key + "' appears twice");
-    if (!p.Eat(':')) return Bad("expected ':' after '" + key + "'");
+    if (!seen.insert(key).second) return Bad("key '" + EscapeForDisplay(key) + "' appears twice");
+    if (!p.Eat(':')) return Bad("expected ':' after '" + EscapeForDisplay(key) + "'");
     if (key == "descr") {
       if (p.Peek('[')) return Status::NotSupported("a structured dtype cannot be a table");
       EMB_ASSIGN_OR_RETURN(h.descr, p.String());
@@ -204,7 +216,7 @@ Result<NpyHeader> ParseNpyHeader(std::span<const uint8_t> prefix, uint64_t file_
     } else if (key == "shape") {
       EMB_ASSIGN_OR_RETURN(h.shape, p.Tuple());
     } else {
-      return Bad("unknown key '" + key + "' (NumPy writes descr, fortran_order and shape)");
+      return Bad("unknown key '" + EscapeForDisplay(key) + "' (NumPy writes descr, fortran_order and shape)");
     }
     if (!p.Eat(',') && !p.Peek('}')) return Bad("expected ',' or '}' " + p.Near());
   }

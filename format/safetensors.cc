@@ -6,6 +6,7 @@
 
 #include "format/checked_math.h"
 #include "format/endian.h"
+#include "format/metadata.h"
 
 namespace embstore {
 
@@ -22,11 +23,11 @@ uint64_t DtypeBytes(const std::string& dtype) {
   return it == kSizes.end() ? 0 : it->second;
 }
 
+// A name or value from the header, quoted, shortened and made safe to
+// print (no terminal escapes).
 std::string Show(const std::string& s) {
-  std::string out = s.size() > 60 ? s.substr(0, 60) + "..." : s;
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 0x20) c = '?';
-  return "'" + out + "'";
+  std::string out = EscapeForDisplay(s.size() > 60 ? s.substr(0, 60) : s);
+  return "'" + out + (s.size() > 60 ? "...'" : "'");
 }
 
 // Reads the header as events (nlohmann-json's SAX interface) straight into
@@ -129,7 +130,7 @@ class HeaderReader : public nlohmann::json_sax<nlohmann::json> {
         return Fail(key_ == "__metadata__" ? "__metadata__ is not an object" : "tensor " + Show(key_) + " is not an object");
       case kMetadata: return Fail("__metadata__ value of " + Show(key_) + " is not a string");
       case kTensor:
-        return Fail("tensor " + Show(tensor_.name) + ": " + key_ + " is " + kind);
+        return Fail("tensor " + Show(tensor_.name) + ": " + Show(key_) + " is " + kind);
       case kShape:
         return Fail("tensor " + Show(tensor_.name) + " has a shape entry that is not a non-negative integer");
       case kOffsets:
@@ -193,7 +194,7 @@ Result<SafetensorsHeader> ParseSafetensorsHeader(std::span<const uint8_t> json, 
     }
     if (t.end < t.begin) return Bad("tensor " + name + " ends before it begins");
     if (!CheckedMul(count, t.element_size, &bytes) || bytes != t.end - t.begin) {
-      return Bad("tensor " + name + ": " + t.dtype + " with that shape is not " + std::to_string(t.end - t.begin) +
+      return Bad("tensor " + name + ": " + Show(t.dtype) + " with that shape is not " + std::to_string(t.end - t.begin) +
                  " bytes (dtype, shape and data_offsets disagree)");
     }
   }

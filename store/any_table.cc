@@ -8,19 +8,28 @@ namespace embstore {
 
 bool IsShared(const std::string& spec) { return spec.rfind(kSharedScheme, 0) == 0; }
 
-Result<TableReader> OpenTable(const std::string& spec) {
-  if (IsShared(spec)) return TableReader::OpenShared(spec.substr(sizeof(kSharedScheme) - 1));
-  return TableReader::Open(spec);
+Result<TableReader> OpenTable(const std::string& spec, const OpenOptions& options) {
+  EMB_ASSIGN_OR_RETURN(AnyTable t, OpenAnyTable(spec, options));
+  if (!t.plain) {
+    return Status::InvalidArgument(spec + ": is a compressed table (.embz); this needs a .emb or a shared table "
+                                   "(decompress or share it first)");
+  }
+  return std::move(*t.plain);
 }
 
-bool IsEmbz(const std::string& spec) { return !IsShared(spec) && FileIsEmbz(spec); }
-
-Result<AnyTable> OpenAnyTable(const std::string& spec, uint64_t cache_bytes) {
+Result<AnyTable> OpenAnyTable(const std::string& spec, const OpenOptions& options) {
   AnyTable t;
-  if (IsEmbz(spec)) {
-    EMB_ASSIGN_OR_RETURN(t.packed, EmbzReader::Open(spec, cache_bytes));
+  if (IsShared(spec)) {
+    EMB_ASSIGN_OR_RETURN(TableReader r,
+                         TableReader::OpenShared(spec.substr(sizeof(kSharedScheme) - 1), options.trusted_owners));
+    t.plain = std::make_unique<TableReader>(std::move(r));
+    return t;
+  }
+  EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(spec));
+  if (LooksLikeEmbz(file.bytes().first(std::min<uint64_t>(file.size(), sizeof(kEmbzMagic))))) {
+    EMB_ASSIGN_OR_RETURN(t.packed, EmbzReader::Open(std::move(file), options.cache_bytes));
   } else {
-    EMB_ASSIGN_OR_RETURN(TableReader r, OpenTable(spec));
+    EMB_ASSIGN_OR_RETURN(TableReader r, TableReader::Open(std::move(file)));
     t.plain = std::make_unique<TableReader>(std::move(r));
   }
   return t;

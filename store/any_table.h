@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "format/status.h"
 #include "store/embz.h"
@@ -20,11 +21,19 @@ namespace embstore {
 inline constexpr char kSharedScheme[] = "shm:";
 bool IsShared(const std::string& spec);
 
-// A .emb file or a shared-memory table, served zero-copy from its mapping.
-Result<TableReader> OpenTable(const std::string& spec);
+// How tables are opened by name.
+struct OpenOptions {
+  // A .embz's cache of decoded frames (EmbzReader::Open).
+  uint64_t cache_bytes = kDefaultFrameCache;
+  // Shared-memory tables owned by these users (uids) are read too; by
+  // default only segments of this process's user or root are
+  // (TableReader::OpenShared).
+  std::vector<uint32_t> trusted_owners;
+};
 
-// True when spec is a file that starts with the .embz magic.
-bool IsEmbz(const std::string& spec);
+// A .emb file or a shared-memory table, served zero-copy from its mapping.
+// A .embz is refused (its rows are not in a mapping).
+Result<TableReader> OpenTable(const std::string& spec, const OpenOptions& options = {});
 
 // A table of either kind: a .emb or shm: table (rows straight from the
 // mapping) or a .embz (rows decoded a frame at a time). Exactly one pointer
@@ -43,8 +52,10 @@ struct AnyTable {
     return plain ? plain->Gather(ids, out) : packed->Gather(ids, out);
   }
 };
-// cache_bytes bounds a .embz's decoded-frame cache (EmbzReader::Open).
-Result<AnyTable> OpenAnyTable(const std::string& spec, uint64_t cache_bytes = uint64_t{64} << 20);
+// The file is opened once: its kind is decided from the first bytes of
+// that same file, which is then what is read (a path that changes from a
+// .emb to a .embz meanwhile gives one or the other, whole).
+Result<AnyTable> OpenAnyTable(const std::string& spec, const OpenOptions& options = {});
 
 // What `embstore info --json` prints: one JSON object (2-space indent)
 // with the table's shape, layout, checksums, metadata, the .embz container

@@ -1,20 +1,34 @@
 // AtomicFile: a new file that appears at its path whole or not at all.
 //
-// Create makes an unnamed temporary file (O_TMPFILE; a hidden
-// ".embstore-tmp-PID-N" file where the filesystem lacks it) in the
-// destination's folder and reserves its full size, so a full disk fails at
-// Create. Commit fsyncs, then renames it over the destination and fsyncs the
-// folder; until then the destination is untouched, and readers that map an
-// old file there keep the old inode. Destroying an uncommitted AtomicFile, or
-// a failed Commit, removes the temporary file. A symlink at the destination
-// is followed: its target is replaced.
+// Create checks the destination first: if something is there that is not a
+// regular file (a device such as /dev/null, a FIFO, a socket, a folder;
+// through a symlink, its target), it is refused and never replaced; a name
+// too long for the folder fails at once, not after the work. Then it makes
+// an unnamed temporary file (O_TMPFILE; a hidden ".embstore-tmp-XXXXXXXX"
+// file where the filesystem lacks it) in the destination's folder and
+// reserves its full size, so a full disk fails at Create. Commit fsyncs,
+// then puts the file in place and fsyncs the folder; until then the
+// destination is untouched, and readers that map an old file there keep
+// the old inode. Destroying an uncommitted AtomicFile, or a failed Commit,
+// removes the temporary file. A symlink at the destination is followed: its
+// target is replaced.
 //
-// A killed process leaves no unnamed file; a named one (filesystems without
-// O_TMPFILE, or EMBSTORE_NAMED_TEMP=1) is removed by the next Create in
-// that folder once its process is gone.
+// Putting a file in place: without no_replace, an unnamed file is first
+// linked to a hidden name and then renamed over the destination (Linux can
+// link a file only to a free name); a process killed between the two
+// leaves that hidden file. With no_replace the file is linked (linkat) or
+// renamed (RENAME_NOREPLACE) only to a free name, atomically, so a file
+// that appeared at the destination while the work ran is never replaced.
 //
-// Used by TableWriter and the .embz writers. Not thread-safe, except that
-// WriteAt may be called from several threads for disjoint ranges.
+// Hidden temporary files: each is locked (flock) by its writer for as long
+// as the writer lives. Create removes those in its folder whose lock is
+// free, that is whose writer has ended: a lock is held across PID
+// namespaces and (through NFS locks) across clients, where a process id
+// would say nothing. A file that cannot be locked is left alone.
+//
+// Used by TableWriter, the .embz writers, export and shared tables. Not
+// thread-safe, except that WriteAt may be called from several threads for
+// disjoint ranges.
 
 #ifndef EMBSTORE_STORE_ATOMIC_FILE_H_
 #define EMBSTORE_STORE_ATOMIC_FILE_H_
@@ -25,8 +39,12 @@
 #include <string>
 
 #include "format/status.h"
+#include "store/file_util.h"
 
 namespace embstore {
+
+// Hidden temporary files start with this.
+inline constexpr char kTempPrefix[] = ".embstore-tmp-";
 
 struct AtomicFileOptions {
   bool sync = true;          // fsync file and folder in Commit
@@ -74,10 +92,13 @@ class AtomicFile {
 
  private:
   AtomicFile() = default;
+  Status CheckDestination() const;
   std::string path_;
+  std::string base_;  // the destination's name in its folder
   uint64_t size_ = 0;
   bool sync_ = true;
   bool no_replace_ = false;
+  bool follow_symlinks_ = true;
   bool reserved_ = false;
   int dir_fd_ = -1;
   int fd_ = -1;
@@ -86,13 +107,6 @@ class AtomicFile {
   uint64_t mapping_length_ = 0;
   bool done_ = false;
 };
-
-// An I/O error naming the path, with "no space left on device" spelled out.
-Status IoErrorFromErrno(const std::string& path, const std::string& what);
-
-// True when something exists at path (an output that replacing must be
-// asked for: -f on the command line, force=True in Python).
-bool Exists(const std::string& path);
 
 }  // namespace embstore
 

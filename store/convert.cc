@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "format/checked_math.h"
@@ -147,7 +148,7 @@ Result<SafetensorsHeader> ReadSafetensors(std::span<const uint8_t> file) {
 std::string Candidates(const SafetensorsHeader& h) {
   std::string s;
   for (const auto& t : h.tensors) {
-    s += "\n  " + t.name + "  " + t.dtype + " " + ShapeText(t.shape);
+    s += "\n  " + EscapeForDisplay(t.name) + "  " + EscapeForDisplay(t.dtype) + " " + ShapeText(t.shape);
   }
   return s.empty() ? " (none)" : s;
 }
@@ -158,7 +159,9 @@ Result<Source> SafetensorsSource(std::span<const uint8_t> file, const std::strin
   if (!want.empty()) {
     for (const auto& t : h.tensors)
       if (t.name == want) pick = &t;
-    if (pick == nullptr) return Status::InvalidArgument(path + " has no tensor '" + want + "'; it has:" + Candidates(h));
+    if (pick == nullptr) {
+      return Status::InvalidArgument(path + " has no tensor '" + EscapeForDisplay(want) + "'; it has:" + Candidates(h));
+    }
   } else {
     std::vector<const SafetensorsTensor*> two_d;
     for (const auto& t : h.tensors)
@@ -169,7 +172,7 @@ Result<Source> SafetensorsSource(std::span<const uint8_t> file, const std::strin
     }
     pick = two_d[0];
   }
-  EMB_RETURN_IF_ERROR(Need2D(pick->shape, "tensor '" + pick->name + "'"));
+  EMB_RETURN_IF_ERROR(Need2D(pick->shape, "tensor '" + EscapeForDisplay(pick->name) + "'"));
   Source s;
   if (pick->dtype == "F32") {
     s.type = SourceType::kFloat32;
@@ -180,7 +183,7 @@ Result<Source> SafetensorsSource(std::span<const uint8_t> file, const std::strin
   } else if (pick->dtype == "F64") {
     s.type = SourceType::kFloat64;
   } else {
-    return Status::NotSupported("tensor '" + pick->name + "' is " + pick->dtype +
+    return Status::NotSupported("tensor '" + EscapeForDisplay(pick->name) + "' is " + pick->dtype +
                                 ": a table is made from F32, F16, BF16 or F64");
   }
   s.data = file.subspan(h.data_offset + pick->begin, pick->end - pick->begin);
@@ -223,13 +226,19 @@ bool LooksLikeSafetensors(std::span<const uint8_t> file) {
 
 Result<Source> OpenSource(std::span<const uint8_t> file, const std::string& path, const ImportOptions& o) {
   SourceFormat f = o.format;
+  const bool shape_given = o.rows != 0 || o.dim != 0;
+  if (shape_given && f != SourceFormat::kAuto && f != SourceFormat::kRaw) {
+    return Status::InvalidArgument("rows and dim describe raw float32; a " +
+                                   std::string(f == SourceFormat::kNpy ? ".npy" : "safetensors") +
+                                   " file carries its own shape");
+  }
   if (f == SourceFormat::kAuto) {
-    if (EndsWith(path, ".npy") || LooksLikeNpy(file)) {
+    if (shape_given) {
+      f = SourceFormat::kRaw;  // what was asked, whatever the bytes look like
+    } else if (EndsWith(path, ".npy") || LooksLikeNpy(file)) {
       f = SourceFormat::kNpy;
     } else if (EndsWith(path, ".safetensors") || LooksLikeSafetensors(file)) {
       f = SourceFormat::kSafetensors;
-    } else if (o.rows != 0 || o.dim != 0) {
-      f = SourceFormat::kRaw;
     } else {
       return Status::InvalidArgument(path + ": not a .npy (no \\x93NUMPY magic) or a safetensors file; for raw "
                                      "float32 give its rows and dim");
@@ -288,7 +297,15 @@ Status ImportTable(const std::string& source, const std::string& dst, const Impo
   WriterOptions wo;
   wo.metadata = metadata;
   wo.sync = options.sync;
-  EMB_ASSIGN_OR_RETURN(auto writer, TableWriter::Create(dst, src.rows, src.dim, wo));
+  wo.replace = options.replace;
+  auto created = TableWriter::Create(dst, src.rows, src.dim, wo);
+  if (!created.ok()) {
+    const Status& st = created.status();
+    if (!st.IsInvalidArgument() || st.message().rfind(dst, 0) == 0) return st;  // about dst, and names it
+    return st.WithContext(source + ": a " + std::to_string(src.rows) + " x " + std::to_string(src.dim) +
+                          " array cannot be a table");
+  }
+  auto writer = std::move(*created);
   (void)file.Advise(src.fortran ? AccessHint::kNormal : AccessHint::kSequential,
                     static_cast<uint64_t>(src.data.data() - file.data()), src.data.size());
 
@@ -319,8 +336,13 @@ Status ImportTable(const std::string& source, const std::string& dst, const Impo
   return writer->Finish();
 }
 
-Status ExportTable(const std::string& dst, uint64_t rows, uint64_t dim, const Metadata& metadata,
-                   const RowSource& rows_of, const ExportOptions& options) {
+namespace {
+
+// ExportTable, with a check of the source that runs once the destination
+// is known to be writable (so a bad name fails before a long check), and
+// before any row is written.
+Status ExportRows(const std::string& dst, uint64_t rows, uint64_t dim, const Metadata& metadata,
+                  const RowSource& rows_of, const ExportOptions& options, const std::function<Status()>& check_source) {
   std::string head;
   if (EndsWith(dst, ".npy")) {
     head = EncodeNpyHeader(rows, dim);
@@ -339,7 +361,9 @@ Status ExportTable(const std::string& dst, uint64_t rows, uint64_t dim, const Me
   }
   AtomicFileOptions fo;
   fo.sync = options.sync;
+  fo.no_replace = !options.replace;
   EMB_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(dst, head.size() + data_size, fo));
+  if (check_source) EMB_RETURN_IF_ERROR(check_source());
   EMB_RETURN_IF_ERROR(out->WriteAt(head.data(), head.size(), 0));
   const uint64_t block_rows = std::max<uint64_t>(1, kBlockBytes / (dim * 4));
   std::vector<float> block(block_rows * dim);
@@ -352,26 +376,42 @@ Status ExportTable(const std::string& dst, uint64_t rows, uint64_t dim, const Me
   return out->Commit();
 }
 
+}  // namespace
+
+Status ExportTable(const std::string& dst, uint64_t rows, uint64_t dim, const Metadata& metadata,
+                   const RowSource& rows_of, const ExportOptions& options) {
+  return ExportRows(dst, rows, dim, metadata, rows_of, options, {});
+}
+
 Status ExportTable(const TableReader& table, const std::string& dst, const ExportOptions& options) {
   const Header& h = table.header();
-  return ExportTable(
+  // A .npy or safetensors file has no checksums of its own: damage written
+  // into one would come back as a clean table on import. Check first, as
+  // compress and share do (hashing runs at memory speed).
+  auto verify = [&]() -> Status {
+    EMB_ASSIGN_OR_RETURN(VerifyReport report, table.Verify());
+    if (report.ok()) return Status::OK();
+    return Status::Corruption(table.path() + ": the table to export fails verification (" + report.Summary() +
+                              "); nothing was written ('embstore verify' lists them all)");
+  };
+  return ExportRows(
       dst, h.rows, h.dim, table.metadata(),
       [&](uint64_t first, uint64_t count, float* scratch) -> Result<const float*> {
         if (h.row_stride == h.dim * 4) return table.row(first).data();  // dense: straight from the mapping
         for (uint64_t i = 0; i < count; ++i) std::memcpy(scratch + i * h.dim, table.row(first + i).data(), h.dim * 4);
         return static_cast<const float*>(scratch);
       },
-      options);
+      options, verify);
 }
 
 Status ExportTable(const EmbzReader& table, const std::string& dst, const ExportOptions& options) {
-  std::vector<uint64_t> ids;
+  const uint64_t dim = table.dim();
   return ExportTable(
-      dst, table.rows(), table.dim(), table.metadata(),
+      dst, table.rows(), dim, table.metadata(),
       [&](uint64_t first, uint64_t count, float* scratch) -> Result<const float*> {
-        ids.resize(count);
-        for (uint64_t i = 0; i < count; ++i) ids[i] = first + i;
-        EMB_RETURN_IF_ERROR(table.Gather(ids, std::span<float>(scratch, count * table.dim())));
+        for (uint64_t i = 0; i < count; ++i) {
+          EMB_RETURN_IF_ERROR(table.ReadRow(first + i, std::span<float>(scratch + i * dim, dim)));
+        }
         return static_cast<const float*>(scratch);
       },
       options);

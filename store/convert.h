@@ -39,12 +39,17 @@ enum class SourceFormat { kAuto, kNpy, kSafetensors, kRaw };
 Result<SourceFormat> ParseSourceFormat(const std::string& name);
 
 struct ImportOptions {
-  // kAuto: by extension (.npy, .safetensors), else by magic; raw float32
-  // only when asked for or when rows and dim are given.
+  // kAuto: raw float32 when rows or dim are given (a shape is only asked of
+  // raw data, and raw bytes may look like anything); else by extension
+  // (.npy, .safetensors), else by magic. rows and dim with kNpy or
+  // kSafetensors are an invalid-argument error.
   SourceFormat format = SourceFormat::kAuto;
   std::string tensor;         // safetensors: which tensor (empty: the only 2-D one)
   uint64_t rows = 0, dim = 0; // raw: the shape (the file must hold exactly that)
   bool sync = true;           // fsync before the rename
+  // Replace a file at dst; false: an already-exists error if a file is there
+  // when the table is put in place, however late it appeared.
+  bool replace = true;
   // (bytes done, bytes total) of the source, from the calling thread.
   std::function<void(uint64_t, uint64_t)> progress;
 };
@@ -62,6 +67,7 @@ Result<std::vector<SafetensorsTensor>> ListSafetensors(const std::string& source
 struct ExportOptions {
   std::string tensor_name = "weight";  // safetensors only
   bool sync = true;
+  bool replace = true;  // as ImportOptions::replace
   std::function<void(uint64_t, uint64_t)> progress;  // (rows done, rows total)
 };
 
@@ -75,9 +81,12 @@ using RowSource = std::function<Result<const float*>(uint64_t first, uint64_t co
 // metadata goes into __metadata__ where it is UTF-8).
 Status ExportTable(const std::string& dst, uint64_t rows, uint64_t dim, const Metadata& metadata,
                    const RowSource& rows_of, const ExportOptions& options = {});
-// The same from a table, written straight from its mapping.
+// The same from a table, written straight from its mapping, after checking
+// every block checksum: a corrupt table is refused (a .npy or safetensors
+// file has no checksums to carry the damage, so it would be laundered).
 Status ExportTable(const TableReader& table, const std::string& dst, const ExportOptions& options = {});
-// The same from a .embz, a block of rows decoded at a time.
+// The same from a .embz, a block of rows decoded at a time (and checked
+// against the table's checksums as every .embz read is).
 Status ExportTable(const EmbzReader& table, const std::string& dst, const ExportOptions& options = {});
 
 }  // namespace embstore

@@ -5,13 +5,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <system_error>
 #include <thread>
-#include <cstring>
 
 #include "format/checked_math.h"
 #include "format/checksum.h"
+#include "format/endian.h"
 #include "store/atomic_file.h"
 #include "store/parallel.h"
 
@@ -23,15 +24,46 @@ std::string Rows(uint64_t first, uint64_t count) {
   return "rows [" + std::to_string(first) + ", " + std::to_string(first + count) + ")";
 }
 
+std::string Hex(uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// A worker of Verify or Decompress takes this many bytes of whole checksum
+// blocks at a time (at least one block): large enough that the frames it
+// shares with its neighbours (decoded by both) cost little.
+constexpr uint64_t kWalkUnitBytes = uint64_t{8} << 20;
+// Decompress gathers rows into writes of about this size.
+constexpr uint64_t kWriteBytes = uint64_t{1} << 20;
+// What one frame in a reader's cache costs beside its bytes (the cache's
+// map and list nodes, the buffer's own header and allocation).
+constexpr uint64_t kCachedFrameCost = 256;
+// Compress keeps at most this many bytes of frames in flight (coded and
+// waiting to be written, and its workers' scratch).
+constexpr uint64_t kCompressBudget = uint64_t{256} << 20;
+
 }  // namespace
 
-bool FileIsEmbz(const std::string& path) {
-  uint8_t magic[8];
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return false;
-  const size_t n = std::fread(magic, 1, sizeof(magic), f);
-  std::fclose(f);
-  return LooksLikeEmbz(std::span<const uint8_t>(magic, n));
+uint64_t DefaultFrameRows(const Header& h) {
+  const uint64_t target = std::max<uint64_t>(1, kDefaultFrameBytes / h.row_stride);
+  const uint64_t b = h.checksum_block_rows;
+  if (b == 0) return target;
+  // Frames that tile the checksum blocks let a reader check a block by
+  // decoding exactly its frames: a divisor of the block near the target,
+  // or, for blocks smaller than a frame, a whole number of blocks.
+  if (b <= target) return std::max<uint64_t>(1, (target + b / 2) / b) * b;
+  uint64_t best = 0;
+  for (uint64_t d = 1; d * d <= b; ++d) {
+    if (b % d != 0) continue;
+    for (uint64_t c : {d, b / d}) {
+      if (c * 2 < target || c > target * 2) continue;
+      const uint64_t dist = c > target ? c - target : target - c;
+      const uint64_t best_dist = best > target ? best - target : target - best;
+      if (best == 0 || dist < best_dist || (dist == best_dist && c > best)) best = c;
+    }
+  }
+  return best != 0 ? best : target;
 }
 
 Status CompressTable(const TableReader& table, const std::string& dst, const CompressOptions& options) {
@@ -39,14 +71,24 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
   if (options.level < kMinLevel || options.level > kMaxLevel) {
     return Status::InvalidArgument("level " + std::to_string(options.level) + " is outside [1, 19]");
   }
+  if (h.data_offset > kMaxEmbzPrefix) {
+    return Status::NotSupported(table.path() + ": its header, metadata and " + std::to_string(h.checksum_count) +
+                                " block checksums take " + std::to_string(h.data_offset) + " bytes; a .embz holds at most " +
+                                std::to_string(kMaxEmbzPrefix >> 20) + " MiB of them");
+  }
   uint64_t frame_rows = options.frame_rows;
-  if (frame_rows == 0) frame_rows = std::max<uint64_t>(1, kDefaultFrameBytes / h.row_stride);
+  if (frame_rows == 0) frame_rows = DefaultFrameRows(h);
   uint64_t frame_bytes;
   if (!CheckedMul(frame_rows, h.row_stride, &frame_bytes) || frame_bytes > kEmbzMaxFrameBytes) {
     return Status::InvalidArgument("frame rows " + std::to_string(frame_rows) + ": a frame would exceed " +
                                    std::to_string(kEmbzMaxFrameBytes >> 20) + " MiB");
   }
   const uint64_t frames = CeilDiv(h.rows, frame_rows);
+  // The destination first: a name it cannot take fails before any work.
+  AtomicFileOptions fo;
+  fo.sync = options.sync;
+  fo.no_replace = !options.replace;
+  EMB_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(dst, 0, fo));
 
   // The seek table will vouch for these bytes, so check them against the
   // table's own checksums first (a few percent of the work: hashing runs
@@ -55,9 +97,8 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
   vo.threads = options.threads;
   EMB_ASSIGN_OR_RETURN(VerifyReport source, table.Verify(vo));
   if (!source.ok()) {
-    return Status::Corruption(table.path() + ": the table to compress fails verification (" +
-                              std::to_string(source.bad_block_count) + " corrupt blocks" +
-                              (source.bad_regions.empty() ? "" : ", nonzero padding") + "); see embstore verify");
+    return Status::Corruption(table.path() + ": the table to compress fails verification (" + source.Summary() +
+                              "); see embstore verify");
   }
 
   EmbzHeader eh;
@@ -72,17 +113,17 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
   EMB_RETURN_IF_ERROR(ZstdCompress(raw_prefix, options.level, &prefix));
   eh.prefix_coded_size = prefix.size();
 
-  AtomicFileOptions fo;
-  fo.sync = options.sync;
-  EMB_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(dst, 0, fo));
   EMB_RETURN_IF_ERROR(out->WriteAt(prefix.data(), prefix.size(), kEmbzHeaderSize));
   uint64_t offset = kEmbzHeaderSize + prefix.size();
 
   // An ordered pipeline: workers code frames in any order into a ring of
   // slots at most `window` frames ahead; this thread appends them in order
-  // as they complete, so writing overlaps coding.
-  const unsigned threads = ResolveThreads(options.threads, frames);
-  const uint64_t window = 16 * uint64_t{threads};
+  // as they complete, so writing overlaps coding. Each worker needs about
+  // three frames of scratch and each slot one coded frame: large frames
+  // get fewer of both.
+  const uint64_t fit = std::max<uint64_t>(1, kCompressBudget / (4 * frame_bytes));
+  const unsigned threads = static_cast<unsigned>(std::min<uint64_t>(ResolveThreads(options.threads, frames), fit));
+  const uint64_t window = std::max<uint64_t>(threads, std::min<uint64_t>(16 * uint64_t{threads}, fit));
   std::vector<EmbzSeekEntry> seek(frames);
   std::vector<std::vector<uint8_t>> slot(window);
   std::vector<Status> slot_status(window);
@@ -161,47 +202,58 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
   return out->Commit();
 }
 
-EmbzReader::EmbzReader(MappedFile file, EmbzHeader embz, std::vector<uint8_t> head, Header table,
-                       Metadata metadata, std::vector<EmbzSeekEntry> seek, size_t cache_frames)
+EmbzReader::EmbzReader(MappedFile file, EmbzHeader embz, std::vector<uint8_t> prefix, Header table,
+                       Metadata metadata, size_t cache_frames)
     : file_(std::move(file)),
       embz_(embz),
-      head_(std::move(head)),
+      prefix_(std::move(prefix)),
       table_(table),
       metadata_(std::move(metadata)),
-      seek_(std::move(seek)),
-      cache_frames_(std::max<size_t>(cache_frames, 1)) {}
+      cache_frames_(std::max<size_t>(cache_frames, 1)),
+      pool_(std::make_shared<FramePool>()),
+      frame_checked_(new std::atomic<uint64_t>[(embz.frame_count + 63) / 64]()) {}
 
 Result<std::unique_ptr<EmbzReader>> EmbzReader::Open(const std::string& path, uint64_t cache_bytes) {
   EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
+  return Open(std::move(file), cache_bytes);
+}
+
+Result<std::unique_ptr<EmbzReader>> EmbzReader::Open(MappedFile file, uint64_t cache_bytes) {
+  const std::string path = file.path();
   auto fail = [&](const Status& st) { return st.WithContext(path); };
   auto eh = DecodeEmbzHeader(file.bytes(), file.size());
   if (!eh.ok()) return fail(eh.status());
-  // The table's own header, metadata and checksum table: streamed through
-  // the checksum, keeping only the first bytes (header and metadata), so no
-  // allocation follows the sizes the file claims. Then checked exactly as a
-  // .emb file's would be.
-  const uint64_t keep = std::min(eh->prefix_size, kPrefixKeep);
+  // The table's own header, metadata and checksum table, inflated and kept:
+  // every frame's rows are checked against those checksums. The size the
+  // file claims is bounded before anything grows to it.
+  // No table's header, metadata and checksum table can be larger than this
+  // (FORMAT.md, "Limits"): a larger claim is damage, a smaller one that is
+  // still over kMaxEmbzPrefix a valid table this reader does not hold.
+  constexpr uint64_t kLargestPrefix = kMaxHeaderSize + kMaxMetadataSize + 8 * kMaxRows + 3 * kDataAlignment;
+  if (eh->prefix_size > eh->table_size || eh->prefix_size > kLargestPrefix) {
+    return fail(Status::Corruption("prefix_size " + std::to_string(eh->prefix_size) +
+                                   " is more than any table's header, metadata and checksum table take"));
+  }
+  if (eh->prefix_size > kMaxEmbzPrefix) {
+    return fail(Status::NotSupported("the table inside has a " + std::to_string(eh->prefix_size) +
+                                     "-byte header, metadata and checksum table; a .embz reader holds at most " +
+                                     std::to_string(kMaxEmbzPrefix >> 20) + " MiB of it"));
+  }
   std::vector<uint8_t> prefix;
-  prefix.reserve(keep);
-  StreamingHash hash;
   Status st = ZstdDecompressStream(file.bytes().subspan(kEmbzHeaderSize, eh->prefix_coded_size), eh->prefix_size,
                                    [&](std::span<const uint8_t> piece) {
-                                     hash.Update(piece.data(), piece.size());
-                                     const size_t take = std::min<size_t>(piece.size(), keep - prefix.size());
-                                     prefix.insert(prefix.end(), piece.begin(), piece.begin() + take);
+                                     prefix.insert(prefix.end(), piece.begin(), piece.end());
                                      return Status::OK();
                                    });
   if (!st.ok()) return fail(Status::Corruption("table prefix: " + st.message()));
-  if (hash.Digest() != eh->prefix_checksum) return fail(Status::Corruption("table prefix: checksum mismatch"));
+  if (Hash64(prefix.data(), prefix.size()) != eh->prefix_checksum) {
+    return fail(Status::Corruption("table prefix: checksum mismatch"));
+  }
   auto table = DecodeHeader(prefix, eh->table_size);
   if (!table.ok()) return fail(table.status().WithContext("table inside"));
   if (table->data_offset != eh->prefix_size) {
     return fail(Status::Corruption("prefix_size " + std::to_string(eh->prefix_size) + " != the table's data_offset " +
                                    std::to_string(table->data_offset)));
-  }
-  if (table->metadata_offset + table->metadata_size > keep) {
-    return fail(Status::NotSupported("table inside keeps its metadata past the first " + std::to_string(keep) +
-                                     " bytes"));
   }
   std::span<const uint8_t> meta = std::span(prefix).subspan(table->metadata_offset, table->metadata_size);
   if (Hash64(meta.data(), meta.size()) != table->metadata_checksum) {
@@ -224,30 +276,55 @@ Result<std::unique_ptr<EmbzReader>> EmbzReader::Open(const std::string& path, ui
   if (Hash64(seek_bytes.data(), seek_bytes.size()) != eh->seek_checksum) {
     return fail(Status::Corruption("seek table checksum mismatch"));
   }
-  std::vector<EmbzSeekEntry> seek(eh->frame_count);
+  // Checked here once, then read from the mapping when needed (a copy
+  // would be 24 bytes of memory per frame).
   uint64_t expect = kEmbzHeaderSize + eh->prefix_coded_size;
   for (uint64_t f = 0; f < eh->frame_count; ++f) {
-    seek[f] = DecodeEmbzSeekEntry(seek_bytes.data() + f * kEmbzSeekEntrySize);
+    const EmbzSeekEntry e = DecodeEmbzSeekEntry(seek_bytes.data() + f * kEmbzSeekEntrySize);
     uint64_t end;
-    if (seek[f].offset != expect || !CheckedAdd(expect, seek[f].coded_size, &end) || end > eh->seek_offset) {
+    if (e.offset != expect || !CheckedAdd(expect, e.coded_size, &end) || end > eh->seek_offset) {
       return fail(Status::Corruption("seek table: frame " + std::to_string(f) + " at offset " +
-                                     std::to_string(seek[f].offset) + " size " + std::to_string(seek[f].coded_size) +
+                                     std::to_string(e.offset) + " size " + std::to_string(e.coded_size) +
                                      " does not follow the previous frame inside the file"));
     }
     expect = end;
   }
   if (expect != eh->seek_offset) return fail(Status::Corruption("seek table: frames do not reach the seek table"));
-  const size_t cache_frames = static_cast<size_t>(std::max<uint64_t>(1, cache_bytes / frame_bytes));
+  // The cache's budget counts each frame's bookkeeping too, so that tiny
+  // frames (one float each) cannot make it hold millions of them.
+  const size_t cache_frames = static_cast<size_t>(std::max<uint64_t>(1, cache_bytes / (frame_bytes + kCachedFrameCost)));
   return std::unique_ptr<EmbzReader>(new EmbzReader(std::move(file), *eh, std::move(prefix), *table,
-                                                    std::move(metadata).value(), std::move(seek), cache_frames));
+                                                    std::move(metadata).value(), cache_frames));
 }
 
 uint64_t EmbzReader::FrameRows(uint64_t f) const {
   return std::min(embz_.frame_rows, table_.rows - f * embz_.frame_rows);
 }
 
+EmbzSeekEntry EmbzReader::Seek(uint64_t f) const {
+  return DecodeEmbzSeekEntry(file_.data() + embz_.seek_offset + f * kEmbzSeekEntrySize);
+}
+
+bool EmbzReader::Checked(uint64_t f) const {
+  return (frame_checked_[f / 64].load(std::memory_order_acquire) >> (f % 64)) & 1;
+}
+
+uint64_t EmbzReader::BlockChecksum(uint64_t b) const {
+  return LoadLE64(prefix_.data() + table_.checksum_offset + 8 * b);
+}
+
+std::string EmbzReader::BlockMismatch(uint64_t b, uint64_t stored, uint64_t computed) const {
+  const uint64_t r0 = b * table_.checksum_block_rows;
+  const uint64_t n = std::min<uint64_t>(table_.checksum_block_rows, table_.rows - r0);
+  const uint64_t f0 = r0 / embz_.frame_rows, f1 = (r0 + n - 1) / embz_.frame_rows;
+  return "block " + std::to_string(b) + " (" + Rows(r0, n) + ", in frame" + (f0 == f1 ? " " : "s ") +
+         std::to_string(f0) + (f0 == f1 ? "" : "-" + std::to_string(f1)) +
+         ") does not match the table's checksum (stored xxh3 " + Hex(stored) + ", computed " + Hex(computed) +
+         "): the frames and the table they claim to hold disagree";
+}
+
 Status EmbzReader::DecodeFrameAt(uint64_t f, std::span<uint8_t> out) const {
-  const EmbzSeekEntry& e = seek_[f];
+  const EmbzSeekEntry e = Seek(f);
   const uint64_t r0 = f * embz_.frame_rows;
   auto where = [&] { return "frame " + std::to_string(f) + " (" + Rows(r0, FrameRows(f)) + ")"; };
   Status st = DecodeFrame(file_.bytes().subspan(e.offset, e.coded_size), out, embz_.codec);
@@ -256,46 +333,140 @@ Status EmbzReader::DecodeFrameAt(uint64_t f, std::span<uint8_t> out) const {
   return Status::OK();
 }
 
-Result<std::shared_ptr<const std::vector<uint8_t>>> EmbzReader::Frame(uint64_t f) const {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = cache_.find(f);
-    if (it != cache_.end()) {
-      lru_.splice(lru_.begin(), lru_, it->second.second);
-      return it->second.first;
-    }
-  }
-  // Decode outside the lock; two threads may both decode a cold frame.
-  // Buffers of evicted frames are reused: a fresh 128 KiB allocation costs
-  // more in page faults than decoding does.
-  std::shared_ptr<std::vector<uint8_t>> frame;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!spare_.empty()) {
-      frame = std::move(spare_.back());
-      spare_.pop_back();
-    }
-  }
-  if (!frame) frame = std::make_shared<std::vector<uint8_t>>();
-  frame->resize(FrameRows(f) * table_.row_stride);
-  EMB_RETURN_IF_ERROR(DecodeFrameAt(f, *frame));
+EmbzReader::FramePtr EmbzReader::Cached(uint64_t f) const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (cache_.find(f) == cache_.end()) {
-    lru_.push_front(f);
-    cache_.emplace(f, std::make_pair(frame, lru_.begin()));
-    if (cache_.size() > cache_frames_) {
+  auto it = cache_.find(f);
+  if (it == cache_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second.second);
+  return it->second.first;
+}
+
+std::shared_ptr<std::vector<uint8_t>> EmbzReader::NewFrame(uint64_t bytes) const {
+  // Buffers of small frames are kept for reuse when their last holder drops
+  // them (a fresh 128 KiB allocation costs more in page faults than its
+  // decoding does); the pool's mutex orders that holder's last read before
+  // the next decode into the buffer. Large frames are freed.
+  constexpr size_t kPooled = 4;
+  constexpr uint64_t kPooledBytes = uint64_t{1} << 20;
+  std::unique_ptr<std::vector<uint8_t>> buf;
+  {
+    std::lock_guard<std::mutex> lock(pool_->mu);
+    if (!pool_->spare.empty()) {
+      buf = std::move(pool_->spare.back());
+      pool_->spare.pop_back();
+    }
+  }
+  if (!buf) buf = std::make_unique<std::vector<uint8_t>>();
+  buf->resize(bytes);
+  std::shared_ptr<FramePool> pool = pool_;  // outlives the reader while a frame does
+  return std::shared_ptr<std::vector<uint8_t>>(buf.release(), [pool](std::vector<uint8_t>* v) {
+    std::unique_ptr<std::vector<uint8_t>> owned(v);
+    if (owned->capacity() > kPooledBytes) return;
+    std::lock_guard<std::mutex> lock(pool->mu);
+    if (pool->spare.size() < kPooled) pool->spare.push_back(std::move(owned));
+  });
+}
+
+Result<EmbzReader::FramePtr> EmbzReader::CachedOrDecoded(uint64_t f) const {
+  if (FramePtr hit = Cached(f)) return hit;
+  // Decode outside the lock; two threads may both decode a cold frame. A
+  // full cache gives up its least recent frame first, so that it never
+  // holds more than cache_frames_ plus the frames readers hold.
+  FramePtr evicted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cache_.size() >= cache_frames_ && !lru_.empty()) {
       auto old = cache_.find(lru_.back());
-      // Reusable once no reader holds it (use_count: the cache's copy only;
-      // the fence orders the last reader's copy-out before our reuse).
-      if (old->second.first.use_count() == 1 && spare_.size() < 4) {
-        std::atomic_thread_fence(std::memory_order_acquire);
-        spare_.push_back(std::const_pointer_cast<std::vector<uint8_t>>(old->second.first));
-      }
+      evicted = std::move(old->second.first);
       cache_.erase(old);
       lru_.pop_back();
     }
   }
-  return std::shared_ptr<const std::vector<uint8_t>>(frame);
+  evicted.reset();  // freed, or back in the pool, unless a reader holds it
+  std::shared_ptr<std::vector<uint8_t>> frame = NewFrame(FrameRows(f) * table_.row_stride);
+  EMB_RETURN_IF_ERROR(DecodeFrameAt(f, *frame));
+  std::vector<FramePtr> dropped;  // released outside the lock
+  std::lock_guard<std::mutex> lock(mu_);
+  if (cache_.find(f) == cache_.end()) {
+    lru_.push_front(f);
+    cache_.emplace(f, std::make_pair(frame, lru_.begin()));
+    while (cache_.size() > cache_frames_) {  // other threads filled it meanwhile
+      auto old = cache_.find(lru_.back());
+      dropped.push_back(std::move(old->second.first));
+      cache_.erase(old);
+      lru_.pop_back();
+    }
+  }
+  return FramePtr(frame);
+}
+
+Result<EmbzReader::FramePtr> EmbzReader::Frame(uint64_t f) const {
+  EMB_ASSIGN_OR_RETURN(FramePtr frame, CachedOrDecoded(f));
+  if (!Checked(f)) EMB_RETURN_IF_ERROR(CheckBlocksOf(f, frame));
+  return frame;
+}
+
+Status EmbzReader::CheckBlocksOf(uint64_t f, const FramePtr& frame) const {
+  const uint64_t fr = embz_.frame_rows, br = table_.checksum_block_rows, stride = table_.row_stride;
+  // Rows [x0, x1): the whole blocks that hold frame f's rows; frames
+  // [g0, g1] hold them.
+  const uint64_t r0 = f * fr, r1 = r0 + FrameRows(f);
+  const uint64_t b0 = r0 / br, b1 = (r1 - 1) / br;
+  const uint64_t x0 = b0 * br, x1 = std::min(table_.rows, (b1 + 1) * br);
+  const uint64_t g0 = x0 / fr, g1 = (x1 - 1) / fr;
+  // Neighbours go through the cache when all of them fit in it beside f
+  // (a sequential reader wants them next); otherwise through one buffer.
+  const bool via_cache = g1 - g0 + 1 < cache_frames_;
+  std::vector<uint8_t> scratch;
+  StreamingHash hash;
+  uint64_t b = b0;
+  uint64_t block_end = std::min(table_.rows, (b + 1) * br);
+  for (uint64_t g = g0; g <= g1; ++g) {
+    const uint8_t* data;
+    FramePtr held;
+    if (g == f) {
+      held = frame;
+    } else {
+      // A damaged neighbour leaves the block unchecked, so f's rows are not
+      // served either: they could be the spliced ones.
+      auto unchecked = [&](const Status& st) {
+        return Status::Corruption("frame " + std::to_string(f) + " (" + Rows(r0, r1 - r0) +
+                                  ") cannot be checked against the table's checksums: " + st.message());
+      };
+      if (via_cache) {
+        auto got = CachedOrDecoded(g);
+        if (!got.ok()) return unchecked(got.status());
+        held = *got;
+      } else if (!(held = Cached(g))) {
+        scratch.resize(FrameRows(g) * stride);
+        if (Status st = DecodeFrameAt(g, scratch); !st.ok()) return unchecked(st);
+      }
+    }
+    data = held ? held->data() : scratch.data();
+    // This frame's rows inside [x0, x1), fed block by block.
+    uint64_t row = std::max(x0, g * fr);
+    const uint64_t end = std::min(x1, g * fr + FrameRows(g));
+    while (row < end) {
+      const uint64_t take = std::min(end, block_end) - row;
+      hash.Update(data + (row - g * fr) * stride, take * stride);
+      row += take;
+      if (row == block_end) {
+        const uint64_t computed = hash.Digest(), stored = BlockChecksum(b);
+        if (computed != stored) return Status::Corruption(BlockMismatch(b, stored, computed));
+        hash.Reset();
+        ++b;
+        block_end = std::min(table_.rows, (b + 1) * br);
+      }
+    }
+  }
+  // Every frame whose rows all lie in the blocks just checked now matches
+  // them: its bytes hash to its seek-table checksum whenever it is decoded.
+  for (uint64_t g = g0; g <= g1; ++g) {
+    if (g * fr >= x0 && g * fr + FrameRows(g) <= x1) {
+      frame_checked_[g / 64].fetch_or(uint64_t{1} << (g % 64), std::memory_order_release);
+    }
+  }
+  return Status::OK();
 }
 
 Status EmbzReader::ReadRow(uint64_t id, std::span<float> out) const {
@@ -321,38 +492,166 @@ Status EmbzReader::Gather(std::span<const uint64_t> ids, std::span<float> out) c
   return Status::OK();
 }
 
-Result<EmbzVerifyReport> EmbzReader::Verify(unsigned threads,
-                                            const std::function<void(uint64_t, uint64_t)>& progress) const {
-  const uint64_t frames = embz_.frame_count;
-  const unsigned n = ResolveThreads(threads, frames);
-  std::vector<std::vector<BadFrame>> bad(n);
-  std::atomic<uint64_t> next{0}, done{0};
+Status EmbzReader::Walk(AtomicFile* out, unsigned threads, const std::function<void(uint64_t, uint64_t)>& progress,
+                        EmbzVerifyReport* report) const {
+  const uint64_t fr = embz_.frame_rows, br = table_.checksum_block_rows, stride = table_.row_stride;
+  const uint64_t rows = table_.rows;
+  // Units of whole checksum blocks, so that each block is hashed by one
+  // worker; a frame that straddles two units is decoded by both.
+  const uint64_t unit_rows = std::max<uint64_t>(1, kWalkUnitBytes / (br * stride)) * br;
+  const uint64_t units = CeilDiv(rows, unit_rows);
+  const uint64_t fbytes = frame_bytes();
+  const uint64_t per_thread = fbytes + fbytes / 4 + (out != nullptr ? kWriteBytes : 0);
+  const unsigned n = static_cast<unsigned>(
+      std::min<uint64_t>(ResolveThreads(threads, units), std::max<uint64_t>(1, kDecodeBudget / per_thread)));
+  struct Found {
+    std::vector<BadFrame> frames;
+    std::vector<BadBlock> blocks;
+    uint64_t blocks_checked = 0;
+    Status error;
+  };
+  std::vector<Found> found(n);
+  std::atomic<uint64_t> next{0}, done{0}, bad_frames{0}, bad_blocks{0};
+  std::atomic<bool> failed{false};
   auto work = [&](unsigned w) {
-    std::vector<uint8_t> buf;
-    for (uint64_t f; (f = next.fetch_add(1)) < frames;) {
-      buf.resize(FrameRows(f) * table_.row_stride);
-      Status st = DecodeFrameAt(f, buf);
-      if (!st.ok() && bad[w].size() < kMaxReportedBadBlocks) {
-        bad[w].push_back({f, f * embz_.frame_rows, FrameRows(f), st.message()});
+    Found& mine = found[w];
+    std::vector<uint8_t> fbuf, pend;
+    if (out != nullptr) pend.resize(kWriteBytes);
+    uint64_t pend_row = 0, pend_used = 0;
+    auto flush = [&]() -> Status {
+      if (pend_used == 0) return Status::OK();
+      Status st = out->WriteAt(pend.data(), pend_used, table_.data_offset + pend_row * stride);
+      pend_row += pend_used / stride;
+      pend_used = 0;
+      return st;
+    };
+    StreamingHash hash;
+    for (uint64_t u; !failed.load(std::memory_order_relaxed) && (u = next.fetch_add(1)) < units;) {
+      const uint64_t u0 = u * unit_rows, u1 = std::min(rows, u0 + unit_rows);
+      uint64_t b = u0 / br, block_end = std::min(rows, (b + 1) * br);
+      bool poisoned = false;  // a frame of this block did not decode: its bad frame says so
+      hash.Reset();
+      pend_row = u0;
+      pend_used = 0;
+      Status st;
+      for (uint64_t g = u0 / fr; g <= (u1 - 1) / fr && st.ok(); ++g) {
+        const uint64_t g0 = g * fr, g1 = g0 + FrameRows(g);
+        const uint64_t p0 = std::max(u0, g0), p1 = std::min(u1, g1);
+        const uint64_t gbytes = (g1 - g0) * stride;
+        // A whole frame that fits in the pending write is decoded straight
+        // into it; anything else goes through fbuf.
+        const bool direct = out != nullptr && g0 >= u0 && g1 <= u1 && gbytes <= kWriteBytes - pend_used;
+        uint8_t* data;
+        if (direct) {
+          data = pend.data() + pend_used;
+        } else {
+          fbuf.resize(gbytes);
+          data = fbuf.data();
+        }
+        Status frame_status = DecodeFrameAt(g, std::span<uint8_t>(data, gbytes));
+        if (!frame_status.ok()) {
+          if (out != nullptr) {
+            st = frame_status;
+            break;
+          }
+          if (g0 >= u0) {  // the unit holding the frame's first row reports it
+            bad_frames.fetch_add(1, std::memory_order_relaxed);
+            if (mine.frames.size() < kMaxReportedBadBlocks) mine.frames.push_back({g, g0, g1 - g0, frame_status.message()});
+          }
+          data = nullptr;
+        }
+        // Rows [p0, p1) into the hashes of their blocks.
+        for (uint64_t row = p0; row < p1;) {
+          const uint64_t take = std::min(p1, block_end) - row;
+          if (data != nullptr) {
+            hash.Update(data + (row - g0) * stride, take * stride);
+          } else {
+            poisoned = true;
+          }
+          row += take;
+          if (row == block_end) {
+            if (!poisoned) {
+              ++mine.blocks_checked;
+              const uint64_t computed = hash.Digest(), stored = BlockChecksum(b);
+              if (computed != stored) {
+                if (out != nullptr) {
+                  st = Status::Corruption(BlockMismatch(b, stored, computed));
+                  break;
+                }
+                bad_blocks.fetch_add(1, std::memory_order_relaxed);
+                const uint64_t first = b * br;
+                if (mine.blocks.size() < kMaxReportedBadBlocks) {
+                  mine.blocks.push_back({b, first, block_end - first, stored, computed});
+                }
+              }
+            }
+            hash.Reset();
+            poisoned = false;
+            ++b;
+            block_end = std::min(rows, (b + 1) * br);
+          }
+        }
+        if (!st.ok()) break;
+        if (out != nullptr) {
+          const uint64_t part = (p1 - p0) * stride;
+          if (direct) {
+            pend_used += part;
+          } else if (part <= kWriteBytes) {
+            if (part > kWriteBytes - pend_used) st = flush();
+            if (st.ok()) {
+              std::memcpy(pend.data() + pend_used, data + (p0 - g0) * stride, part);
+              pend_used += part;
+            }
+          } else {
+            st = flush();
+            if (st.ok()) st = out->WriteAt(data + (p0 - g0) * stride, part, table_.data_offset + p0 * stride);
+            pend_row = p1;
+          }
+        }
+        done.fetch_add((p1 - p0) * stride, std::memory_order_relaxed);
       }
-      done.fetch_add(buf.size(), std::memory_order_relaxed);
+      if (st.ok() && out != nullptr) st = flush();
+      if (!st.ok()) {
+        mine.error = st;
+        failed = true;
+        return;
+      }
     }
   };
   EMB_RETURN_IF_ERROR(RunParallel(n, work, &done, table_.data_size, progress));
+  for (const Found& f : found) EMB_RETURN_IF_ERROR(f.error.WithContext(path()));
+  if (report != nullptr) {
+    report->frames_checked = embz_.frame_count;
+    report->bad_frame_count = bad_frames.load();
+    report->bad_block_count = bad_blocks.load();
+    for (const Found& f : found) {
+      report->blocks_checked += f.blocks_checked;
+      report->bad_frames.insert(report->bad_frames.end(), f.frames.begin(), f.frames.end());
+      report->bad_blocks.insert(report->bad_blocks.end(), f.blocks.begin(), f.blocks.end());
+    }
+    std::sort(report->bad_frames.begin(), report->bad_frames.end(),
+              [](const BadFrame& a, const BadFrame& b) { return a.frame < b.frame; });
+    std::sort(report->bad_blocks.begin(), report->bad_blocks.end(),
+              [](const BadBlock& a, const BadBlock& b) { return a.block < b.block; });
+    if (report->bad_frames.size() > kMaxReportedBadBlocks) report->bad_frames.resize(kMaxReportedBadBlocks);
+    if (report->bad_blocks.size() > kMaxReportedBadBlocks) report->bad_blocks.resize(kMaxReportedBadBlocks);
+  }
+  return Status::OK();
+}
+
+Result<EmbzVerifyReport> EmbzReader::Verify(unsigned threads,
+                                            const std::function<void(uint64_t, uint64_t)>& progress) const {
   EmbzVerifyReport report;
-  report.frames_checked = frames;
-  for (auto& v : bad) report.bad_frames.insert(report.bad_frames.end(), v.begin(), v.end());
-  std::sort(report.bad_frames.begin(), report.bad_frames.end(),
-            [](const BadFrame& a, const BadFrame& b) { return a.frame < b.frame; });
+  EMB_RETURN_IF_ERROR(Walk(nullptr, threads, progress, &report));
   return report;
 }
 
-Status EmbzReader::Decompress(const std::string& dst, unsigned threads, bool sync,
-                              const std::function<void(uint64_t, uint64_t)>& progress) const {
+Status EmbzReader::Decompress(const std::string& dst, const DecompressOptions& options) const {
   AtomicFileOptions fo;
-  fo.sync = sync;
+  fo.sync = options.sync;
+  fo.no_replace = !options.replace;
   EMB_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(dst, embz_.table_size, fo));
-  EMB_RETURN_IF_ERROR(DecompressInto(out.get(), threads, progress));
+  EMB_RETURN_IF_ERROR(DecompressInto(out.get(), options.threads, options.progress));
   return out->Commit();
 }
 
@@ -362,47 +661,8 @@ Status EmbzReader::DecompressInto(AtomicFile* out, unsigned threads,
     return Status::InvalidArgument(out->path() + ": " + std::to_string(out->size()) + " bytes for a table of " +
                                    std::to_string(embz_.table_size));
   }
-  uint64_t at = 0;
-  EMB_RETURN_IF_ERROR(ZstdDecompressStream(file_.bytes().subspan(kEmbzHeaderSize, embz_.prefix_coded_size),
-                                           embz_.prefix_size, [&](std::span<const uint8_t> piece) {
-                                             Status w = out->WriteAt(piece.data(), piece.size(), at);
-                                             at += piece.size();
-                                             return w;
-                                           }));
-  // Each worker decodes a run of consecutive frames (about 1 MiB) into its
-  // own buffer and writes it with one pwrite. (Decoding straight into a
-  // mapping of the new file measured 2x slower: two threads faulting in
-  // neighbouring pages contend.)
-  const uint64_t frames = embz_.frame_count;
-  const uint64_t frame_bytes = embz_.frame_rows * table_.row_stride;
-  const uint64_t run = std::max<uint64_t>(1, (uint64_t{1} << 20) / frame_bytes);
-  const uint64_t runs = (frames + run - 1) / run;
-  const unsigned n = ResolveThreads(threads, runs);
-  std::vector<Status> errors(n);
-  std::atomic<uint64_t> next{0}, done{0};
-  std::atomic<bool> failed{false};
-  auto work = [&](unsigned w) {
-    std::vector<uint8_t> buf;
-    for (uint64_t r; !failed && (r = next.fetch_add(1)) < runs;) {
-      const uint64_t f0 = r * run, f1 = std::min(frames, f0 + run);
-      const uint64_t row0 = f0 * embz_.frame_rows, row1 = std::min(table_.rows, f1 * embz_.frame_rows);
-      buf.resize((row1 - row0) * table_.row_stride);
-      Status st;
-      for (uint64_t f = f0; f < f1 && st.ok(); ++f) {
-        st = DecodeFrameAt(f, std::span<uint8_t>(buf).subspan((f - f0) * frame_bytes, FrameRows(f) * table_.row_stride));
-      }
-      if (st.ok()) st = out->WriteAt(buf.data(), buf.size(), table_.data_offset + row0 * table_.row_stride);
-      if (!st.ok()) {
-        errors[w] = st;
-        failed = true;
-        return;
-      }
-      done.fetch_add(buf.size(), std::memory_order_relaxed);
-    }
-  };
-  EMB_RETURN_IF_ERROR(RunParallel(n, work, &done, table_.data_size, progress));
-  for (const Status& st : errors) EMB_RETURN_IF_ERROR(st.WithContext(path()));
-  return Status::OK();
+  EMB_RETURN_IF_ERROR(out->WriteAt(prefix_.data(), prefix_.size(), 0));
+  return Walk(out, threads, progress, nullptr);
 }
 
 }  // namespace embstore

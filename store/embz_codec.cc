@@ -612,9 +612,14 @@ Status DecodeFrame(std::span<const uint8_t> coded, std::span<uint8_t> out, uint3
                    std::to_string(coded.size()));
   }
   const size_t n = out.size() / 4;
-  thread_local std::vector<uint8_t> exps, rest;
+  // The only scratch is the exponent bytes (a quarter of the frame): sign
+  // and mantissa bytes are read in place (raw) or inflated into the last
+  // three quarters of `out`, and Merge then fills `out` from the front.
+  // That is safe in place: float i is written to bytes [4i, 4i + 4), below
+  // the bytes n + 3i.. it and every later float read (i < n), and each
+  // step of every Merge loads before it stores.
+  thread_local std::vector<uint8_t> exps;
   exps.resize(n + 4);
-  rest.resize(3 * n);
   EMB_RETURN_IF_ERROR(RansDecode(coded.subspan(4, rans_size), codec, std::span<uint8_t>(exps).first(n)));
   const auto tail = coded.subspan(4 + rans_size);
   if (tail.empty()) return Corrupt("no sign and mantissa section");
@@ -627,8 +632,8 @@ Status DecodeFrame(std::span<const uint8_t> coded, std::span<uint8_t> out, uint3
     return Status::OK();
   }
   if (tail[0] != kRestZstd) return Corrupt("unknown sign and mantissa mode " + std::to_string(tail[0]));
-  EMB_RETURN_IF_ERROR(ZstdDecompress(tail.subspan(1), std::span<uint8_t>(rest).first(3 * n)));
-  Merge(exps.data(), rest.data(), n, out.data());
+  EMB_RETURN_IF_ERROR(ZstdDecompress(tail.subspan(1), out.subspan(n, 3 * n)));
+  Merge(exps.data(), out.data() + n, n, out.data());
   return Status::OK();
 }
 

@@ -1,8 +1,10 @@
 #include "store/mapped_file.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/file_mapping.hpp>
@@ -10,18 +12,36 @@
 #include <cerrno>
 #include <cstring>
 
+#include "store/file_util.h"
+
 namespace embstore {
 
 namespace bip = boost::interprocess;
 
+namespace {
+
+// A descriptor we opened, as Boost's mapped_region takes a mappable object:
+// the file is mapped from the descriptor that was checked, not reopened by
+// name.
+struct DescriptorMapping {
+  int fd;
+  bip::mapping_handle_t get_mapping_handle() const { return bip::ipcdetail::mapping_handle_from_file_handle(fd); }
+  bip::mode_t get_mode() const { return bip::read_only; }
+};
+
+}  // namespace
+
 struct MappedFile::Impl {
-  bip::file_mapping mapping;
-  bip::mapped_region region;
+  int fd = -1;
+  bip::mapped_region region;  // empty for an empty file
+  ~Impl() {
+    if (fd >= 0) ::close(fd);  // the mapping does not need the descriptor
+  }
 };
 
 MappedFile::MappedFile(std::unique_ptr<Impl> impl, std::string path)
     : impl_(std::move(impl)), path_(std::move(path)) {
-  if (impl_) {
+  if (impl_ && impl_->region.get_size() > 0) {
     data_ = static_cast<const uint8_t*>(impl_->region.get_address());
     size_ = impl_->region.get_size();
   }
@@ -30,30 +50,44 @@ MappedFile::MappedFile(MappedFile&&) noexcept = default;
 MappedFile& MappedFile::operator=(MappedFile&&) noexcept = default;
 MappedFile::~MappedFile() = default;
 
-Result<MappedFile> MappedFile::Open(const std::string& path) {
-  // stat first: Boost cannot map an empty file, and mapping a directory or a
-  // FIFO would fail with a less helpful message.
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
+Result<MappedFile> MappedFile::Open(const std::string& path, const MapOptions& options) {
+  auto failed = [&](const std::string& what) {
     const int err = errno;
-    const std::string message = path + ": " + std::strerror(err);
-    return err == ENOENT ? Status::NotFound(message) : Status::IOError(message);
+    if (err == ENOENT) return Status::NotFound(path + ": " + std::strerror(err));
+    if (err == ELOOP && !options.follow_symlinks) return Status::IOError(path + ": is a symlink, which is not followed here");
+    return Status::IOError(path + ": " + what + std::strerror(err));
+  };
+  // Look before opening: opening a FIFO blocks until a writer comes, and
+  // opening a device can act on it (a tape rewinds, a watchdog arms).
+  struct stat st;
+  if ((options.follow_symlinks ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st)) != 0) return failed("");
+  if (!S_ISREG(st.st_mode)) {
+    if (S_ISLNK(st.st_mode)) return Status::IOError(path + ": is a symlink, which is not followed here");
+    return NotRegularFile(path, st.st_mode);
   }
-  if (!S_ISREG(st.st_mode)) return Status::IOError(path + ": not a regular file");
-  if (st.st_size == 0) {
-    // Nothing to map; callers see an empty span and report the bad magic.
-    return MappedFile(nullptr, path);
+  // The path may change between the look and the open: O_NONBLOCK keeps a
+  // FIFO swapped in from blocking the open, and fstat decides on what was
+  // actually opened.
+  auto impl = std::make_unique<Impl>();
+  impl->fd = ::open(path.c_str(),
+                    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (options.follow_symlinks ? 0 : O_NOFOLLOW));
+  if (impl->fd < 0) return failed("cannot open: ");
+  if (::fstat(impl->fd, &st) != 0) return failed("fstat: ");
+  if (!S_ISREG(st.st_mode)) return NotRegularFile(path, st.st_mode);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size > 0) {
+    // Nothing is mapped for an empty file; callers see an empty span and
+    // report the bad magic.
+    try {
+      impl->region = bip::mapped_region(DescriptorMapping{impl->fd}, bip::read_only, 0, static_cast<size_t>(size));
+    } catch (const std::exception& e) {
+      return Status::IOError(path + ": cannot map: " + e.what());
+    }
   }
-  try {
-    auto impl = std::make_unique<Impl>();
-    impl->mapping = bip::file_mapping(path.c_str(), bip::read_only);
-    impl->region = bip::mapped_region(impl->mapping, bip::read_only);
-    return MappedFile(std::move(impl), path);
-  } catch (const bip::interprocess_exception& e) {
-    return Status::IOError(path + ": cannot map: " + e.what());
-  } catch (const std::exception& e) {
-    return Status::IOError(path + ": cannot map: " + e.what());
-  }
+  MappedFile file(std::move(impl), path);
+  file.owner_uid_ = st.st_uid;
+  file.mode_ = st.st_mode & 07777;
+  return file;
 }
 
 Status MappedFile::Advise(AccessHint hint, uint64_t offset, uint64_t length) const {
@@ -85,8 +119,7 @@ bool MappedFile::PageResident(uint64_t offset) const {
   // Linux 5.0 it says "in memory" for every page of any other file).
   unsigned char byte;
   struct iovec iov = {&byte, 1};
-  const ssize_t n = ::preadv2(impl_->mapping.get_mapping_handle().handle, &iov, 1, static_cast<off_t>(offset),
-                              RWF_NOWAIT);
+  const ssize_t n = ::preadv2(impl_->fd, &iov, 1, static_cast<off_t>(offset), RWF_NOWAIT);
   if (n == 1) return true;
   if (n < 0 && errno == EAGAIN) return false;
   // No RWF_NOWAIT here (an old kernel, a file system without it): mincore.

@@ -1,6 +1,7 @@
 #include "store/shared_table.h"
 
 #include <dirent.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,8 @@
 #include <memory>
 
 #include "format/embz_format.h"
+#include "format/metadata.h"
+#include "store/any_table.h"
 #include "store/atomic_file.h"
 #include "store/embz.h"
 #include "store/parallel.h"
@@ -23,7 +26,6 @@ namespace embstore {
 namespace {
 
 constexpr char kPrefix[] = "embstore-";
-constexpr char kSharedScheme[] = "shm:";
 
 std::string Quoted(const std::string& name) { return "shared table '" + name + "'"; }
 
@@ -88,32 +90,68 @@ std::string SharedDir() {
 
 std::string SharedPath(const std::string& name) { return SharedDir() + "/" + kPrefix + name; }
 
-Result<TableReader> TableReader::OpenShared(const std::string& name) {
+std::string UserText(uint32_t uid) {
+  std::string text = "uid " + std::to_string(uid);
+  std::vector<char> buf(16384);
+  struct passwd pw, *found = nullptr;
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+    text += " (" + std::string(found->pw_name) + ")";
+  }
+  return text;
+}
+
+Result<uint32_t> ParseOwner(const std::string& user) {
+  if (!user.empty() && user.find_first_not_of("0123456789") == std::string::npos && user.size() <= 10) {
+    const uint64_t uid = std::stoull(user);
+    if (uid < (uint64_t{1} << 32) - 1) return static_cast<uint32_t>(uid);
+  }
+  std::vector<char> buf(16384);
+  struct passwd pw, *found = nullptr;
+  if (::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+    return static_cast<uint32_t>(found->pw_uid);
+  }
+  return Status::InvalidArgument("owner '" + EscapeForDisplay(user) + "' is neither a user name nor a uid");
+}
+
+bool OwnerTrusted(uint32_t uid, std::span<const uint32_t> trusted_owners) {
+  return uid == ::geteuid() || uid == 0 ||
+         std::find(trusted_owners.begin(), trusted_owners.end(), uid) != trusted_owners.end();
+}
+
+Result<TableReader> TableReader::OpenShared(const std::string& name, std::span<const uint32_t> trusted_owners) {
   EMB_RETURN_IF_ERROR(ValidateSharedName(name));
   const std::string path = SharedPath(name);
-  // The name may be unshared, or shared again, at any moment: a name that
-  // is absent when looked at is "not found", and one that came back in the
-  // meantime is opened again.
-  auto gone = [&] {
-    return Status::NotFound("no " + Quoted(name) + " in " + SharedDir() + " ('embstore shared' lists them)");
-  };
-  Status last;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    auto table = Open(path);
-    if (table.ok()) return table;
-    last = table.status().WithContext(Quoted(name));
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) {
-      return errno == ENOENT ? gone() : Status::IOError(Quoted(name) + ": " + path + ": " + std::strerror(errno));
+  // One open decides everything: a name unshared meanwhile is "not found",
+  // one shared again meanwhile gives the old segment or the new one, whole.
+  // A symlink planted at the name is not followed.
+  MapOptions mo;
+  mo.follow_symlinks = false;
+  auto file = MappedFile::Open(path, mo);
+  if (!file.ok()) {
+    if (file.status().IsNotFound()) {
+      return Status::NotFound("no " + Quoted(name) + " in " + SharedDir() + " ('embstore shared' lists them)");
     }
-    if (::access(path.c_str(), R_OK) != 0) {
-      if (errno == ENOENT) return gone();
-      return Status::IOError(Quoted(name) + ": " + path + ": " + std::strerror(errno) + " (owner uid " +
-                             std::to_string(st.st_uid) + ", mode " + OctalMode(st.st_mode & 0777) + ")");
+    Status st = file.status().WithContext(Quoted(name));
+    struct stat s;
+    if (::lstat(path.c_str(), &s) == 0 && S_ISREG(s.st_mode) && ::access(path.c_str(), R_OK) != 0 &&
+        errno == EACCES) {
+      st = Status::IOError(st.message() + " (owner " + UserText(s.st_uid) + ", mode " + OctalMode(s.st_mode & 0777) +
+                           ")");
     }
-    if (!last.IsIOError() && !last.IsNotFound()) return last;  // it opened and is not a valid table
+    return st;
   }
-  return last;
+  // Anyone may create a name in /dev/shm. A segment of another user is read
+  // only when that user is trusted: otherwise whoever took the name first
+  // would serve their rows to our workers.
+  if (!OwnerTrusted(file->owner_uid(), trusted_owners)) {
+    return Status::IOError(Quoted(name) + " (" + path + ") belongs to " + UserText(file->owner_uid()) +
+                           ", not to you (" + UserText(::geteuid()) +
+                           ") or root: another user may have taken the name first; read it only if you trust "
+                           "that user (--trust-owner " + std::to_string(file->owner_uid()) + ", or trust_owner= in Python)");
+  }
+  auto table = Open(std::move(*file));
+  if (!table.ok()) return table.status().WithContext(Quoted(name));
+  return table;
 }
 
 Status ShareTable(const std::string& source, const std::string& name, const ShareOptions& options) {
@@ -128,17 +166,11 @@ Status ShareTable(const std::string& source, const std::string& name, const Shar
     return Status::AlreadyExists(Quoted(name) + " already exists (unshare it first, or replace it)");
   }
   // The source: a table file, a .embz, or another segment.
-  std::unique_ptr<TableReader> plain;
-  std::unique_ptr<EmbzReader> packed;
-  if (StartsWith(source, kSharedScheme)) {
-    EMB_ASSIGN_OR_RETURN(TableReader t, TableReader::OpenShared(source.substr(std::strlen(kSharedScheme))));
-    plain = std::make_unique<TableReader>(std::move(t));
-  } else if (FileIsEmbz(source)) {
-    EMB_ASSIGN_OR_RETURN(packed, EmbzReader::Open(source));
-  } else {
-    EMB_ASSIGN_OR_RETURN(TableReader t, TableReader::Open(source));
-    plain = std::make_unique<TableReader>(std::move(t));
-  }
+  OpenOptions oo;
+  oo.trusted_owners = options.trusted_owners;
+  EMB_ASSIGN_OR_RETURN(AnyTable any, OpenAnyTable(source, oo));
+  const std::unique_ptr<TableReader>& plain = any.plain;
+  const std::unique_ptr<EmbzReader>& packed = any.packed;
   const uint64_t size = plain ? plain->file_size() : packed->embz_header().table_size;
   AtomicFileOptions fo;
   fo.sync = false;  // memory: nothing to make durable
@@ -159,15 +191,7 @@ Status ShareTable(const std::string& source, const std::string& name, const Shar
   vo.threads = options.threads;
   EMB_ASSIGN_OR_RETURN(VerifyReport report, copy->Verify(vo));
   if (!report.ok()) {
-    std::string first;
-    if (!report.bad_blocks.empty()) {
-      const BadBlock& b = report.bad_blocks.front();
-      first = ", the first rows [" + std::to_string(b.first_row) + ", " + std::to_string(b.first_row + b.row_count) + ")";
-    } else if (!report.bad_regions.empty()) {
-      first = ", " + report.bad_regions.front();
-    }
-    return Status::Corruption(source + ": " + std::to_string(report.bad_block_count) + " corrupt blocks" + first +
-                              "; nothing was shared ('embstore verify' lists them all)");
+    return Status::Corruption(source + ": " + report.Summary() + "; nothing was shared ('embstore verify' lists them all)");
   }
   return (*out)->Commit().WithContext(Quoted(name));
 }
@@ -193,11 +217,18 @@ Result<std::vector<SharedSegmentInfo>> ListShared() {
     SharedSegmentInfo info;
     info.name = file.substr(std::strlen(kPrefix));
     if (!ValidateSharedName(info.name).ok()) continue;  // not one embstore made
+    // What is at the name itself: a symlink is listed as one (readers do not
+    // follow it), never as what it points to.
     struct stat st;
-    if (::stat((dir + "/" + file).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    info.bytes = static_cast<uint64_t>(st.st_size);
+    if (::lstat((dir + "/" + file).c_str(), &st) != 0) continue;
+    info.bytes = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
     info.mode = st.st_mode & 0777;
     info.uid = st.st_uid;
+    if (!S_ISREG(st.st_mode)) {
+      info.error = "is " + FileTypeText(st.st_mode) + ", not a table (not read)";
+      out.push_back(std::move(info));
+      continue;
+    }
     auto t = TableReader::OpenShared(info.name);
     if (t.ok()) {
       info.valid = true;

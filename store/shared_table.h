@@ -22,12 +22,18 @@
 // can open it writable and corrupt it for the others; readers map it
 // read-only. By default only its owner can read it (mode 0600, stored as
 // 0400); ShareOptions::mode widens that explicitly.
+//
+// Ownership: anyone may create a name in /dev/shm, so a reader opens a
+// segment only when it belongs to the reading user, to root, or to a user
+// the reader names as trusted (TableReader::OpenShared): another user who
+// took the name first cannot serve their rows to our workers.
 
 #ifndef EMBSTORE_STORE_SHARED_TABLE_H_
 #define EMBSTORE_STORE_SHARED_TABLE_H_
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -49,12 +55,23 @@ std::string SharedPath(const std::string& name);
 // Permission bits as ls and chmod show them: "0400".
 std::string OctalMode(uint32_t mode);
 
+// "uid 1001 (alice)", or "uid 1001" for a uid with no user name.
+std::string UserText(uint32_t uid);
+// A user as --trust-owner takes one: a name ("alice") or a uid ("1001").
+Result<uint32_t> ParseOwner(const std::string& user);
+// True for this process's user, root, and the trusted owners: the users
+// whose shared tables are read.
+bool OwnerTrusted(uint32_t uid, std::span<const uint32_t> trusted_owners);
+
 struct ShareOptions {
   // Permission bits (octal 0600: owner only). Write bits are dropped: a
   // published segment is never written. Must include owner read (0400).
   uint32_t mode = 0600;
   bool replace = false;  // replace a segment of the same name (else an already-exists error)
   unsigned threads = 0;  // 0: all cores
+  // A shm: source owned by one of these users (uids) is read too (see
+  // TableReader::OpenShared).
+  std::vector<uint32_t> trusted_owners;
   // (bytes done, bytes total), from the calling thread, about ten times a second.
   std::function<void(uint64_t, uint64_t)> progress;
 };

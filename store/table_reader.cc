@@ -38,8 +38,24 @@ TableReader::TableReader(MappedFile file, Header header, Metadata metadata)
   data_ = file_.data() + header_.data_offset;
 }
 
+std::string VerifyReport::Summary() const {
+  std::string s = std::to_string(bad_block_count) + " corrupt blocks";
+  if (!bad_blocks.empty()) {
+    const BadBlock& b = bad_blocks.front();
+    s += ", the first rows [" + std::to_string(b.first_row) + ", " + std::to_string(b.first_row + b.row_count) + ")";
+  } else if (!bad_regions.empty()) {
+    s += ", " + bad_regions.front();
+  }
+  return s;
+}
+
 Result<TableReader> TableReader::Open(const std::string& path) {
   EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
+  return Open(std::move(file));
+}
+
+Result<TableReader> TableReader::Open(MappedFile file) {
+  const std::string path = file.path();
   auto header = DecodeHeader(file.bytes(), file.size());
   if (!header.ok()) return header.status().WithContext(path);
   const Header& h = *header;

@@ -46,6 +46,9 @@ struct VerifyReport {
   std::vector<BadBlock> bad_blocks;     // in block order, the first kMaxReportedBadBlocks
   std::vector<std::string> bad_regions; // nonzero padding, named by byte range
   bool ok() const { return bad_block_count == 0 && bad_regions.empty(); }
+  // For messages: "3 corrupt blocks, the first rows [A, B)", or "0 corrupt
+  // blocks, nonzero padding ..." naming the first bad region.
+  std::string Summary() const;
 };
 
 struct VerifyOptions {
@@ -58,11 +61,16 @@ struct VerifyOptions {
 class TableReader {
  public:
   static Result<TableReader> Open(const std::string& path);
+  // The same checks on a file already opened and mapped (the caller may
+  // have looked at its first bytes to decide that it is a .emb).
+  static Result<TableReader> Open(MappedFile file);
   // Opens the shared-memory table `name` (store/shared_table.h) with the
   // same checks, read-only. A name that does not exist is a not-found error;
-  // an invalid one (a '/', "..") an invalid-argument error. Defined in
-  // shared_table.cc.
-  static Result<TableReader> OpenShared(const std::string& name);
+  // an invalid one (a '/', "..") an invalid-argument error. A segment owned
+  // by anyone but this process's user, root or one of trusted_owners (uids)
+  // is refused: another user may have taken the name first (README,
+  // "Security"). Defined in shared_table.cc.
+  static Result<TableReader> OpenShared(const std::string& name, std::span<const uint32_t> trusted_owners = {});
 
   TableReader(TableReader&&) noexcept = default;
   TableReader& operator=(TableReader&&) noexcept = default;

@@ -7,12 +7,14 @@
 // file over the destination in one step, then fsyncs the folder. Until then
 // the destination is untouched: readers see the old table or the new one,
 // never half of one. A writer destroyed without Finish(), or whose Finish()
-// fails, removes its temporary file. A killed process leaves nothing behind
-// where the filesystem has O_TMPFILE (ext4, xfs, btrfs, tmpfs), except in
-// the brief moment between naming and renaming; elsewhere it may leave a
-// hidden ".embstore-tmp-PID-N" file in the destination's folder.
+// fails, removes its temporary file. A killed process leaves the old file
+// as it was and, at most, a hidden ".embstore-tmp-*" file in the
+// destination's folder (where the filesystem has O_TMPFILE, only if killed
+// in the moment between naming the new file and renaming it), which the
+// next write into that folder removes (store/atomic_file.h).
 //
-// A symlink at the destination is followed: its target is replaced.
+// A symlink at the destination is followed: its target is replaced. A
+// destination that is not a regular file (a device, a FIFO) is refused.
 //
 // Readers that already map an old file at the destination keep reading the
 // old bytes (they hold the old inode).
@@ -41,6 +43,10 @@ struct WriterOptions {
   uint64_t block_rows = 0;  // rows per checksum block; 0 picks ~1 MiB blocks
   bool sync = true;         // fsync file and folder before returning from Finish
   bool unnamed_temp = true; // O_TMPFILE where possible (false: always a hidden named file; for tests)
+  // Replace a file at the destination. false: Finish fails with an
+  // already-exists error if a file is there when the table is put in place
+  // (however late it appeared), and leaves that file as it is.
+  bool replace = true;
 };
 
 class TableWriter {

@@ -9,12 +9,39 @@
 #include <cstring>
 #include <sstream>
 
+#include "format/metadata.h"
+#include "store/file_util.h"
+#include "store/shared_table.h"
+
 
 namespace embstore::cli {
 
+std::string ForTerminal(const std::string& text) { return EscapeLinesForDisplay(text); }
+
 int Report(const std::string& cmd, const Status& status) {
-  std::fprintf(stderr, "embstore %s: %s\n", cmd.c_str(), status.message().c_str());
+  std::fprintf(stderr, "embstore %s: %s\n", cmd.c_str(), ForTerminal(status.message()).c_str());
   return status.IsInvalidArgument() ? kExitUsage : kExitData;
+}
+
+Status CheckOutput(const std::string& output, bool force) {
+  EMB_RETURN_IF_ERROR(CheckOutputIsFile(output));
+  if (!force && Exists(output)) return Status::AlreadyExists(output + " already exists; use -f to overwrite it");
+  return Status::OK();
+}
+
+void AddTrustOption(po::options_description& options, std::vector<std::string>* owners) {
+  options.add_options()("trust-owner", po::value(owners)->composing(),
+                        "read shm:NAME tables of this user too (name or uid; by default only yours and root's)");
+}
+
+OpenOptions OpenOptionsFrom(const std::vector<std::string>& owners) {
+  OpenOptions o;
+  for (const std::string& user : owners) {
+    auto uid = ParseOwner(user);
+    if (!uid.ok()) throw UsageError{"--trust-owner: " + uid.status().message()};
+    o.trusted_owners.push_back(*uid);
+  }
+  return o;
 }
 
 namespace {
@@ -66,14 +93,15 @@ Result<std::vector<IdRange>> ParseIds(const std::vector<std::string>& items) {
   out.reserve(items.size());
   for (const std::string& item : items) {
     const size_t colon = item.find(':');
-    IdRange r{0, UINT64_MAX, item};
+    IdRange r{0, 0, false, item};
     if (colon == std::string::npos) {
-      if (!ParseWholeU64(item, &r.begin) || r.begin == UINT64_MAX) {
+      if (!ParseWholeU64(item, &r.begin)) {
         return Status::InvalidArgument("id '" + item + "' is not a row number or a range A:B");
       }
-      r.end = r.begin + 1;
+      r.end = r.begin == UINT64_MAX ? r.begin : r.begin + 1;  // out of range anyway (ResolveIds)
     } else {
       const std::string left = item.substr(0, colon), right = item.substr(colon + 1);
+      r.to_end = right.empty();
       if ((!left.empty() && !ParseWholeU64(left, &r.begin)) || (!right.empty() && !ParseWholeU64(right, &r.end))) {
         return Status::InvalidArgument("range '" + item + "' is not of the form A:B (half-open, A and B >= 0)");
       }
@@ -90,7 +118,7 @@ Status ResolveIds(std::vector<IdRange>* ranges, uint64_t rows) {
   for (IdRange& r : *ranges) {
     const bool single = r.text.find(':') == std::string::npos;
     if (single && r.begin >= rows) return Status::OutOfRange(OutOfRangeMessage(r.begin, rows));
-    if (r.end == UINT64_MAX) r.end = rows;  // "A:" runs to the end
+    if (r.to_end) r.end = rows;  // "A:" runs to the end
     if (r.begin > rows || r.end > rows) {
       return Status::OutOfRange("range " + r.text + " out of range: the table has rows [0, " +
                                 std::to_string(rows) + ")");

@@ -31,8 +31,19 @@ struct UsageError {
 };
 
 // Prints "embstore <cmd>: <message>" to stderr and returns the exit code
-// for the status (invalid argument: 2, anything else: 1).
+// for the status (invalid argument: 2, anything else: 1). Control
+// characters in the message (from a file's bytes) are escaped.
 int Report(const std::string& cmd, const Status& status);
+
+// Text from a file or a user, made safe to print on a terminal: every line
+// through EscapeForDisplay (no terminal escapes, no invalid UTF-8).
+std::string ForTerminal(const std::string& text);
+
+// An output checked before any work: something there that is not a
+// regular file is refused, -f or not; a file there without -f is the
+// already-exists error, exit 1 (the same code as when the file appears
+// while the command runs, which the writer checks atomically).
+Status CheckOutput(const std::string& output, bool force);
 
 // Parses a whole decimal number for option `name`; throws UsageError with
 // a message naming the option ("--rows: '-3' is not a non-negative integer").
@@ -50,7 +61,8 @@ unsigned ParseThreads(const std::string& text);
 // name the item and the table's rows).
 struct IdRange {
   uint64_t begin;
-  uint64_t end;  // UINT64_MAX until resolved: "to the end"
+  uint64_t end;
+  bool to_end;  // "A:": end is the table's row count, set by ResolveIds
   std::string text;
 };
 Result<std::vector<IdRange>> ParseIds(const std::vector<std::string>& items);
@@ -68,6 +80,11 @@ namespace po = boost::program_options;
 // Throws UsageError for unknown options, missing values and the like.
 bool ParseArgs(int argc, char** argv, const std::string& usage, po::options_description& options,
                const po::positional_options_description& positional, po::variables_map* vm);
+
+// --trust-owner USER (repeatable), for every command that reads tables:
+// shared tables of these users are read too (store/shared_table.h).
+void AddTrustOption(po::options_description& options, std::vector<std::string>* owners);
+OpenOptions OpenOptionsFrom(const std::vector<std::string>& owners);
 
 int GenerateMain(int argc, char** argv);
 int InfoMain(int argc, char** argv);

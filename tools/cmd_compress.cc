@@ -14,10 +14,20 @@ namespace embstore::cli {
 
 namespace {
 
-// zstd's "-19" style: turns "-N" into "--level N" before option parsing.
+// zstd's "-19" style: turns "-N" into "--level N" before option parsing,
+// except where it is the value of an option ("--level -1" stays a bad
+// level, "-o -1" a file named -1). "--" ends the options.
 std::vector<std::string> ExpandLevelFlags(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
-  for (auto& a : args) {
+  static const char* const kTakesValue[] = {"--level", "--frame-rows", "-o", "--output", "-T", "--threads",
+                                            "--trust-owner"};
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string& a = args[i];
+    if (a == "--") break;
+    const std::string& before = args[i - 1];
+    bool is_value = false;
+    for (const char* o : kTakesValue) is_value = is_value || before == o;
+    if (is_value) continue;
     if (a.size() >= 2 && a.size() <= 3 && a[0] == '-' && a[1] >= '1' && a[1] <= '9' &&
         (a.size() == 2 || (a[2] >= '0' && a[2] <= '9'))) {
       a = "--level=" + a.substr(1);
@@ -29,6 +39,7 @@ std::vector<std::string> ExpandLevelFlags(int argc, char** argv) {
 struct Common {
   std::string input, output, threads = "0";
   bool force = false, quiet = false, verbose = false, no_fsync = false;
+  std::vector<std::string> owners;
 };
 
 void AddCommon(po::options_description& o, Common* c) {
@@ -48,6 +59,7 @@ int Run(int argc, char** argv, bool compress) {
   std::string level = std::to_string(kDefaultLevel), frame_rows = "0";
   po::options_description options("options");
   AddCommon(options, &c);
+  if (compress) AddTrustOption(options, &c.owners);
   if (compress) {
     options.add_options()
         ("level", po::value(&level)->default_value(std::to_string(kDefaultLevel)), "zstd level 1..19 (also -1 .. -19)")
@@ -68,9 +80,6 @@ int Run(int argc, char** argv, bool compress) {
   for (auto& a : args) ptrs.push_back(a.data());
   if (!ParseArgs(static_cast<int>(ptrs.size()), ptrs.data(), usage, options, positional, &vm)) return kExitOk;
   const unsigned threads = ParseThreads(c.threads);
-  if (Exists(c.output) && !c.force) {
-    throw UsageError{c.output + " already exists; use -f to overwrite it"};
-  }
   if (compress) {
     CompressOptions o;
     const uint64_t lv = ParseU64(level, "--level");
@@ -79,7 +88,11 @@ int Run(int argc, char** argv, bool compress) {
     o.frame_rows = ParseU64(frame_rows, "--frame-rows");
     o.threads = threads;
     o.sync = !c.no_fsync;
-    auto table = OpenTable(c.input);
+    o.replace = c.force;
+    const OpenOptions open_options = OpenOptionsFrom(c.owners);
+    // Checked again, atomically, when the new file is put in place.
+    if (Status st = CheckOutput(c.output, c.force); !st.ok()) return Report(cmd, st);
+    auto table = OpenTable(c.input, open_options);
     if (!table.ok()) return Report(cmd, table.status());
     ProgressBar bar(cmd, table->header().data_size, "bytes");
     if (!c.quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
@@ -97,12 +110,16 @@ int Run(int argc, char** argv, bool compress) {
     }
     return kExitOk;
   }
+  if (Status st = CheckOutput(c.output, c.force); !st.ok()) return Report(cmd, st);
   auto z = EmbzReader::Open(c.input);
   if (!z.ok()) return Report(cmd, z.status());
   ProgressBar bar(cmd, (*z)->header().data_size, "bytes");
-  std::function<void(uint64_t, uint64_t)> progress;
-  if (!c.quiet && bar.enabled()) progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
-  Status st = (*z)->Decompress(c.output, threads, !c.no_fsync, progress);
+  DecompressOptions o;
+  o.threads = threads;
+  o.sync = !c.no_fsync;
+  o.replace = c.force;
+  if (!c.quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
+  Status st = (*z)->Decompress(c.output, o);
   bar.Done();
   if (!st.ok()) return Report(cmd, st);
   if (c.verbose) std::fprintf(stderr, "%s: %" PRIu64 " bytes\n", c.output.c_str(), (*z)->embz_header().table_size);

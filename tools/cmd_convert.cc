@@ -47,13 +47,15 @@ int ImportMain(int argc, char** argv) {
     auto tensors = ListSafetensors(source);
     if (!tensors.ok()) return Report("import", tensors.status());
     for (const auto& t : *tensors) {
-      std::printf("%-40s %-5s %-20s %llu bytes\n", t.name.c_str(), t.dtype.c_str(), ShapeText(t.shape).c_str(),
-                  (unsigned long long)(t.end - t.begin));
+      std::printf("%-40s %-5s %-20s %llu bytes\n", ForTerminal(t.name).c_str(), ForTerminal(t.dtype).c_str(),
+                  ShapeText(t.shape).c_str(), (unsigned long long)(t.end - t.begin));
     }
     return FinishStdout("import");
   }
   if (output.empty()) throw UsageError{"-o FILE.emb is required"};
-  if (Exists(output) && !force) throw UsageError{output + " already exists; use -f to overwrite it"};
+  o.replace = force;
+  // Checked again, atomically, when the table is put in place.
+  if (Status st = CheckOutput(output, force); !st.ok()) return Report("import", st);
   ProgressBar bar("import", "bytes");
   if (!quiet) o.progress = bar.Callback();
   Status st = ImportTable(source, output, o);
@@ -64,6 +66,7 @@ int ImportMain(int argc, char** argv) {
 int ExportMain(int argc, char** argv) {
   std::string input, output, tensor_name = "weight";
   bool force = false, quiet = false, no_fsync = false;
+  std::vector<std::string> owners;
   po::options_description options("options");
   options.add_options()
       ("table", po::value(&input)->required(), "FILE.emb, FILE.embz or shm:NAME")
@@ -72,6 +75,7 @@ int ExportMain(int argc, char** argv) {
       ("force,f", po::bool_switch(&force), "overwrite an existing output file")
       ("quiet,q", po::bool_switch(&quiet), "no progress bar")
       ("no-fsync", po::bool_switch(&no_fsync), "skip fsync before the rename");
+  AddTrustOption(options, &owners);
   po::positional_options_description positional;
   positional.add("table", 1);
   po::variables_map vm;
@@ -80,12 +84,14 @@ int ExportMain(int argc, char** argv) {
       "Writes the table as a .npy that numpy.load(..., mmap_mode='r') maps without a copy, or as\n"
       "a safetensors file with one F32 tensor (the table's metadata in __metadata__).";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
-  if (Exists(output) && !force) throw UsageError{output + " already exists; use -f to overwrite it"};
-  auto any = OpenAnyTable(input);
+  const OpenOptions open_options = OpenOptionsFrom(owners);
+  if (Status st = CheckOutput(output, force); !st.ok()) return Report("export", st);
+  auto any = OpenAnyTable(input, open_options);
   if (!any.ok()) return Report("export", any.status());
   ExportOptions o;
   o.tensor_name = tensor_name;
   o.sync = !no_fsync;
+  o.replace = force;
   ProgressBar bar("export", any->header().rows, "rows");
   if (!quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
   Status st = any->plain ? ExportTable(*any->plain, output, o) : ExportTable(*any->packed, output, o);

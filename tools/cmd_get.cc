@@ -85,6 +85,7 @@ int GetMain(int argc, char** argv) {
   std::string path;
   std::vector<std::string> ids;
   int precision = -1;
+  std::vector<std::string> owners;
   po::options_description options("options");
   options.add_options()
       ("file", po::value(&path)->required(), "table file")
@@ -92,6 +93,7 @@ int GetMain(int argc, char** argv) {
       ("precision", po::value(&precision), "decimals to print (text default 4; JSON default: exact)")
       ("json", "print a JSON array of {\"id\": N, \"row\": [...]} objects")
       ("raw", "write the rows as little-endian float32 bytes, nothing else");
+  AddTrustOption(options, &owners);
   po::positional_options_description positional;
   positional.add("file", 1).add("ids", -1);
   po::variables_map vm;
@@ -111,7 +113,7 @@ int GetMain(int argc, char** argv) {
   if (!ranges.ok()) throw UsageError{ranges.status().message()};
 
   // A .emb hands out rows from its mapping; a .embz decodes their frames.
-  auto any = OpenAnyTable(path);
+  auto any = OpenAnyTable(path, OpenOptionsFrom(owners));
   if (!any.ok()) return Report("get", any.status());
   const TableReader* table = any->plain.get();
   const EmbzReader* packed = any->packed.get();
@@ -130,6 +132,7 @@ int GetMain(int argc, char** argv) {
   Out out;
   if (raw) {
     for (const IdRange& r : *ranges) {
+      if (out.failed()) break;
       if (table && table->header().row_stride == dim * sizeof(float)) {
         // Rows of a range are contiguous in the file: one write, no copy.
         auto bytes = table->row_bytes(r.begin, r.end - r.begin);
@@ -145,7 +148,7 @@ int GetMain(int argc, char** argv) {
     out.Put('[');
     bool first = true;
     for (const IdRange& r : *ranges) {
-      for (uint64_t id = r.begin; id < r.end && row_error.ok(); ++id) {
+      for (uint64_t id = r.begin; id < r.end && row_error.ok() && !out.failed(); ++id) {
         auto v = row(id);
         if (!row_error.ok()) break;
         char head[64];
@@ -160,11 +163,15 @@ int GetMain(int argc, char** argv) {
         out.Put("]}", 2);
       }
     }
-    out.Put("\n]\n", 3);
+    // Closed only when every row is there: a row that cannot be read leaves
+    // the array unclosed, so no JSON reader mistakes the rows before it for
+    // the answer.
+    if (row_error.ok()) out.Put("\n]\n", 3);
   } else {
     if (precision < 0) precision = 4;
     for (const IdRange& r : *ranges) {
-      for (uint64_t id = r.begin; id < r.end && row_error.ok(); ++id) {
+      // A failed write (a full disk, a closed pipe) stops the formatting.
+      for (uint64_t id = r.begin; id < r.end && row_error.ok() && !out.failed(); ++id) {
         auto v = row(id);
         if (!row_error.ok()) break;
         for (uint64_t i = 0; i < dim; ++i) {

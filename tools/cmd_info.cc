@@ -13,10 +13,12 @@ namespace embstore::cli {
 
 int InfoMain(int argc, char** argv) {
   std::string path;
+  std::vector<std::string> owners;
   po::options_description options("options");
   options.add_options()
       ("file", po::value(&path)->required(), "table file")
       ("json", "print one JSON object");
+  AddTrustOption(options, &owners);
   po::positional_options_description positional;
   positional.add("file", 1);
   po::variables_map vm;
@@ -27,7 +29,7 @@ int InfoMain(int argc, char** argv) {
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
 
   // A .embz describes the table inside it, plus its own container.
-  auto any = OpenAnyTable(path);
+  auto any = OpenAnyTable(path, OpenOptionsFrom(owners));
   if (!any.ok()) return Report("info", any.status());
   const EmbzReader* packed = any->packed.get();
   const Header& h = any->header();
@@ -40,7 +42,7 @@ int InfoMain(int argc, char** argv) {
     return FinishStdout("info");
   }
 
-  std::printf("file         %s\n", path.c_str());
+  std::printf("file         %s\n", ForTerminal(path).c_str());
   std::printf("format       embstore table %u.%u\n", h.version_major, h.version_minor);
   std::printf("shape        %llu x %llu %s\n", (unsigned long long)h.rows, (unsigned long long)h.dim,
               DtypeName(h.dtype));
@@ -64,7 +66,7 @@ int InfoMain(int argc, char** argv) {
     size_t start = 0;
     while (start < torch.size()) {
       size_t end = torch.find('\n', start);
-      std::printf("  %s\n", torch.substr(start, end - start).c_str());
+      std::printf("  %s\n", ForTerminal(torch.substr(start, end - start)).c_str());
       start = end + 1;
     }
   }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "store/file_util.h"
 #include "store/shared_table.h"
 #include "store/table_reader.h"
 #include "tools/cli.h"
@@ -34,6 +35,7 @@ uint32_t ParseMode(const std::string& text) {
 int ShareMain(int argc, char** argv) {
   std::string source, name, mode = "0600", threads = "0";
   bool force = false, quiet = false, verbose = false;
+  std::vector<std::string> owners;
   po::options_description options("options");
   options.add_options()
       ("source", po::value(&source)->required(), "table: FILE.emb, FILE.embz or shm:NAME")
@@ -43,6 +45,7 @@ int ShareMain(int argc, char** argv) {
       ("threads,T", po::value(&threads)->default_value("0"), "threads, 0: all cores")
       ("quiet,q", po::bool_switch(&quiet), "no progress bar")
       ("verbose,v", po::bool_switch(&verbose), "print a summary line");
+  AddTrustOption(options, &owners);
   po::positional_options_description positional;
   positional.add("source", 1);
   po::variables_map vm;
@@ -56,9 +59,12 @@ int ShareMain(int argc, char** argv) {
   o.mode = ParseMode(mode);
   o.replace = force;
   o.threads = ParseThreads(threads);
+  o.trusted_owners = OpenOptionsFrom(owners).trusted_owners;
   if (Status st = ValidateSharedName(name); !st.ok()) throw UsageError{"--name: " + st.message()};
-  if (!force && OpenTable(std::string(kSharedScheme) + name).status().code() != Status::Code::kNotFound) {
-    throw UsageError{"shared table '" + name + "' already exists; use -f to replace it"};
+  // Checked again, atomically, when the segment gets its name: a loser of
+  // two racing shares gets this same error, and exit 1, either way.
+  if (!force && Exists(SharedPath(name))) {
+    return Report("share", Status::AlreadyExists("shared table '" + name + "' already exists; use -f to replace it"));
   }
   // The total is the table's size, which only ShareTable knows (.embz).
   ProgressBar bar("share", "bytes");

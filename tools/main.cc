@@ -63,14 +63,15 @@ int main(int argc, char** argv) {
     try {
       return c.main(argc - 1, argv + 1);
     } catch (const UsageError& e) {
-      std::fprintf(stderr, "embstore %s: %s\nTry 'embstore %s --help'.\n", c.name, e.message.c_str(), c.name);
+      std::fprintf(stderr, "embstore %s: %s\nTry 'embstore %s --help'.\n", c.name, ForTerminal(e.message).c_str(),
+                   c.name);
       return kExitUsage;
     } catch (const std::bad_alloc&) {
       std::fprintf(stderr, "embstore %s: out of memory\n", c.name);
       return kExitData;
     }
   }
-  std::fprintf(stderr, "embstore: unknown command '%s'\n\n", cmd.c_str());
+  std::fprintf(stderr, "embstore: unknown command '%s'\n\n", ForTerminal(cmd).c_str());
   PrintUsage(stderr);
   return kExitUsage;
 }

@@ -56,6 +56,13 @@ def main():
     npy("npy-missing-shape.npy", "{'descr': '<f4', 'fortran_order': False, }", floats)
     npy("npy-version-9.npy", ok, floats, version=(9, 0))
     npy("npy-v2-header-4gb.npy", ok, floats, version=(2, 0), length=0xFFFFFFF0)
+    npy("npy-leading-zero-dimension.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (02, 4), }", floats)
+    npy("npy-long-suffix-in-3.0.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 4), }", floats,
+        version=(3, 0))
+    npy("npy-escapes-in-dtype.npy", "{'descr': '<f4\x1b[2J\x1b[31m', 'fortran_order': False, 'shape': (2, 4), }",
+        floats)
+    npy("npy-escapes-in-key.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), '\x1b]0;x\x07': 1, }",
+        floats)
     with open(os.path.join(OUT, "npy-bad-magic.npy"), "wb") as f:
         f.write(b"\x93NUMPX\x01\x00" + b"\0" * 100)
 
@@ -75,6 +82,7 @@ def main():
                 floats)
     safetensors("st-unknown-dtype.safetensors", {"w": t("F128", [2, 1], 0, 32)}, floats)
     safetensors("st-int64-tensor.safetensors", {"w": t("I64", [2, 2], 0, 32)}, floats)
+    safetensors("st-escapes-in-dtype.safetensors", {"w\x1b[2J": t("F32\x1b[31m", [2, 4], 0, 32)}, floats)
     safetensors("st-duplicate-key.safetensors",
                 b'{"w":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]},'
                 b'"w":{"dtype":"F32","shape":[1,4],"data_offsets":[0,16]}}', floats)

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -158,6 +159,20 @@ TEST_F(SharedTableTest, BadSegmentsAndSourcesAreRefusedByName) {
   o.mode = 01600;
   EXPECT_TRUE(ShareTable(files_.File("a.emb"), "m", o).IsInvalidArgument());
   EXPECT_TRUE(ShareTable(files_.File("missing.emb"), "m").IsNotFound());
+}
+
+TEST_F(SharedTableTest, ListingShowsWhatIsAtTheNameNotWhatALinkPointsTo) {
+  ASSERT_EQ(::symlink(files_.File("a.emb").c_str(), SharedPath("leak").c_str()), 0);
+  ASSERT_EQ(::mkfifo(SharedPath("pipe").c_str(), 0644), 0);
+  auto list = ListShared();
+  ASSERT_OK(list.status());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "leak");
+  EXPECT_FALSE((*list)[0].valid);
+  EXPECT_NE((*list)[0].error.find("is a symlink"), std::string::npos) << (*list)[0].error;
+  EXPECT_EQ((*list)[0].bytes, 0u);  // not a.emb's size
+  EXPECT_NE((*list)[1].error.find("is a FIFO"), std::string::npos) << (*list)[1].error;
+  EXPECT_FALSE(TableReader::OpenShared("leak").ok());
 }
 
 TEST_F(SharedTableTest, APlantedSymlinkIsNotFollowed) {

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Resource bounds on hostile input (run by ctest):
+"""Resource bounds on hostile and on legitimate but extreme input (run by ctest):
     bounds_test.py EMBSTORE GOLDEN_DIR
 
 Every file in GOLDEN_DIR/bad (tables, .embz, .npy, safetensors), and worst
@@ -7,10 +7,18 @@ cases made here (a .embz whose header claims 2^40 frames of 64 MiB; a
 safetensors header of 99 MB holding a million tensors; a .npy claiming a
 petabyte), goes through the command that reads it. Each must finish within
 10 seconds (no loop without progress) and peak below the documented bound
-(README, "Security"): 64 MiB beyond what a process of this build needs at
-rest, plus 6x the header for a safetensors header (mapped, and parsed into a
-list of tensors), which is itself at most
-100 MB.
+(README, "Security"): beyond what a process of this build needs at rest,
+68 MiB + 1.25 F, where F is the decoded frame size of the .embz read (0
+when none is), plus 6x the header for a safetensors header (mapped, and
+parsed into a list of tensors), which is itself at most 100 MB.
+
+Then a .embz with the largest frames the format allows (64 MiB; a table of
+zeros, so that the file itself is a few KB and the peak is the process's
+own memory): get of one row and of every row, verify and decompress on 8
+threads, export; and compress on 8 threads into such frames, within its own
+bound (256 MiB of frames in flight, plus the table it maps). And one with
+the smallest (one float per frame, half a million of them): the frame
+cache must count what each frame costs it, not only the frame's bytes.
 """
 
 import json
@@ -107,13 +115,47 @@ def main():
             f.write(struct.pack("<Q", len(text)) + text)
         cases.append(("a safetensors header of a million tensors: --list", ["import", big, "--list"], 6 * len(text)))
 
+        # The largest frames: 3 frames of 16,384 rows x 1,024 floats (64 MiB).
+        zeros = os.path.join(d, "zeros.emb")
+        subprocess.run([EMB, "generate", "--rows", "49152", "--dim", "1024", "--init", "uniform", "--low", "0",
+                        "--high", "0", "-o", zeros, "--no-fsync"], check=True)
+        big = os.path.join(d, "big-frames.embz")
+        subprocess.run([EMB, "compress", zeros, "-o", big, "--frame-rows", "16384", "--no-fsync", "-q"], check=True)
+        frame = 64 << 20
+        extra = frame + frame // 4
+        out = os.path.join(d, "out")
+        cases += [
+            ("64 MiB frames: get of one row", ["get", big, "20000"], extra),
+            ("64 MiB frames: get of every row", ["get", big, "0:49152", "--raw"], extra),
+            ("64 MiB frames: verify -T 8", ["verify", big, "-T", "8"], extra),
+            ("64 MiB frames: decompress -T 8", ["decompress", big, "-o", out + ".emb", "-T", "8", "--no-fsync", "-q"],
+             extra),
+            ("64 MiB frames: export", ["export", big, "-o", out + ".npy", "--no-fsync", "-q"], extra),
+            # compress maps its source (192 MiB, every page read): that is the table's own mapping.
+            ("64 MiB frames: compress -T 8", ["compress", zeros, "-o", out + ".embz", "--frame-rows", "16384", "-T", "8",
+                                              "--no-fsync", "-q"], (256 << 20) + os.path.getsize(zeros) - (68 << 20)),
+        ]
+
+        # The smallest frames: one float each (2 MiB of rows, 500,000 frames).
+        # The cache counts each frame's bookkeeping, not only its 4 bytes.
+        ones = os.path.join(d, "ones.emb")
+        subprocess.run([EMB, "generate", "--rows", "500000", "--dim", "1", "-o", ones, "--no-fsync"], check=True)
+        tiny = os.path.join(d, "tiny-frames.embz")
+        subprocess.run([EMB, "compress", ones, "-o", tiny, "--frame-rows", "1", "--no-fsync", "-q"], check=True)
+        mapped = os.path.getsize(tiny)  # the file's own mapping, every page of which these read
+        cases += [
+            ("one-float frames: get of every row", ["get", tiny, "0:500000", "--raw"], mapped),
+            ("one-float frames: export", ["export", tiny, "-o", out + "-tiny.npy", "--no-fsync", "-q"], mapped),
+            ("one-float frames: verify", ["verify", tiny], mapped),
+        ]
+
         cases_file = os.path.join(d, "cases.json")
         json.dump([[what, args] for what, args, _ in cases], open(cases_file, "w"))
         out = subprocess.run([sys.executable, __file__, EMB, "--measure", cases_file] + sys.argv[3:], check=True,
                              capture_output=True, text=True).stdout
         results = {r[0]: r[1:] for r in json.loads(out)}
         base = results["at rest"][1]
-        bound = base + (64 << 20)
+        bound = base + (68 << 20)
         print(f"note: at rest {base / 2**20:.1f} MiB; bound {bound / 2**20:.1f} MiB", flush=True)
         for what, args, extra in cases:
             code, rss, secs, err = results[what]

@@ -181,7 +181,7 @@ expect "verify golden newer minor" 0 "" "$EMB" verify "$GOLDEN/good/minor-1.1-lo
 # --- compress / decompress --------------------------------------------------
 "$EMB" generate --rows 3000 --dim 96 --seed 5 -o "$T/c.emb"
 expect "compress" 0 "ratio" "$EMB" compress "$T/c.emb" -o "$T/c.embz" -v
-expect "compress refuses to overwrite" 2 "already exists; use -f" "$EMB" compress "$T/c.emb" -o "$T/c.embz"
+expect "compress refuses to overwrite" 1 "already exists; use -f" "$EMB" compress "$T/c.emb" -o "$T/c.embz"
 expect "compress -f -19 -T 2" 0 "" "$EMB" compress "$T/c.emb" -o "$T/c.embz" -f -19 -T 2
 expect "bad level" 2 "--level: 25 is outside [1, 19]" "$EMB" compress "$T/c.emb" -o "$T/x.embz" --level 25
 expect "decompress" 0 "" "$EMB" decompress "$T/c.embz" -o "$T/c2.emb"
@@ -235,7 +235,7 @@ same "get shm:NAME equals get FILE" "$("$EMB" get shm:cli-t 0:3000 --raw | md5su
 expect "verify shm:NAME" 0 "" "$EMB" verify shm:cli-t
 same "info shm:NAME" "$("$EMB" info shm:cli-t --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["rows"], d["dim"])')" "3000 96"
 expect "compress shm:NAME" 0 "" "$EMB" compress shm:cli-t -o "$T/from-shm.embz" --no-fsync
-expect "share refuses a taken name" 2 "already exists; use -f" "$EMB" share "$T/s.emb" --name cli-t
+expect "share refuses a taken name" 1 "already exists; use -f" "$EMB" share "$T/s.emb" --name cli-t
 expect "share -f of a .embz with --mode" 0 "" "$EMB" share "$T/s.embz" --name cli-t -f --mode 0644
 same "--mode widens, without write bits" "$(stat -c %a "$EMBSTORE_SHM_DIR/embstore-cli-t")" "444"
 same "a .embz shares its original bytes" "$(cmp "$EMBSTORE_SHM_DIR/embstore-cli-t" "$T/s.emb" && echo same)" "same"

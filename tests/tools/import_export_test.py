@@ -218,7 +218,7 @@ def main():
         check("export to an unknown kind is refused", r.returncode == 2 and b".npy or .safetensors" in r.stderr,
               r.stderr.decode())
         r = emb("export", t, "-o", npy_out)
-        check("export refuses to overwrite", r.returncode == 2 and b"use -f" in r.stderr, r.stderr.decode())
+        check("export refuses to overwrite", r.returncode == 1 and b"use -f" in r.stderr, r.stderr.decode())
 
         # --- hostile files ------------------------------------------------------
         want = {
@@ -237,6 +237,10 @@ def main():
             "npy-trailing-data.npy": "bytes after the array",
             "npy-truncated-data.npy": "truncated .npy",
             "npy-unknown-key.npy": "unknown key 'x'",
+            "npy-escapes-in-dtype.npy": "dtype '<f4\\x1b[2J\\x1b[31m' is not supported",
+            "npy-escapes-in-key.npy": "unknown key '\\x1b]0;x\\x07'",
+            "npy-leading-zero-dimension.npy": "the dimension '02' has a leading zero",
+            "npy-long-suffix-in-3.0.npy": "expected ',' or ')' in the shape",
             "npy-v2-header-4gb.npy": "more than the 65536 embstore reads",
             "npy-version-9.npy": "unsupported .npy version 9.0",
             "st-deep-nesting.safetensors": "nested deeper",
@@ -255,6 +259,7 @@ def main():
             "st-size-mismatch.safetensors": "disagree",
             "st-two-2d-tensors.safetensors": "choose one with --tensor",
             "st-unknown-dtype.safetensors": "unknown dtype",
+            "st-escapes-in-dtype.safetensors": "tensor 'w\\x1b[2J' has an unknown dtype 'F32\\x1b[31m'",
         }
         bad_dir = os.path.join(GOLDEN, "bad", "import")
         on_disk = sorted(os.listdir(bad_dir))

@@ -91,8 +91,27 @@ py::handle ExceptionFor(const Status& status) {
   return g_errors.io;
 }
 
+// Text for a person: the library's messages may quote bytes from a file or
+// a path, which may hold terminal escapes or not be UTF-8; those become
+// \xNN (as the command prints them), never raw, never an empty message or a
+// UnicodeDecodeError.
+py::str MessageText(const std::string& raw) {
+  const std::string text = EscapeLinesForDisplay(raw);
+  PyObject* s = PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "backslashreplace");
+  if (s == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(s);
+}
+
+// A path as the OS gave it, back as Python names it (os.fsdecode: bytes
+// that are not UTF-8 become surrogates, and os.fsencode gives them back).
+py::str PathText(const std::string& path) {
+  PyObject* s = PyUnicode_DecodeFSDefaultAndSize(path.data(), static_cast<Py_ssize_t>(path.size()));
+  if (s == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(s);
+}
+
 [[noreturn]] void Raise(const Status& status) {
-  PyErr_SetString(ExceptionFor(status).ptr(), status.message().c_str());
+  PyErr_SetObject(ExceptionFor(status).ptr(), MessageText(status.message()).ptr());
   throw py::error_already_set();
 }
 
@@ -108,18 +127,66 @@ T Take(Result<T> result) {
 
 // ---- arguments ---------------------------------------------------------------
 
-// A path as Python names one: str, bytes or os.PathLike (pathlib.Path).
+// A path as the OS takes one, from what Python names one: str (encoded as
+// os.fsencode does, so surrogate-escaped names round-trip), bytes, or any
+// os.PathLike (pathlib.Path) of either.
 std::string PathArg(py::handle h) {
-  std::string path = py::module_::import("os").attr("fspath")(h).cast<std::string>();
-  if (path.find('\0') != std::string::npos) throw py::value_error("embedded null byte in path " + py::repr(h).cast<std::string>());
+  py::object raw = py::module_::import("os").attr("fsencode")(h);
+  std::string path = raw.cast<py::bytes>();
+  if (path.find('\0') != std::string::npos) {
+    throw py::value_error("embedded null byte in path " + MessageText(path).cast<std::string>());
+  }
   return path;
 }
 
-// An output that exists is replaced only when asked, as the command line's -f.
+// A table spec: a path, or "shm:NAME".
+std::string SpecArg(py::handle h) { return PathArg(h); }
+
+// An output that exists is replaced only when asked, as the command line's
+// -f. (Checked again, atomically, when the new file is put in place.)
 void CheckOutput(const std::string& dst, bool force) {
+  Check(CheckOutputIsFile(dst));
   if (!force && Exists(dst)) {
     Raise(Status::AlreadyExists(dst + " already exists; pass force=True to overwrite it"));
   }
+}
+
+// trust_owner=: a user name, a uid, or a list of them (shm: tables of those
+// users are read too).
+std::vector<uint32_t> OwnersArg(py::handle h) {
+  std::vector<uint32_t> out;
+  if (h.is_none()) return out;
+  auto bad = [] { throw py::type_error("trust_owner takes a user name (str), a uid (int), or a list or tuple of them"); };
+  std::vector<py::handle> items;
+  if (py::isinstance<py::list>(h) || py::isinstance<py::tuple>(h)) {
+    for (py::handle item : h) items.push_back(item);
+  } else {
+    items.push_back(h);
+  }
+  for (py::handle item : items) {
+    if (PyBool_Check(item.ptr())) bad();
+    if (PyLong_Check(item.ptr())) {
+      int overflow = 0;
+      const long long uid = PyLong_AsLongLongAndOverflow(item.ptr(), &overflow);
+      if (overflow != 0 || uid < 0 || uid >= (1LL << 32) - 1) {
+        Raise(Status::InvalidArgument("trust_owner: " + py::repr(item).cast<std::string>() + " is not a uid"));
+      }
+      out.push_back(static_cast<uint32_t>(uid));
+    } else if (PyUnicode_Check(item.ptr())) {
+      Py_ssize_t size = 0;
+      const char* utf8 = PyUnicode_AsUTF8AndSize(item.ptr(), &size);
+      if (utf8 == nullptr) {
+        PyErr_Clear();
+        Raise(Status::InvalidArgument("trust_owner: " + py::repr(item).cast<std::string>() + " is not a user name"));
+      }
+      const std::string user(utf8, static_cast<size_t>(size));
+      if (user.find('\0') != std::string::npos) Raise(Status::InvalidArgument("trust_owner: a user name holds a NUL"));
+      out.push_back(Take(ParseOwner(user)));
+    } else {
+      bad();
+    }
+  }
+  return out;
 }
 
 unsigned ThreadsArg(unsigned threads) {
@@ -212,16 +279,27 @@ std::vector<uint64_t> IdsArg(py::handle ids_arg, uint64_t rows, std::vector<py::
 // takes less time than handing the GIL to another thread and back.
 constexpr size_t kGilFreeGatherBytes = 64 * 1024;
 
+// A bad block of a verify report, as the report dict lists it.
+py::dict BlockDict(const BadBlock& b) {
+  py::dict d;
+  d["block"] = b.block;
+  d["first_row"] = b.first_row;
+  d["row_count"] = b.row_count;
+  d["stored"] = b.stored;
+  d["computed"] = b.computed;
+  return d;
+}
+
 // ---- Table -----------------------------------------------------------------
 
 using TablePtr = std::shared_ptr<const AnyTable>;
 
 class Table {
  public:
-  Table(const std::string& spec, uint64_t cache_bytes) : spec_(spec), cache_bytes_(cache_bytes) {
+  Table(const std::string& spec, const OpenOptions& options) : spec_(spec), options_(options) {
     AnyTable opened;
     RunWork("open", "", [&](auto) {
-      EMB_ASSIGN_OR_RETURN(opened, OpenAnyTable(spec, cache_bytes));
+      EMB_ASSIGN_OR_RETURN(opened, OpenAnyTable(spec, options));
       return Status::OK();
     });
     table_ = std::make_shared<const AnyTable>(std::move(opened));
@@ -239,7 +317,7 @@ class Table {
   }
   const std::string& spec() const { return spec_; }
   const std::string& reopen_spec() const { return reopen_spec_; }
-  uint64_t cache_bytes() const { return cache_bytes_; }
+  const OpenOptions& options() const { return options_; }
   bool closed() const { return table_ == nullptr; }
 
   // Drops this object's hold on the mapping; arrays made from it keep
@@ -344,15 +422,7 @@ class Table {
       });
       report["blocks_checked"] = v.blocks_checked;
       report["bytes_hashed"] = v.bytes_hashed;
-      for (const BadBlock& b : v.bad_blocks) {
-        py::dict d;
-        d["block"] = b.block;
-        d["first_row"] = b.first_row;
-        d["row_count"] = b.row_count;
-        d["stored"] = b.stored;
-        d["computed"] = b.computed;
-        bad.append(d);
-      }
+      for (const BadBlock& b : v.bad_blocks) bad.append(BlockDict(b));
       report["bad_block_count"] = v.bad_block_count;
       report["bad_padding"] = v.bad_regions;
       if (!v.ok()) {
@@ -374,23 +444,42 @@ class Table {
         return Status::OK();
       });
       report["frames_checked"] = v.frames_checked;
+      report["blocks_checked"] = v.blocks_checked;
       for (const BadFrame& b : v.bad_frames) {
         py::dict d;
         d["frame"] = b.frame;
         d["first_row"] = b.first_row;
         d["row_count"] = b.row_count;
-        d["error"] = b.error;
+        d["error"] = MessageText(b.error);
         bad.append(d);
       }
+      report["bad_frame_count"] = v.bad_frame_count;
+      py::list blocks;
+      for (const BadBlock& b : v.bad_blocks) blocks.append(BlockDict(b));
+      report["bad_blocks"] = blocks;
+      report["bad_block_count"] = v.bad_block_count;
       if (!v.ok()) {
-        failure = std::to_string(v.bad_frames.size()) + " of " + std::to_string(v.frames_checked) +
-                  " frames corrupt: " + v.bad_frames.front().error;
+        // The command's verdict, then the first finding.
+        if (v.bad_frame_count > 0) {
+          failure = std::to_string(v.bad_frame_count) + " of " + std::to_string(v.frames_checked) + " frames corrupt";
+        }
+        if (v.bad_block_count > 0) {
+          failure += (failure.empty() ? "" : ", ") + std::to_string(v.bad_block_count) + " of " +
+                     std::to_string(v.blocks_checked) + " blocks do not match the table's checksums";
+        }
+        if (!v.bad_frames.empty()) {
+          failure += ": " + v.bad_frames.front().error;
+        } else if (!v.bad_blocks.empty()) {
+          const BadBlock& b = v.bad_blocks.front();
+          failure += ": rows [" + std::to_string(b.first_row) + ", " + std::to_string(b.first_row + b.row_count) + ")" +
+                     (v.bad_blocks.size() > 1 ? ", ..." : "");
+        }
       }
     }
     report["bad"] = bad;
     report["ok"] = failure.empty();
     if (!failure.empty()) {
-      py::object error = g_errors.corruption(spec_ + ": FAILED: " + failure);
+      py::object error = g_errors.corruption(MessageText(spec_ + ": FAILED: " + failure));
       error.attr("report") = report;
       PyErr_SetObject(g_errors.corruption.ptr(), error.ptr());
       throw py::error_already_set();
@@ -398,15 +487,15 @@ class Table {
     return report;
   }
 
-  std::string Repr() const {
-    if (!table_) return "<embstore.Table " + spec_ + " (closed)>";
-    return "<embstore.Table " + spec_ + ": " + std::to_string(table_->rows()) + " x " +
-           std::to_string(table_->dim()) + " float32" + (table_->packed ? ", compressed" : "") + ">";
+  py::str Repr() const {
+    if (!table_) return MessageText("<embstore.Table " + spec_ + " (closed)>");
+    return MessageText("<embstore.Table " + spec_ + ": " + std::to_string(table_->rows()) + " x " +
+                       std::to_string(table_->dim()) + " float32" + (table_->packed ? ", compressed" : "") + ">");
   }
 
  private:
   std::string spec_, reopen_spec_;
-  uint64_t cache_bytes_;
+  OpenOptions options_;
   TablePtr table_;
   py::object array_;
 };
@@ -455,8 +544,10 @@ py::object Generate(uint64_t rows, uint64_t dim, const py::int_& seed, py::objec
 }
 
 void Compress(py::handle src_arg, py::handle dst_arg, int level, unsigned threads, uint64_t frame_rows, bool force,
-              bool fsync) {
-  const std::string src = PathArg(src_arg), dst = PathArg(dst_arg);
+              bool fsync, py::handle trust_owner) {
+  const std::string src = SpecArg(src_arg), dst = PathArg(dst_arg);
+  OpenOptions oo;
+  oo.trusted_owners = OwnersArg(trust_owner);
   if (level < kMinLevel || level > kMaxLevel) {
     Raise(Status::InvalidArgument("level: " + std::to_string(level) + " is outside [1, 19]"));
   }
@@ -465,9 +556,10 @@ void Compress(py::handle src_arg, py::handle dst_arg, int level, unsigned thread
   o.threads = ThreadsArg(threads);
   o.frame_rows = frame_rows;
   o.sync = fsync;
+  o.replace = force;
   CheckOutput(dst, force);
   RunWork("compress", "bytes", [&](auto progress) {
-    auto table = OpenTable(src);
+    auto table = OpenTable(src, oo);
     if (!table.ok()) return table.status();
     o.progress = progress;
     return CompressTable(*table, dst, o);
@@ -481,7 +573,12 @@ void Decompress(py::handle src_arg, py::handle dst_arg, unsigned threads, bool f
   RunWork("decompress", "bytes", [&](auto progress) {
     auto z = EmbzReader::Open(src);
     if (!z.ok()) return z.status();
-    return (*z)->Decompress(dst, threads, fsync, progress);
+    DecompressOptions o;
+    o.threads = threads;
+    o.sync = fsync;
+    o.replace = force;
+    o.progress = progress;
+    return (*z)->Decompress(dst, o);
   });
 }
 
@@ -494,6 +591,7 @@ void ImportTableVerb(py::handle src_arg, py::handle dst_arg, const std::string& 
   o.rows = rows;
   o.dim = dim;
   o.sync = fsync;
+  o.replace = force;
   CheckOutput(dst, force);
   RunWork("import", "bytes", [&](auto progress) {
     o.progress = progress;
@@ -520,19 +618,23 @@ py::list ListTensors(py::handle src_arg) {
   return out;
 }
 
-void ExportTableVerb(py::handle src, py::handle dst_arg, const std::string& tensor_name, bool force, bool fsync) {
+void ExportTableVerb(py::handle src, py::handle dst_arg, const std::string& tensor_name, bool force, bool fsync,
+                     py::handle trust_owner) {
   const std::string dst = PathArg(dst_arg);
   TablePtr table;
   if (py::isinstance<Table>(src)) {
     table = src.cast<const Table&>().shared();
   } else {
-    Table opened(PathArg(src), uint64_t{64} << 20);
+    OpenOptions oo;
+    oo.trusted_owners = OwnersArg(trust_owner);
+    Table opened(SpecArg(src), oo);
     table = opened.shared();
   }
   CheckOutput(dst, force);
   ExportOptions o;
   o.tensor_name = tensor_name;
   o.sync = fsync;
+  o.replace = force;
   RunWork("export", "rows", [&](auto progress) {
     o.progress = progress;
     return table->plain ? ExportTable(*table->plain, dst, o) : ExportTable(*table->packed, dst, o);
@@ -545,12 +647,14 @@ std::string SharedNameArg(std::string name) {
   return name;
 }
 
-void Share(py::handle src_arg, const std::string& name_arg, bool force, uint32_t mode, unsigned threads) {
-  const std::string src = PathArg(src_arg), name = SharedNameArg(name_arg);
+void Share(py::handle src_arg, const std::string& name_arg, bool force, uint32_t mode, unsigned threads,
+           py::handle trust_owner) {
+  const std::string src = SpecArg(src_arg), name = SharedNameArg(name_arg);
   ShareOptions o;
   o.mode = mode;
   o.replace = force;
   o.threads = ThreadsArg(threads);
+  o.trusted_owners = OwnersArg(trust_owner);
   RunWork("share", "bytes", [&](auto progress) {
     o.progress = progress;
     return ShareTable(src, name, o);
@@ -568,7 +672,7 @@ py::list SharedList() {
   for (const SharedSegmentInfo& s : segments) {
     py::dict d;
     d["name"] = s.name;
-    d["path"] = SharedPath(s.name);
+    d["path"] = PathText(SharedPath(s.name));
     d["bytes"] = s.bytes;
     d["mode"] = s.mode;
     d["uid"] = s.uid;
@@ -576,7 +680,7 @@ py::list SharedList() {
       d["rows"] = s.rows;
       d["dim"] = s.dim;
     } else {
-      d["error"] = s.error;
+      d["error"] = MessageText(s.error);
     }
     out.append(d);
   }
@@ -599,6 +703,19 @@ PYBIND11_MODULE(embstore, m) {
       "  embstore.generate(6, 4, seed=123)  # torch.manual_seed(123); nn.Embedding(6, 4).weight\n";
   m.attr("__version__") = kEmbstoreVersion;
 
+  // NumPy is loaded now, while the import holds the GIL and no other thread
+  // can be inside this module. Loaded lazily instead, the first thread to
+  // need it would wait in pybind11's one-time set-up (a C++ static guard)
+  // holding the GIL while it imports NumPy, and a second thread blocked on
+  // that guard would hold what the import needs: a deadlock (four threads
+  // doing t[0] right after `import threading, embstore` hung every time).
+  py::module_::import("numpy");
+  (void)py::detail::npy_api::get();
+  (void)py::dtype::of<float>();
+  (void)py::array_t<float>(0);
+  (void)py::array_t<int64_t>(0);
+  (void)py::array_t<uint64_t>(0);
+
   py::dict ns;
   py::exec(kExceptionSource, py::globals(), ns);
   for (const char* name : {"Error", "InvalidArgumentError", "OutOfRangeError", "CorruptionError", "NotSupportedError",
@@ -620,7 +737,7 @@ PYBIND11_MODULE(embstore, m) {
       .def_property_readonly("dtype", [](const Table&) { return py::dtype::of<float>(); }, "numpy.float32")
       .def_property_readonly("metadata", [](const Table& t) { return MetadataDict(t.table().metadata()); },
                              "The table's metadata: str values (bytes where not UTF-8).")
-      .def_property_readonly("path", &Table::spec, "The name it was opened by.")
+      .def_property_readonly("path", [](const Table& t) { return PathText(t.spec()); }, "The name it was opened by.")
       .def_property_readonly("compressed", [](const Table& t) { return t.table().packed != nullptr; },
                              "True for a .embz.")
       .def_property_readonly("closed", &Table::closed)
@@ -658,30 +775,59 @@ PYBIND11_MODULE(embstore, m) {
       .def(py::pickle(
           [](const Table& t) {
             t.table();
-            return py::make_tuple(t.reopen_spec(), t.cache_bytes());
+            return py::make_tuple(py::bytes(t.reopen_spec()), t.options().cache_bytes,
+                                  py::cast(t.options().trusted_owners));
           },
           [](const py::tuple& state) {
-            if (state.size() != 2) throw py::value_error("not a pickled embstore.Table");
-            return Table(state[0].cast<std::string>(), state[1].cast<uint64_t>());
+            // (path bytes, cache_bytes, trusted uids); (path str, cache_bytes) from 0.1.0.
+            if (state.size() != 3 && state.size() != 2) throw py::value_error("not a pickled embstore.Table");
+            OpenOptions o;
+            o.cache_bytes = state[1].cast<uint64_t>();
+            if (state.size() == 3) o.trusted_owners = state[2].cast<std::vector<uint32_t>>();
+            return Table(PathArg(state[0]), o);
           }));
 
   m.def(
-      "open", [](py::handle spec, uint64_t cache_bytes) { return Table(PathArg(spec), cache_bytes); },
-      py::arg("path"), py::kw_only(), py::arg("cache_bytes") = kDefaultCacheBytes,
+      "open",
+      [](py::handle spec, uint64_t cache_bytes, py::handle trust_owner) {
+        OpenOptions o;
+        o.cache_bytes = cache_bytes;
+        o.trusted_owners = OwnersArg(trust_owner);
+        return Table(SpecArg(spec), o);
+      },
+      py::arg("path"), py::kw_only(), py::arg("cache_bytes") = kDefaultCacheBytes, py::arg("trust_owner") = py::none(),
       "Opens a table: a .emb file, a .embz file, or 'shm:NAME' (a shared table). Instant at any\n"
-      "size: only the header is read. cache_bytes bounds a .embz's cache of decoded frames.");
+      "size: only the header is read. cache_bytes bounds a .embz's cache of decoded frames.\n"
+      "A shared table is read only if it belongs to you or root, or to a user named in\n"
+      "trust_owner (a name, a uid, or a list): another user may have taken the name first.");
   m.def(
-      "info", [](py::handle spec) {
-        Table t(PathArg(spec), kDefaultCacheBytes);
+      "info",
+      [](py::handle spec, py::handle trust_owner) {
+        OpenOptions o;
+        o.trusted_owners = OwnersArg(trust_owner);
+        Table t(SpecArg(spec), o);
         return JsonLoads(TableInfoJson(t.table(), t.spec()));
       },
-      py::arg("path"), "What `embstore info --json PATH` prints, as a dict.");
+      py::arg("path"), py::kw_only(), py::arg("trust_owner") = py::none(),
+      "What `embstore info --json PATH` prints, as a dict.");
   m.def(
-      "get", [](py::handle spec, py::handle ids) { return Table(PathArg(spec), kDefaultCacheBytes).Gather(ids, py::none()); },
-      py::arg("path"), py::arg("ids"), "Rows of a table, as open(path).gather(ids).");
+      "get",
+      [](py::handle spec, py::handle ids, py::handle trust_owner) {
+        OpenOptions o;
+        o.trusted_owners = OwnersArg(trust_owner);
+        return Table(SpecArg(spec), o).Gather(ids, py::none());
+      },
+      py::arg("path"), py::arg("ids"), py::kw_only(), py::arg("trust_owner") = py::none(),
+      "Rows of a table, as open(path).gather(ids).");
   m.def(
-      "verify", [](py::handle spec, unsigned threads) { return Table(PathArg(spec), kDefaultCacheBytes).Verify(threads); },
-      py::arg("path"), py::kw_only(), py::arg("threads") = 0, "open(path).verify(): raises CorruptionError on a bad table.");
+      "verify",
+      [](py::handle spec, unsigned threads, py::handle trust_owner) {
+        OpenOptions o;
+        o.trusted_owners = OwnersArg(trust_owner);
+        return Table(SpecArg(spec), o).Verify(threads);
+      },
+      py::arg("path"), py::kw_only(), py::arg("threads") = 0, py::arg("trust_owner") = py::none(),
+      "open(path).verify(): raises CorruptionError on a bad table.");
   m.def("generate", &Generate, py::arg("rows"), py::arg("dim"), py::arg("seed") = 0, py::kw_only(),
         py::arg("path") = py::none(), py::arg("init") = "normal", py::arg("mean") = py::none(), py::arg("std") = py::none(),
         py::arg("low") = py::none(), py::arg("high") = py::none(), py::arg("torch_kernel") = "avx2", py::arg("threads") = 0,
@@ -694,6 +840,7 @@ PYBIND11_MODULE(embstore, m) {
         "SOURCE_DATE_EPOCH records a creation time) and returns None; without, returns a numpy array.");
   m.def("compress", &Compress, py::arg("src"), py::arg("dst"), py::kw_only(), py::arg("level") = kDefaultLevel,
         py::arg("threads") = 0, py::arg("frame_rows") = 0, py::arg("force") = false, py::arg("fsync") = true,
+        py::arg("trust_owner") = py::none(),
         "embstore compress: a .emb (or 'shm:NAME') into a .embz that keeps random row access.");
   m.def("decompress", &Decompress, py::arg("src"), py::arg("dst"), py::kw_only(), py::arg("threads") = 0,
         py::arg("force") = false, py::arg("fsync") = true,
@@ -707,10 +854,11 @@ PYBIND11_MODULE(embstore, m) {
         "embstore import --list: the tensors of a safetensors file (name, dtype, shape, bytes).");
   m.def("export_table", &ExportTableVerb, py::arg("table"), py::arg("dst"), py::kw_only(),
         py::arg("tensor_name") = "weight", py::arg("force") = false, py::arg("fsync") = true,
+        py::arg("trust_owner") = py::none(),
         "embstore export: a table (a path, 'shm:NAME' or an open Table) to a .npy that\n"
         "numpy.load(mmap_mode='r') maps, or to a .safetensors file.");
   m.def("share", &Share, py::arg("src"), py::arg("name"), py::kw_only(), py::arg("force") = false,
-        py::arg("mode") = 0600, py::arg("threads") = 0,
+        py::arg("mode") = 0600, py::arg("threads") = 0, py::arg("trust_owner") = py::none(),
         "embstore share: places a table (.emb, .embz inflated once, or 'shm:NAME') in shared memory as\n"
         "'shm:NAME', verified, whole or not at all. mode: permission bits (0o600: owner only).");
   m.def("unshare", &Unshare, py::arg("name"), "embstore unshare: removes a shared table's name.");
