@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "format/status.h"
+#include "store/core/table.h"
 
 #define ASSERT_OK(expr)                                        \
   do {                                                         \
@@ -64,6 +65,13 @@ inline std::vector<uint8_t> ReadBytes(const std::string& path) {
 inline void WriteBytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Verify on n threads, no progress.
+inline VerifyOptions Threads(unsigned n) {
+  VerifyOptions o;
+  o.threads = n;
+  return o;
 }
 
 inline uint32_t FloatBits(float f) {

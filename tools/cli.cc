@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "format/metadata.h"
-#include "store/file_util.h"
-#include "store/shared_table.h"
+#include "store/core/file_util.h"
+#include "store/interop/shared_table.h"
 
 
 namespace embstore::cli {

@@ -14,12 +14,12 @@
 #include <memory>
 
 #include "format/status.h"
-#include "store/any_table.h"
+#include "store/interop/open_table.h"
 #include "tools/progress.h"
 
 namespace embstore::cli {
 
-// STYLE.md, "Errors": 0 success, 1 data or I/O error, 2 usage error.
+// format/STYLE.md, "Errors": 0 success, 1 data or I/O error, 2 usage error.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitData = 1;
 inline constexpr int kExitUsage = 2;
@@ -82,7 +82,7 @@ bool ParseArgs(int argc, char** argv, const std::string& usage, po::options_desc
                const po::positional_options_description& positional, po::variables_map* vm);
 
 // --trust-owner USER (repeatable), for every command that reads tables:
-// shared tables of these users are read too (store/shared_table.h).
+// shared tables of these users are read too (store/interop/shared_table.h).
 void AddTrustOption(po::options_description& options, std::vector<std::string>* owners);
 OpenOptions OpenOptionsFrom(const std::vector<std::string>& owners);
 

@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "store/embz.h"
-#include "store/table_reader.h"
-#include "store/atomic_file.h"
+#include "store/core/atomic_file.h"
+#include "store/core/table_reader.h"
+#include "store/embz/embz.h"
 #include "tools/cli.h"
 
 namespace embstore::cli {
@@ -92,7 +92,7 @@ int Run(int argc, char** argv, bool compress) {
     const OpenOptions open_options = OpenOptionsFrom(c.owners);
     // Checked again, atomically, when the new file is put in place.
     if (Status st = CheckOutput(c.output, c.force); !st.ok()) return Report(cmd, st);
-    auto table = OpenTable(c.input, open_options);
+    auto table = OpenMappedTable(c.input, open_options);
     if (!table.ok()) return Report(cmd, table.status());
     ProgressBar bar(cmd, table->header().data_size, "bytes");
     if (!c.quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };

@@ -1,10 +1,10 @@
 // embstore import / export: tables in from .npy, .safetensors and raw
-// float32, and out to .npy and .safetensors (store/convert.h).
+// float32, and out to .npy and .safetensors (store/interop/convert.h).
 
 #include <cstdio>
 
-#include "store/convert.h"
-#include "store/atomic_file.h"
+#include "store/core/atomic_file.h"
+#include "store/interop/convert.h"
 #include "tools/cli.h"
 
 namespace embstore::cli {
@@ -86,15 +86,15 @@ int ExportMain(int argc, char** argv) {
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
   const OpenOptions open_options = OpenOptionsFrom(owners);
   if (Status st = CheckOutput(output, force); !st.ok()) return Report("export", st);
-  auto any = OpenAnyTable(input, open_options);
-  if (!any.ok()) return Report("export", any.status());
+  auto table = OpenTable(input, open_options);
+  if (!table.ok()) return Report("export", table.status());
   ExportOptions o;
   o.tensor_name = tensor_name;
   o.sync = !no_fsync;
   o.replace = force;
-  ProgressBar bar("export", any->header().rows, "rows");
+  ProgressBar bar("export", (*table)->rows(), "rows");
   if (!quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
-  Status st = any->plain ? ExportTable(*any->plain, output, o) : ExportTable(*any->packed, output, o);
+  Status st = ExportTable(**table, output, o);
   bar.Done();
   return st.ok() ? kExitOk : Report("export", st);
 }

@@ -1,6 +1,6 @@
 // embstore generate: a seeded float32 table, bit-identical to PyTorch.
 
-#include "store/generate.h"
+#include "store/torch/generate.h"
 #include "tools/cli.h"
 
 namespace embstore::cli {

@@ -9,8 +9,7 @@
 #include <cstring>
 #include <memory>
 
-#include "store/embz.h"
-#include "store/table_reader.h"
+#include "store/core/table_reader.h"
 #include "tools/cli.h"
 
 namespace embstore::cli {
@@ -112,30 +111,37 @@ int GetMain(int argc, char** argv) {
   auto ranges = ParseIds(ids);
   if (!ranges.ok()) throw UsageError{ranges.status().message()};
 
-  // A .emb hands out rows from its mapping; a .embz decodes their frames.
-  auto any = OpenAnyTable(path, OpenOptionsFrom(owners));
-  if (!any.ok()) return Report("get", any.status());
-  const TableReader* table = any->plain.get();
-  const EmbzReader* packed = any->packed.get();
-  const uint64_t rows = any->header().rows;
-  const uint64_t dim = any->header().dim;
+  auto opened = OpenTable(path, OpenOptionsFrom(owners));
+  if (!opened.ok()) return Report("get", opened.status());
+  const Table& table = **opened;
+  // Rows in a mapping are printed from it; other tables read them a block
+  // at a time.
+  const TableReader* mapped = table.mapped();
+  const uint64_t rows = table.rows();
+  const uint64_t dim = table.dim();
   // Every id is checked before anything is printed.
   if (Status st = ResolveIds(&*ranges, rows); !st.ok()) return Report("get", st);
-  std::vector<float> buf(dim);
+  constexpr uint64_t kBlockRows = 256;
+  std::vector<float> buf(kBlockRows * dim);
+  uint64_t buf_first = 0, buf_count = 0;
   Status row_error;
   auto row = [&](uint64_t id) -> std::span<const float> {
-    if (table) return table->row(id);
-    if (row_error.ok()) row_error = packed->ReadRow(id, buf);
-    return buf;
+    if (mapped) return mapped->row(id);
+    if (id < buf_first || id >= buf_first + buf_count) {
+      buf_first = id;
+      buf_count = std::min(kBlockRows, rows - id);
+      if (row_error.ok()) row_error = table.ReadRows(buf_first, buf_count, std::span<float>(buf.data(), buf_count * dim));
+    }
+    return std::span<const float>(buf.data() + (id - buf_first) * dim, dim);
   };
 
   Out out;
   if (raw) {
     for (const IdRange& r : *ranges) {
       if (out.failed()) break;
-      if (table && table->header().row_stride == dim * sizeof(float)) {
+      if (mapped && mapped->header().row_stride == dim * sizeof(float)) {
         // Rows of a range are contiguous in the file: one write, no copy.
-        auto bytes = table->row_bytes(r.begin, r.end - r.begin);
+        auto bytes = mapped->row_bytes(r.begin, r.end - r.begin);
         if (!out.WriteDirect(bytes.data(), bytes.size())) break;
         continue;
       }

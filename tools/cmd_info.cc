@@ -3,9 +3,9 @@
 #include <cstdio>
 #include <memory>
 
-#include "store/generate.h"
-#include "store/embz.h"
-#include "store/table_reader.h"
+#include "store/core/table_reader.h"
+#include "store/embz/embz.h"
+#include "store/torch/generate.h"
 #include "tools/cli.h"
 
 namespace embstore::cli {
@@ -29,16 +29,16 @@ int InfoMain(int argc, char** argv) {
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
 
   // A .embz describes the table inside it, plus its own container.
-  auto any = OpenAnyTable(path, OpenOptionsFrom(owners));
-  if (!any.ok()) return Report("info", any.status());
-  const EmbzReader* packed = any->packed.get();
-  const Header& h = any->header();
-  const Metadata& metadata = any->metadata();
-  const uint64_t file_size = any->file_size();
+  auto opened = OpenTable(path, OpenOptionsFrom(owners));
+  if (!opened.ok()) return Report("info", opened.status());
+  const Table& table = **opened;
+  const Header& h = table.header();
+  const Metadata& metadata = table.metadata();
+  const uint64_t file_size = table.file_size();
   const std::string torch = TorchReproduction(metadata, h.rows, h.dim);
 
   if (vm.count("json")) {
-    std::printf("%s\n", TableInfoJson(*any, path).c_str());
+    std::printf("%s\n", TableInfoJson(table, path).c_str());
     return FinishStdout("info");
   }
 
@@ -50,8 +50,8 @@ int InfoMain(int argc, char** argv) {
   std::printf("data         %llu bytes at offset %llu\n", (unsigned long long)h.data_size,
               (unsigned long long)h.data_offset);
   std::printf("file size    %llu bytes\n", (unsigned long long)file_size);
-  if (packed) {
-    const EmbzHeader& z = packed->embz_header();
+  if (const EmbzHeader* container = table.embz()) {
+    const EmbzHeader& z = *container;
     std::printf("compressed   embstore .embz %u.%u: %llu-byte table, ratio %.4f, %llu frames of %llu rows, level %u\n",
                 z.version_major, z.version_minor, (unsigned long long)z.table_size,
                 static_cast<double>(z.table_size) / static_cast<double>(file_size), (unsigned long long)z.frame_count,

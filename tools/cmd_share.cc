@@ -1,13 +1,13 @@
 // embstore share / unshare / shared: tables in named shared memory, for
-// process pools that should hold one copy in RAM (store/shared_table.h).
+// process pools that should hold one copy in RAM (store/interop/shared_table.h).
 
 #include <cinttypes>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "store/file_util.h"
-#include "store/shared_table.h"
-#include "store/table_reader.h"
+#include "store/core/file_util.h"
+#include "store/core/table_reader.h"
+#include "store/interop/shared_table.h"
 #include "tools/cli.h"
 
 namespace embstore::cli {
@@ -73,7 +73,7 @@ int ShareMain(int argc, char** argv) {
   bar.Done();
   if (!st.ok()) return Report("share", st);
   if (verbose) {
-    auto t = TableReader::OpenShared(name);
+    auto t = OpenSharedTable(name);
     if (t.ok()) {
       std::fprintf(stderr, "shm:%s: %" PRIu64 " x %" PRIu64 ", %" PRIu64 " bytes in %s\n", name.c_str(), t->rows(),
                    t->dim(), t->file_size(), SharedPath(name).c_str());

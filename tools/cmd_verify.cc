@@ -1,61 +1,12 @@
 // embstore verify: recompute every checksum; exit 1 and name the rows of
-// each corrupt block.
+// each corrupt block (or frame, for a .embz).
 
 #include <cinttypes>
 #include <cstdio>
 
-#include "store/embz.h"
-#include "store/table_reader.h"
 #include "tools/cli.h"
 
 namespace embstore::cli {
-
-namespace {
-
-void PrintBadBlocks(const std::vector<BadBlock>& blocks, uint64_t count) {
-  for (const BadBlock& b : blocks) {
-    std::printf("corrupt block %" PRIu64 ": rows [%" PRIu64 ", %" PRIu64 ") (stored xxh3 %016" PRIx64
-                ", computed %016" PRIx64 ")\n",
-                b.block, b.first_row, b.first_row + b.row_count, b.stored, b.computed);
-  }
-  if (count > blocks.size()) std::printf("... and %" PRIu64 " more corrupt blocks\n", count - blocks.size());
-}
-
-// A .embz: the container and the table prefix were checked by Open; every
-// frame is decoded and checked against the seek table, and every checksum
-// block of the table against the table's own checksum.
-int VerifyEmbz(const std::string& path, const EmbzReader& z, unsigned threads) {
-  ProgressBar bar("verify", z.header().data_size, "bytes");
-  std::function<void(uint64_t, uint64_t)> progress;
-  if (bar.enabled()) progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
-  auto report = z.Verify(threads, progress);
-  bar.Done();
-  if (!report.ok()) return Report("verify", report.status());
-  for (const BadFrame& b : report->bad_frames) std::printf("corrupt %s\n", ForTerminal(b.error).c_str());
-  if (report->bad_frame_count > report->bad_frames.size()) {
-    std::printf("... and %" PRIu64 " more corrupt frames\n", report->bad_frame_count - report->bad_frames.size());
-  }
-  PrintBadBlocks(report->bad_blocks, report->bad_block_count);
-  if (!report->ok()) {
-    FinishStdout("verify");
-    std::string what;
-    if (report->bad_frame_count > 0) {
-      what = std::to_string(report->bad_frame_count) + " of " + std::to_string(report->frames_checked) +
-             " frames corrupt";
-    }
-    if (report->bad_block_count > 0) {
-      what += (what.empty() ? "" : ", ") + std::to_string(report->bad_block_count) + " of " +
-              std::to_string(report->blocks_checked) + " blocks do not match the table's checksums";
-    }
-    std::fprintf(stderr, "embstore verify: %s: FAILED: %s\n", ForTerminal(path).c_str(), what.c_str());
-    return kExitData;
-  }
-  std::printf("%s: ok: %" PRIu64 " rows, %" PRIu64 " frames, %" PRIu64 " blocks verified\n", ForTerminal(path).c_str(),
-              z.rows(), report->frames_checked, report->blocks_checked);
-  return FinishStdout("verify");
-}
-
-}  // namespace
 
 int VerifyMain(int argc, char** argv) {
   std::string path, threads = "0";
@@ -75,30 +26,31 @@ int VerifyMain(int argc, char** argv) {
       "checksums). Exit 0 when all match; otherwise exit 1 and list each corrupt block with its rows.";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
 
-  const unsigned n = ParseThreads(threads);  // a usage error comes before any file work
-  auto any = OpenAnyTable(path, OpenOptionsFrom(owners));
-  if (!any.ok()) return Report("verify", any.status());
-  if (any->packed) return VerifyEmbz(path, *any->packed, n);
-  const TableReader& reader = *any->plain;
   VerifyOptions vo;
-  vo.threads = n;
-  ProgressBar bar("verify", reader.header().data_size, "bytes");
+  vo.threads = ParseThreads(threads);  // a usage error comes before any file work
+  auto opened = OpenTable(path, OpenOptionsFrom(owners));
+  if (!opened.ok()) return Report("verify", opened.status());
+  const Table& table = **opened;
+  ProgressBar bar("verify", table.header().data_size, "bytes");
   if (bar.enabled()) vo.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
-  auto report = reader.Verify(vo);
+  auto report = table.Verify(vo);
   bar.Done();
   if (!report.ok()) return Report("verify", report.status());
 
-  PrintBadBlocks(report->bad_blocks, report->bad_block_count);
+  for (const BadRows& b : report->bad) std::printf("corrupt %s\n", ForTerminal(b.Describe()).c_str());
+  const uint64_t found = report->bad_block_count + report->bad_frame_count;
+  if (found > report->bad.size()) std::printf("... and %" PRIu64 " more\n", found - report->bad.size());
   for (const std::string& r : report->bad_regions) std::printf("corrupt padding: %s\n", r.c_str());
   if (!report->ok()) {
     FinishStdout("verify");
-    std::fprintf(stderr, "embstore verify: %s: FAILED: %" PRIu64 " of %" PRIu64 " blocks corrupt%s\n",
-                 ForTerminal(path).c_str(), report->bad_block_count, report->blocks_checked,
-                 report->bad_regions.empty() ? "" : ", nonzero padding");
+    std::fprintf(stderr, "embstore verify: %s: FAILED: %s\n", ForTerminal(path).c_str(),
+                 ForTerminal(report->Summary()).c_str());
     return kExitData;
   }
-  std::printf("%s: ok: %" PRIu64 " rows, %" PRIu64 " blocks, %" PRIu64 " bytes verified\n", ForTerminal(path).c_str(),
-              reader.rows(), report->blocks_checked, report->bytes_hashed);
+  std::string frames;
+  if (report->frames_checked > 0) frames = ", " + std::to_string(report->frames_checked) + " frames";
+  std::printf("%s: ok: %" PRIu64 " rows, %" PRIu64 " blocks%s, %" PRIu64 " bytes verified\n", ForTerminal(path).c_str(),
+              table.rows(), report->blocks_checked, frames.c_str(), report->bytes_checked);
   return FinishStdout("verify");
 }
 

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "store/version.h"
+#include "store/core/version.h"
 #include "tools/cli.h"
 
 namespace {

@@ -10,9 +10,9 @@
 #include <random>
 #include <vector>
 
-#include "store/embz.h"
-#include "store/embz_codec.h"
-#include "store/generate.h"
+#include "store/embz/embz.h"
+#include "store/embz/embz_codec.h"
+#include "store/torch/generate.h"
 
 namespace embstore {
 namespace {

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <span>
 
-#include "store/generate.h"
+#include "store/torch/generate.h"
 
 namespace embstore {
 namespace {

@@ -13,8 +13,8 @@
 #include <random>
 #include <vector>
 
-#include "store/table_reader.h"
-#include "store/table_writer.h"
+#include "store/core/table_reader.h"
+#include "store/core/table_writer.h"
 
 namespace embstore {
 namespace {

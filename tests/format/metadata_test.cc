@@ -47,7 +47,7 @@ TEST(MetadataTest, EnforcesSizeAndCountCaps) {
   EXPECT_TRUE(big.status().IsInvalidArgument());
   EXPECT_NE(big.status().message().find("limit"), std::string::npos);
   Metadata many;
-  for (uint64_t i = 0; i <= kMaxMetadataEntries; ++i) many["k" + std::to_string(i)] = "";
+  for (uint64_t i = 0; i <= kMaxMetadataEntries; ++i) many[std::string("k").append(std::to_string(i))] = "";  // (GCC 12 -Wrestrict misfires on "k" + string)
   EXPECT_TRUE(EncodeMetadata(many).status().IsInvalidArgument());
 }
 

@@ -57,7 +57,7 @@ TEST(NpyTest, FlipEveryByteAndCutEveryLengthNeverCrash) {
   const auto good = NpyFile(3, 5);
   size_t refused = 0;
   for (size_t i = 0; i < good.size(); ++i) {
-    for (uint8_t mask : {0x01, 0x20, 0x80}) {
+    for (const uint8_t mask : std::initializer_list<uint8_t>{0x01, 0x20, 0x80}) {
       auto m = good;
       m[i] ^= mask;
       refused += !ParseNpyHeader(m, m.size()).ok();
@@ -94,7 +94,7 @@ TEST(SafetensorsTest, FlipEveryByteNeverCrashes) {
   good.resize(good.size() + 16);
   size_t refused = 0;
   for (size_t i = 0; i < good.size(); ++i) {
-    for (uint8_t mask : {0x01, 0x20, 0x80}) {
+    for (const uint8_t mask : std::initializer_list<uint8_t>{0x01, 0x20, 0x80}) {
       auto m = good;
       m[i] ^= mask;
       auto n = SafetensorsHeaderLength(m, m.size());

@@ -326,7 +326,7 @@ TEST(DecodeHeaderTest, EveryTruncationAndEveryFlipIsCaught) {
     EXPECT_FALSE(DecodeHeader(std::span(f.bytes).first(cut), f.bytes.size()).ok()) << cut;
   }
   for (size_t i = 0; i < 128; ++i) {
-    for (uint8_t mask : {0x01, 0x80, 0xFF}) {
+    for (const uint8_t mask : std::initializer_list<uint8_t>{0x01, 0x80, 0xFF}) {
       FileImage g;
       g.bytes[i] ^= mask;
       EXPECT_FALSE(g.Decode().ok()) << "byte " << i << " mask " << int(mask);

@@ -2,14 +2,14 @@
 #include <cstdint>
 #include <vector>
 
-#include "store/embz.h"
+#include "store/embz/embz.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   embstore::fuzz::MemFile file(data, size);
   auto z = embstore::EmbzReader::Open(file.path(), uint64_t{1} << 20);
   if (!z.ok()) return 0;
-  auto report = (*z)->Verify(1);
+  auto report = (*z)->Verify({.threads = 1, .progress = {}});
   (void)report;
   std::vector<float> row((*z)->dim());
   (void)(*z)->ReadRow(0, row);

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "format/safetensors.h"
-#include "store/convert.h"
+#include "store/interop/convert.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -3,14 +3,14 @@
 #include <cstdint>
 #include <vector>
 
-#include "store/table_reader.h"
+#include "store/core/table_reader.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   embstore::fuzz::MemFile file(data, size);
   auto t = embstore::TableReader::Open(file.path());
   if (!t.ok()) return 0;
-  auto report = t->Verify({.threads = 1});
+  auto report = t->Verify({.threads = 1, .progress = {}});
   (void)report;
   std::vector<float> out(t->dim() * 2);
   const uint64_t ids[2] = {0, t->rows() - 1};

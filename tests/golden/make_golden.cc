@@ -17,10 +17,10 @@
 
 #include "format/checksum.h"
 #include "format/endian.h"
-#include "store/generate.h"
-#include "store/embz.h"
-#include "store/table_reader.h"
-#include "store/table_writer.h"
+#include "store/core/table_reader.h"
+#include "store/core/table_writer.h"
+#include "store/embz/embz.h"
+#include "store/torch/generate.h"
 
 using namespace embstore;
 
@@ -192,12 +192,12 @@ int main(int argc, char** argv) {
   // block checksum can tell.
   {
     const std::string other = (std::filesystem::temp_directory_path() / "embstore-golden-other").string();
-    GenerateSpec spec;
-    spec.rows = 6;
-    spec.dim = 4;
-    spec.seed = 124;
-    spec.sync = false;
-    if (Status st = GenerateTable(other + ".emb", spec); !st.ok()) return Fail(st);
+    GenerateSpec other_spec;
+    other_spec.rows = 6;
+    other_spec.dim = 4;
+    other_spec.seed = 124;
+    other_spec.sync = false;
+    if (Status st = GenerateTable(other + ".emb", other_spec); !st.ok()) return Fail(st);
     auto table = TableReader::Open(other + ".emb");
     if (!table.ok()) return Fail(table.status());
     CompressOptions o;

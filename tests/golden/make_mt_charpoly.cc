@@ -1,10 +1,10 @@
-// Prints store/mt19937_charpoly.inc: the characteristic polynomial of
+// Prints store/torch/mt19937_charpoly.inc: the characteristic polynomial of
 // MT19937's word recurrence, recomputed with Berlekamp-Massey.
-//   build/tests/make_mt_charpoly > store/mt19937_charpoly.inc
+//   build/tests/make_mt_charpoly > store/torch/mt19937_charpoly.inc
 
 #include <cstdio>
 
-#include "store/mt19937_jump.h"
+#include "store/torch/mt19937_jump.h"
 
 int main() {
   const auto phi = embstore::ComputeMt19937CharPoly();

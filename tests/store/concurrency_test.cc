@@ -11,10 +11,10 @@
 #include <thread>
 #include <vector>
 
-#include "store/embz.h"
-#include "store/generate.h"
-#include "store/shared_table.h"
-#include "store/table_reader.h"
+#include "store/core/table_reader.h"
+#include "store/embz/embz.h"
+#include "store/interop/shared_table.h"
+#include "store/torch/generate.h"
 #include "tests/test_util.h"
 
 namespace embstore {
@@ -38,7 +38,7 @@ Status Make(const std::string& path, uint64_t seed) {
 std::vector<float> FirstFloats(const TempDir& dir, std::initializer_list<uint64_t> seeds) {
   std::vector<float> v;
   for (uint64_t s : seeds) {
-    const std::string p = dir.File("v" + std::to_string(s) + ".emb");
+    const std::string p = dir.File(std::string("v").append(std::to_string(s)).append(".emb"));
     EXPECT_OK(Make(p, s));
     auto t = TableReader::Open(p);
     EXPECT_OK(t.status());
@@ -71,7 +71,7 @@ TEST(ConcurrencyTest, ReadersWhileTheFileIsReplaced) {
         if (first != firsts[0] && first != firsts[1]) ++failures;
         const uint64_t ids[4] = {rng() % kRows, rng() % kRows, 0, kRows - 1};
         if (!t->Gather(ids, out).ok() || out[2 * kDim] != first) ++failures;
-        auto report = t->Verify({.threads = 1});
+        auto report = t->Verify({.threads = 1, .progress = {}});
         if (!report.ok() || !report->ok()) ++failures;
         ++reads;
       }
@@ -82,7 +82,7 @@ TEST(ConcurrencyTest, ReadersWhileTheFileIsReplaced) {
   stop = true;
   for (auto& t : readers) t.join();
   EXPECT_EQ(failures, 0);
-  auto report = held->Verify({.threads = 2});
+  auto report = held->Verify({.threads = 2, .progress = {}});
   ASSERT_OK(report.status());
   EXPECT_TRUE(report->ok());
   EXPECT_EQ(held->row(0)[0], firsts[0]);
@@ -99,7 +99,7 @@ TEST(ConcurrencyTest, ReadersWhileASegmentIsReplacedAndRemoved) {
   for (int r = 0; r < 3; ++r) {
     readers.emplace_back([&] {
       while (!stop) {
-        auto t = TableReader::OpenShared("c");
+        auto t = OpenSharedTable("c");
         if (!t.ok()) {
           if (!t.status().IsNotFound()) {  // between unshare and share: not found, nothing else
             ADD_FAILURE() << t.status().ToString();
@@ -109,7 +109,7 @@ TEST(ConcurrencyTest, ReadersWhileASegmentIsReplacedAndRemoved) {
         }
         const float first = t->row(0)[0];
         if (first != firsts[0] && first != firsts[1]) ++failures;
-        auto report = t->Verify({.threads = 1});
+        auto report = t->Verify({.threads = 1, .progress = {}});
         if (!report.ok() || !report->ok()) ++failures;
       }
     });
@@ -166,7 +166,7 @@ TEST(ConcurrencyTest, FrameCacheUnderContention) {
   }
   for (auto& t : readers) t.join();
   EXPECT_EQ(failures, 0);
-  auto report = (*z)->Verify(2);
+  auto report = (*z)->Verify(testing::Threads(2));
   ASSERT_OK(report.status());
   EXPECT_TRUE(report->ok());
 }

@@ -1,4 +1,4 @@
-#include "store/embz_codec.h"
+#include "store/embz/embz_codec.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "store/generate.h"
+#include "store/torch/generate.h"
 #include "tests/test_util.h"
 
 namespace embstore {
@@ -49,7 +49,9 @@ TEST(EmbzCodecTest, RansRoundTripsEveryDistribution) {
         EXPECT_EQ(back, c) << n << " codec " << codec;
         // A section is not readable as the other codec's.
         const uint32_t other = codec == kEmbzCodecSplitRans ? kEmbzCodecSplitRans32 : kEmbzCodecSplitRans;
-        if (n > 0) EXPECT_FALSE(RansDecode(coded, other, back).ok() && back == c) << n;
+        if (n > 0) {
+          EXPECT_FALSE(RansDecode(coded, other, back).ok() && back == c) << n;
+        }
       }
     }
   }
@@ -100,13 +102,15 @@ TEST_P(DamagedFrameTest, AreErrorsNeverCrashes) {
   const size_t rans_end = 4 + (coded[0] | coded[1] << 8 | coded[2] << 16 | size_t{coded[3]} << 24);
   size_t errors = 0, rans_errors = 0;
   for (size_t i = 0; i < coded.size(); ++i) {
-    for (uint8_t mask : {0x01, 0x80}) {
+    for (const uint8_t mask : std::initializer_list<uint8_t>{0x01, 0x80}) {
       auto bad = coded;
       bad[i] ^= mask;
       Status st = DecodeFrame(bad, back, codec);  // must return, never crash or read out of bounds
       errors += !st.ok();
       rans_errors += !st.ok() && i < rans_end;
-      if (!st.ok()) EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+      if (!st.ok()) {
+        EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+      }
     }
   }
   // Most flips in the rANS section break its structure; flips in the raw

@@ -17,10 +17,10 @@
 #include <string>
 #include <vector>
 
-#include "store/atomic_file.h"
-#include "store/mapped_file.h"
-#include "store/table_reader.h"
-#include "store/table_writer.h"
+#include "store/core/atomic_file.h"
+#include "store/core/mapped_file.h"
+#include "store/core/table_reader.h"
+#include "store/core/table_writer.h"
 #include "tests/test_util.h"
 
 // A file system without RENAME_NOREPLACE (NFS, many FUSE ones) answers

@@ -1,8 +1,8 @@
-// Generation against PyTorch's own numbers (torch-rng.md, section 12, and
+// Generation against PyTorch's own numbers (store/torch/torch-rng.md, section 12, and
 // tests/golden/torch_vectors.json made by tests/golden/make_torch_vectors.py
 // with Debian's python3-torch), on every thread count and instruction set.
 
-#include "store/generate.h"
+#include "store/torch/generate.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "format/checksum.h"
-#include "store/table_reader.h"
+#include "store/core/table_reader.h"
 #include "tests/test_util.h"
 
 namespace embstore {

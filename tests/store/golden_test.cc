@@ -8,8 +8,8 @@
 #include <string>
 #include <tuple>
 
-#include "store/embz.h"
-#include "store/table_reader.h"
+#include "store/core/table_reader.h"
+#include "store/embz/embz.h"
 #include "tests/test_util.h"
 
 namespace embstore {
@@ -31,7 +31,7 @@ std::vector<uint32_t> Bits(const TableReader& r) {
   return out;
 }
 
-// torch-rng.md 12.4, DEF: manual_seed(123); nn.Embedding(6, 4).weight.
+// store/torch/torch-rng.md 12.4, DEF: manual_seed(123); nn.Embedding(6, 4).weight.
 const std::vector<uint32_t> kNotebookDefault = {
     0x3eacbbc8, 0xbe360b3b, 0xbe9b67f6, 0xbf1687fc, 0x3eb27c61, 0x3f290c1b, 0xbe60e8ac, 0xbec2228a,
     0xbe246ad6, 0xbecd8fd3, 0x3f321afa, 0xbfe72cbb, 0x3ff2af0f, 0xbe333dec, 0x3faf3863, 0xbfcd37f5,
@@ -107,9 +107,10 @@ TEST(GoldenTest, CorruptDataIsFoundByVerifyWithItsRows) {
   ASSERT_OK(r.status());
   auto rep = r->Verify();
   ASSERT_OK(rep.status());
-  ASSERT_EQ(rep->bad_blocks.size(), 1u);
-  EXPECT_EQ(rep->bad_blocks[0].first_row, 0u);
-  EXPECT_EQ(rep->bad_blocks[0].row_count, 6u);
+  ASSERT_EQ(rep->bad.size(), 1u);
+  EXPECT_EQ(rep->bad[0].unit, BadRows::Unit::kBlock);
+  EXPECT_EQ(rep->bad[0].first_row, 0u);
+  EXPECT_EQ(rep->bad[0].row_count, 6u);
 }
 
 // Every .embz version keeps opening: 1.0 (codec 1, four rANS states) and
@@ -159,10 +160,13 @@ TEST(GoldenTest, BadCompressedFilesFailWithTheirNamedError) {
   ASSERT_OK(z.status());
   auto rep = (*z)->Verify();
   ASSERT_OK(rep.status());
-  ASSERT_EQ(rep->bad_frames.size(), 1u);
-  EXPECT_EQ(rep->bad_frames[0].frame, 1u);
-  EXPECT_EQ(rep->bad_frames[0].first_row, 2u);
-  EXPECT_EQ(rep->bad_frames[0].row_count, 2u);
+  // The frame that does not decode; its block cannot be checked, and is
+  // not reported a second time.
+  ASSERT_EQ(rep->bad.size(), 1u);
+  EXPECT_EQ(rep->bad[0].unit, BadRows::Unit::kFrame);
+  EXPECT_EQ(rep->bad[0].index, 1u);
+  EXPECT_EQ(rep->bad[0].first_row, 2u);
+  EXPECT_EQ(rep->bad[0].row_count, 2u);
 
   // Every container checksum matches, but frame 1 comes from another table:
   // the table's own block checksum refuses it, and every row of its block.
@@ -172,8 +176,8 @@ TEST(GoldenTest, BadCompressedFilesFailWithTheirNamedError) {
   ASSERT_OK(rep.status());
   EXPECT_EQ(rep->bad_frame_count, 0u);
   ASSERT_EQ(rep->bad_block_count, 1u);
-  EXPECT_EQ(rep->bad_blocks[0].first_row, 0u);
-  EXPECT_EQ(rep->bad_blocks[0].row_count, 6u);
+  EXPECT_EQ(rep->bad[0].first_row, 0u);
+  EXPECT_EQ(rep->bad[0].row_count, 6u);
   std::vector<float> row(4);
   Status st = (*z)->ReadRow(0, row);
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();

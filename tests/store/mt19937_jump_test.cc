@@ -1,6 +1,6 @@
-// The jump-ahead against plain stepping (torch-rng.md, section 10).
+// The jump-ahead against plain stepping (store/torch/torch-rng.md, section 10).
 
-#include "store/mt19937_jump.h"
+#include "store/torch/mt19937_jump.h"
 
 #include <gtest/gtest.h>
 
@@ -55,7 +55,7 @@ TEST(Mt19937JumpTest, MatchesSteppingAtEdgesOfTwists) {
 
 TEST(Mt19937JumpTest, MatchesSteppingFarOut) {
   // Far enough that g has every kind of coefficient, including g_0 = 1 (the
-  // first-twist pitfall: t = 1603 and t = 61855 twists, torch-rng.md 10.4e).
+  // first-twist pitfall: t = 1603 and t = 61855 twists, store/torch/torch-rng.md 10.4e).
   for (uint64_t t : {1603ull, 61855ull}) ExpectSameStream(0, 624 * t - 5);
   for (uint64_t n : {1000003ull, 38597392ull, 100000007ull}) ExpectSameStream(42, n);
   std::mt19937_64 rng(7);
@@ -63,8 +63,8 @@ TEST(Mt19937JumpTest, MatchesSteppingFarOut) {
 }
 
 TEST(Mt19937JumpTest, TorchVector) {
-  // torch-rng.md 12.9 lists these three in reverse. Checked against PyTorch
-  // 1.13.1 itself: after manual_seed(123); rand(38597392), rand(3) * 2^24 is
+  // store/torch/torch-rng.md 12.9. Checked against PyTorch 1.13.1 itself:
+  // after manual_seed(123); rand(38597392), rand(3) * 2^24 is
   // [5181937, 13966274, 2000724], the low 24 bits of the draws in this order
   // (std::mt19937 agrees).
   Mt19937 e = Mt19937AfterDraws(123, 38597392);

@@ -9,7 +9,7 @@
 
 #include "format/checksum.h"
 #include "format/endian.h"
-#include "store/table_reader.h"
+#include "store/core/table_reader.h"
 #include "tests/test_util.h"
 
 namespace embstore {
@@ -53,13 +53,15 @@ Outcome Examine(const std::string& path, const std::vector<std::vector<float>>& 
   if (!rep.ok()) return o;
   o.verified = rep->ok();
   if (r->rows() != original.size() || r->dim() != original[0].size()) {
-    if (!sealed) EXPECT_FALSE(o.verified) << what << ": the shape changed and verify passed";
+    if (!sealed) {
+      EXPECT_FALSE(o.verified) << what << ": the shape changed and verify passed";
+    }
     return o;
   }
   for (uint64_t k = 0; k < rows.size(); ++k) {
     if (std::memcmp(rows[k].data(), original[k].data(), rows[k].size() * 4) == 0) continue;
     bool flagged = false;
-    for (const BadBlock& b : rep->bad_blocks) flagged |= k >= b.first_row && k < b.first_row + b.row_count;
+    for (const BadRows& b : rep->bad) flagged |= k >= b.first_row && k < b.first_row + b.row_count;
     EXPECT_TRUE(flagged) << what << ": row " << k << " reads differently and verify did not flag it";
   }
   return o;
@@ -75,7 +77,7 @@ void MutateEveryByte(const std::string& golden) {
   const std::string path = dir.File("m.emb");
   size_t open_failed = 0, verify_failed = 0;
   for (size_t i = 0; i < original.size(); ++i) {
-    for (uint8_t mask : {0x01, 0x80, 0xFF}) {
+    for (const uint8_t mask : std::initializer_list<uint8_t>{0x01, 0x80, 0xFF}) {
       auto bytes = original;
       bytes[i] ^= mask;
       WriteBytes(path, bytes);
@@ -114,7 +116,7 @@ TEST(MutationTest, ResealedHeaderAndMetadataFlips) {
   for (size_t i = 0; i < 120 + meta_size; ++i) {
     const size_t at = i < 120 ? i : meta_off + (i - 120);
     if (at >= 112 && at < 128) continue;  // the checksums themselves
-    for (uint8_t mask : {0x01, 0x02, 0x10, 0x80, 0xFF}) {
+    for (const uint8_t mask : std::initializer_list<uint8_t>{0x01, 0x02, 0x10, 0x80, 0xFF}) {
       auto bytes = original;
       bytes[at] ^= mask;
       reseal(bytes);

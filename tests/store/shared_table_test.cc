@@ -1,4 +1,4 @@
-#include "store/shared_table.h"
+#include "store/interop/shared_table.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "store/embz.h"
-#include "store/generate.h"
-#include "store/table_reader.h"
+#include "store/core/table_reader.h"
+#include "store/embz/embz.h"
+#include "store/torch/generate.h"
 #include "tests/test_util.h"
 
 namespace embstore {
@@ -46,7 +46,7 @@ TEST_F(SharedTableTest, NamesCannotLeaveTheNamespace) {
                                                           "tab\t", "x\n", std::string(201, 'a')}) {
     Status st = ValidateSharedName(bad);
     EXPECT_TRUE(st.IsInvalidArgument()) << "'" << bad << "'";
-    EXPECT_TRUE(TableReader::OpenShared(bad).status().IsInvalidArgument()) << bad;
+    EXPECT_TRUE(OpenSharedTable(bad).status().IsInvalidArgument()) << bad;
     EXPECT_TRUE(ShareTable(files_.File("a.emb"), bad).IsInvalidArgument()) << bad;
     EXPECT_TRUE(UnshareTable(bad).IsInvalidArgument()) << bad;
   }
@@ -63,7 +63,7 @@ TEST_F(SharedTableTest, ShareOpenUnshare) {
   struct stat st;
   ASSERT_EQ(::stat(SharedPath("t").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0400u);
-  auto t = TableReader::OpenShared("t");
+  auto t = OpenSharedTable("t");
   ASSERT_OK(t.status());
   auto a = TableReader::Open(files_.File("a.emb"));
   ASSERT_OK(a.status());
@@ -80,7 +80,7 @@ TEST_F(SharedTableTest, ShareOpenUnshare) {
   EXPECT_EQ((*list)[0].dim, 16u);
   // Unsharing removes the name; an open reader keeps its rows.
   ASSERT_OK(UnshareTable("t"));
-  EXPECT_TRUE(TableReader::OpenShared("t").status().IsNotFound());
+  EXPECT_TRUE(OpenSharedTable("t").status().IsNotFound());
   EXPECT_TRUE(UnshareTable("t").IsNotFound());
   auto report = t->Verify();
   ASSERT_OK(report.status());
@@ -90,7 +90,7 @@ TEST_F(SharedTableTest, ShareOpenUnshare) {
 
 TEST_F(SharedTableTest, ExistingNamesNeedReplaceAndOldReadersKeepTheOldTable) {
   ASSERT_OK(ShareTable(files_.File("a.emb"), "t"));
-  auto old_reader = TableReader::OpenShared("t");
+  auto old_reader = OpenSharedTable("t");
   ASSERT_OK(old_reader.status());
   const float first_a = old_reader->row(0)[0];
   Status st = ShareTable(files_.File("b.emb"), "t");
@@ -99,7 +99,7 @@ TEST_F(SharedTableTest, ExistingNamesNeedReplaceAndOldReadersKeepTheOldTable) {
   o.replace = true;
   o.mode = 0640;
   ASSERT_OK(ShareTable(files_.File("b.emb"), "t", o));
-  auto new_reader = TableReader::OpenShared("t");
+  auto new_reader = OpenSharedTable("t");
   ASSERT_OK(new_reader.status());
   EXPECT_NE(new_reader->row(0)[0], first_a);
   EXPECT_EQ(old_reader->row(0)[0], first_a);  // the old segment, whole, until it is closed
@@ -128,14 +128,14 @@ TEST_F(SharedTableTest, CompressedAndSharedSources) {
 TEST_F(SharedTableTest, BadSegmentsAndSourcesAreRefusedByName) {
   // A foreign file under the embstore prefix, and a truncated table.
   testing::WriteBytes(SharedPath("foreign"), std::vector<uint8_t>(4096, 0x41));
-  Status st = TableReader::OpenShared("foreign").status();
+  Status st = OpenSharedTable("foreign").status();
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();
   EXPECT_NE(st.message().find("shared table 'foreign'"), std::string::npos) << st.ToString();
   EXPECT_NE(st.message().find("bad magic"), std::string::npos) << st.ToString();
   auto bytes = ReadBytes(files_.File("a.emb"));
   bytes.resize(bytes.size() - 100);
   testing::WriteBytes(SharedPath("short"), bytes);
-  st = TableReader::OpenShared("short").status();
+  st = OpenSharedTable("short").status();
   EXPECT_NE(st.message().find("truncated"), std::string::npos) << st.ToString();
   auto list = ListShared();
   ASSERT_OK(list.status());
@@ -150,7 +150,7 @@ TEST_F(SharedTableTest, BadSegmentsAndSourcesAreRefusedByName) {
   st = ShareTable(files_.File("bad.emb"), "bad");
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();
   EXPECT_NE(st.message().find("nothing was shared"), std::string::npos) << st.ToString();
-  EXPECT_TRUE(TableReader::OpenShared("bad").status().IsNotFound());
+  EXPECT_TRUE(OpenSharedTable("bad").status().IsNotFound());
   EXPECT_EQ(shm_.List().size(), 2u);  // foreign and short only
 
   ShareOptions o;
@@ -172,7 +172,7 @@ TEST_F(SharedTableTest, ListingShowsWhatIsAtTheNameNotWhatALinkPointsTo) {
   EXPECT_NE((*list)[0].error.find("is a symlink"), std::string::npos) << (*list)[0].error;
   EXPECT_EQ((*list)[0].bytes, 0u);  // not a.emb's size
   EXPECT_NE((*list)[1].error.find("is a FIFO"), std::string::npos) << (*list)[1].error;
-  EXPECT_FALSE(TableReader::OpenShared("leak").ok());
+  EXPECT_FALSE(OpenSharedTable("leak").ok());
 }
 
 TEST_F(SharedTableTest, APlantedSymlinkIsNotFollowed) {

@@ -15,9 +15,9 @@
 #include <thread>
 #include <vector>
 
-#include "store/mapped_file.h"
-#include "store/table_reader.h"
-#include "store/table_writer.h"
+#include "store/core/mapped_file.h"
+#include "store/core/table_reader.h"
+#include "store/core/table_writer.h"
 #include "tests/test_util.h"
 
 namespace embstore {
@@ -65,14 +65,16 @@ TEST(TableTest, RoundTripRowsAreZeroCopyAndExact) {
     for (uint64_t c = 0; c < 5; ++c) EXPECT_EQ(row[c], Value(i, c));
     // Zero copy: the span points into the mapping at data_offset + i*stride.
     EXPECT_EQ(reinterpret_cast<uintptr_t>(row.data()) % 4, 0u);
-    if (i) EXPECT_EQ(reinterpret_cast<const char*>(row.data()) - reinterpret_cast<const char*>(r->row(i - 1).data()), 20);
+    if (i) {
+      EXPECT_EQ(reinterpret_cast<const char*>(row.data()) - reinterpret_cast<const char*>(r->row(i - 1).data()), 20);
+    }
   }
   EXPECT_EQ(reinterpret_cast<uintptr_t>(r->row(0).data()) % 4096, 0u);  // page-aligned data
   auto report = r->Verify();
   ASSERT_OK(report.status());
   EXPECT_TRUE(report->ok());
   EXPECT_EQ(report->blocks_checked, 10u);
-  EXPECT_EQ(report->bytes_hashed, 37u * 20);
+  EXPECT_EQ(report->bytes_checked, 37u * 20);
 }
 
 TEST(TableTest, AppendGranularityDoesNotChangeTheBytes) {
@@ -174,7 +176,9 @@ TEST(TableTest, PageResidentAnswersFromThePageCache) {
   auto m = MappedFile::Open(path);
   ASSERT_OK(m.status());
   const uint64_t offset = m->size() / 2;
-  if (fs.f_type != TMPFS_MAGIC) EXPECT_FALSE(m->PageResident(offset)) << "a dropped page";
+  if (fs.f_type != TMPFS_MAGIC) {
+    EXPECT_FALSE(m->PageResident(offset)) << "a dropped page";
+  }
   const volatile uint8_t* p = m->data() + offset;
   (void)*p;
   EXPECT_TRUE(m->PageResident(offset)) << "a page just read";
@@ -213,14 +217,17 @@ TEST(TableTest, VerifyNamesTheCorruptRowsOnAnyThreadCount) {
     if (threads == 2) vo.progress = [&](uint64_t done, uint64_t) { last = done; };
     auto rep = r->Verify(vo);
     ASSERT_OK(rep.status());
-    ASSERT_EQ(rep->bad_blocks.size(), 2u) << threads;
-    EXPECT_EQ(rep->bad_blocks[0].block, 2u);
-    EXPECT_EQ(rep->bad_blocks[0].first_row, 8u);
-    EXPECT_EQ(rep->bad_blocks[0].row_count, 4u);
-    EXPECT_EQ(rep->bad_blocks[1].block, 9u);
-    EXPECT_EQ(rep->bad_blocks[1].first_row, 36u);
-    EXPECT_EQ(rep->bad_blocks[1].row_count, 1u);
-    if (threads == 2) EXPECT_EQ(last, 37u * 20);
+    ASSERT_EQ(rep->bad.size(), 2u) << threads;
+    EXPECT_EQ(rep->bad[0].unit, BadRows::Unit::kBlock);
+    EXPECT_EQ(rep->bad[0].index, 2u);
+    EXPECT_EQ(rep->bad[0].first_row, 8u);
+    EXPECT_EQ(rep->bad[0].row_count, 4u);
+    EXPECT_EQ(rep->bad[1].index, 9u);
+    EXPECT_EQ(rep->bad[1].first_row, 36u);
+    EXPECT_EQ(rep->bad[1].row_count, 1u);
+    if (threads == 2) {
+      EXPECT_EQ(last, 37u * 20);
+    }
   }
 }
 

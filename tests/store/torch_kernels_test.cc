@@ -3,7 +3,7 @@
 // of 2^24 values, u1 and u2 enter the transform separately, so two sweeps of
 // 2^24 lanes cover every log input and every sincos input.
 
-#include "store/torch_kernels.h"
+#include "store/torch/torch_kernels.h"
 
 #include <gtest/gtest.h>
 

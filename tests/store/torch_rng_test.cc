@@ -1,7 +1,7 @@
-// The engine and uniforms against torch-rng.md, section 12 (PyTorch 1.13.1).
+// The engine and uniforms against store/torch/torch-rng.md, section 12 (PyTorch 1.13.1).
 // Bits, not tolerances.
 
-#include "store/torch_rng.h"
+#include "store/torch/torch_rng.h"
 
 #include <gtest/gtest.h>
 

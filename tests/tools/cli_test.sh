@@ -55,7 +55,7 @@ same "notebook rows 0:2" "$("$EMB" get "$NB" 0:2)" "0.3374 -0.1778 -0.3035 -0.58
 0.3486 0.6603 -0.2196 -0.3792"
 same "open-ended ranges" "$("$EMB" get "$NB" 5: :1 | wc -l)" "2"
 same "--precision 2" "$("$EMB" get "$NB" 3 --precision 2)" "1.90 -0.18 1.37 -1.60"
-# The bits of torch.manual_seed(123); nn.Embedding(6, 4).weight (torch-rng.md 12.4).
+# The bits of torch.manual_seed(123); nn.Embedding(6, 4).weight (store/torch/torch-rng.md 12.4).
 hex32() { od -An -v -tx4 | tr -s ' \n' ' ' | sed 's/^ //;s/ $//'; }
 same "--raw bytes are PyTorch's AVX2-kernel bits (the default)" "$("$EMB" get "$NB" 0:6 --raw | hex32)" \
   "3eacbbc9 be360b3b be9b67f8 bf1687f2 3eb27c61 3f290c1b be60e8af bec2228c be246ad5 becd8fd6 3f321afa bfe72cbc 3ff2af0f be333dec 3faf3862 bfcd37f5 bf48ec26 bfb46cdf bed0b478 3f4b9a7e 3f7fa07b 3e628f31 3fea7b7f beacf935"
@@ -86,7 +86,7 @@ same "seeds S and S+2^32 give the same rows" "$("$EMB" generate --rows 4 --dim 8
 expect "negative seed (torch accepts -1)" 0 "" "$EMB" generate --rows 2 --dim 8 --seed -1 -o "$T/neg.emb"
 same "seed -1 equals 2^64-1" "$("$EMB" get "$T/neg.emb" 0:2 --raw | md5sum)" "$("$EMB" generate --rows 2 --dim 8 --seed 18446744073709551615 -o "$T/neg2.emb" && "$EMB" get "$T/neg2.emb" 0:2 --raw | md5sum)"
 
-# --- PyTorch's published hashes (torch-rng.md 12.7, 12.8), both kernels -----
+# --- PyTorch's published hashes (store/torch/torch-rng.md 12.7, 12.8), both kernels -----
 sha() { "$EMB" get "$1" "0:$2" --raw | sha256sum | cut -d' ' -f1; }
 "$EMB" generate --rows 1000 --dim 64 --seed 0 -o "$T/k.emb"
 same "1000x64 seed 0 SHA-256, AVX2" "$(sha "$T/k.emb" 1000)" "e2219430cce911a3660f59c51c4165a73d3b534b1e7560b89835560aa0e4defa"

@@ -1,6 +1,6 @@
 #include <cstdio>
 
-#include "store/table_reader.h"
+#include "store/core/table_reader.h"
 
 int main(int argc, char** argv) {
   auto table = embstore::TableReader::Open(argc > 1 ? argv[1] : "notebook.emb");

@@ -5,13 +5,12 @@
 #include <cstdio>
 #include <string>
 
-#include "store/table_reader.h"
+#include "store/interop/open_table.h"
 
 int main(int argc, char** argv) {
   // A file, or a table placed in shared memory by `embstore share FILE --name wte`.
   const std::string where = argc > 1 ? argv[1] : "shm:wte";
-  auto table = where.rfind("shm:", 0) == 0 ? embstore::TableReader::OpenShared(where.substr(4))
-                                           : embstore::TableReader::Open(where);
+  auto table = embstore::OpenMappedTable(where);  // rows in a mapping: a .emb or shm:NAME
   if (!table.ok()) {
     std::fprintf(stderr, "%s\n", table.status().ToString().c_str());
     return 1;

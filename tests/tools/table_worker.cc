@@ -28,14 +28,15 @@
 #include <vector>
 
 #include "format/checksum.h"
-#include "store/table_reader.h"
+#include "store/core/table_reader.h"
+#include "store/interop/shared_table.h"
 
 namespace {
 
 using embstore::TableReader;
 
 TableReader OpenOrDie(const std::string& arg) {
-  auto t = arg.rfind("shm:", 0) == 0 ? TableReader::OpenShared(arg.substr(4)) : TableReader::Open(arg);
+  auto t = arg.rfind("shm:", 0) == 0 ? embstore::OpenSharedTable(arg.substr(4)) : TableReader::Open(arg);
   if (!t.ok()) {
     std::fprintf(stderr, "table_worker: %s\n", t.status().ToString().c_str());
     std::exit(1);
@@ -113,7 +114,7 @@ int main(int argc, char** argv) {
     const std::vector<float> first(table.row(0).begin(), table.row(0).end());
     uint64_t passes = 0;
     do {
-      auto report = table.Verify({.threads = 1});
+      auto report = table.Verify({.threads = 1, .progress = {}});
       if (!report.ok() || !report->ok()) {
         std::printf("FAILED pass %" PRIu64 ": %s\n", passes,
                     report.ok() ? "a checksum mismatch: a torn or changed table" : report.status().ToString().c_str());

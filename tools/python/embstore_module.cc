@@ -23,14 +23,14 @@
 #include <vector>
 
 #include "format/status.h"
-#include "store/any_table.h"
-#include "store/atomic_file.h"
-#include "store/convert.h"
-#include "store/embz.h"
-#include "store/generate.h"
-#include "store/shared_table.h"
-#include "store/table_reader.h"
-#include "store/version.h"
+#include "store/core/atomic_file.h"
+#include "store/core/table_reader.h"
+#include "store/core/version.h"
+#include "store/embz/embz.h"
+#include "store/interop/open_table.h"
+#include "store/interop/convert.h"
+#include "store/interop/shared_table.h"
+#include "store/torch/generate.h"
 #include "tools/progress.h"
 
 namespace py = pybind11;
@@ -279,30 +279,37 @@ std::vector<uint64_t> IdsArg(py::handle ids_arg, uint64_t rows, std::vector<py::
 // takes less time than handing the GIL to another thread and back.
 constexpr size_t kGilFreeGatherBytes = 64 * 1024;
 
-// A bad block of a verify report, as the report dict lists it.
-py::dict BlockDict(const BadBlock& b) {
+// ---- Table -----------------------------------------------------------------
+
+using TablePtr = std::shared_ptr<const embstore::Table>;
+
+// A bad run of a verify report, as the report dict lists it.
+py::dict BadRowsDict(const BadRows& b) {
   py::dict d;
-  d["block"] = b.block;
+  d["unit"] = b.unit_name();
+  d[b.unit_name()] = b.index;
   d["first_row"] = b.first_row;
   d["row_count"] = b.row_count;
-  d["stored"] = b.stored;
-  d["computed"] = b.computed;
+  if (b.unit == BadRows::Unit::kBlock) {
+    d["stored"] = b.stored;
+    d["computed"] = b.computed;
+  } else {
+    d["error"] = MessageText(b.error);
+  }
   return d;
 }
 
-// ---- Table -----------------------------------------------------------------
-
-using TablePtr = std::shared_ptr<const AnyTable>;
-
-class Table {
+// embstore.Table: one class for every kind of table, over the library's
+// one Table interface; only t.array asks for a capability (a mapping).
+class PyTable {
  public:
-  Table(const std::string& spec, const OpenOptions& options) : spec_(spec), options_(options) {
-    AnyTable opened;
+  PyTable(const std::string& spec, const OpenOptions& options) : spec_(spec), options_(options) {
+    std::unique_ptr<embstore::Table> opened;
     RunWork("open", "", [&](auto) {
-      EMB_ASSIGN_OR_RETURN(opened, OpenAnyTable(spec, options));
+      EMB_ASSIGN_OR_RETURN(opened, OpenTable(spec, options));
       return Status::OK();
     });
-    table_ = std::make_shared<const AnyTable>(std::move(opened));
+    table_ = TablePtr(std::move(opened));
     // A pickled Table reopens by name in another process (DataLoader
     // workers under spawn), so a relative path is made absolute now.
     reopen_spec_ = IsShared(spec) ? spec : std::filesystem::absolute(spec).string();
@@ -310,7 +317,7 @@ class Table {
 
   // The open table. Work that releases the GIL holds shared() instead, so
   // that a close() from another thread cannot free the table under it.
-  const AnyTable& table() const { return *shared(); }
+  const embstore::Table& table() const { return *shared(); }
   const TablePtr& shared() const {
     if (!table_) Raise(Status::InvalidArgument("the table " + spec_ + " is closed"));
     return table_;
@@ -330,21 +337,21 @@ class Table {
   // The whole table as a read-only ndarray over the mapping. Its base holds
   // the mapping, so the array may outlive this Table.
   py::object Array() {
-    const AnyTable& t = table();
+    const embstore::Table& t = table();
     if (!array_) {
-      if (!t.plain) {
+      const TableReader* r = t.mapped();
+      if (r == nullptr) {
         Raise(Status::NotSupported(
             spec_ + " is a compressed table (.embz): its rows are decoded on demand, so there is no mapping "
                     "to view. Read rows with t[ids], or decompress it (embstore.decompress) or share it "
                     "(embstore.share, then open 'shm:NAME') for a zero-copy array"));
       }
-      const TableReader& r = *t.plain;
       auto* hold = new TablePtr(table_);
       py::capsule base(hold, [](void* p) { delete static_cast<TablePtr*>(p); });
-      const void* data = r.rows() ? static_cast<const void*>(r.row(0).data()) : nullptr;
+      const void* data = r->rows() ? static_cast<const void*>(r->row(0).data()) : nullptr;
       py::array a(py::dtype::of<float>(),
-                  std::vector<py::ssize_t>{static_cast<py::ssize_t>(r.rows()), static_cast<py::ssize_t>(r.dim())},
-                  std::vector<py::ssize_t>{static_cast<py::ssize_t>(r.header().row_stride),
+                  std::vector<py::ssize_t>{static_cast<py::ssize_t>(r->rows()), static_cast<py::ssize_t>(r->dim())},
+                  std::vector<py::ssize_t>{static_cast<py::ssize_t>(r->header().row_stride),
                                            static_cast<py::ssize_t>(sizeof(float))},
                   data, base);
       a.attr("flags").attr("writeable") = false;
@@ -357,7 +364,7 @@ class Table {
   // ids.shape + (dim,), or written into `out`.
   py::array Gather(py::handle ids_arg, py::object out) const {
     const TablePtr hold = shared();
-    const AnyTable& t = *hold;
+    const embstore::Table& t = *hold;
     std::vector<py::ssize_t> shape;
     const std::vector<uint64_t> flat = IdsArg(ids_arg, t.rows(), &shape);
     shape.push_back(static_cast<py::ssize_t>(t.dim()));
@@ -376,7 +383,7 @@ class Table {
       }
     }
     std::span<float> out_span(result.mutable_data(), static_cast<size_t>(result.size()));
-    if (t.plain && out_span.size_bytes() < kGilFreeGatherBytes) {
+    if (t.mapped() != nullptr && out_span.size_bytes() < kGilFreeGatherBytes) {
       Check(t.Gather(flat, out_span));  // a few rows from memory: quicker than handing the GIL over
     } else {
       RunWork("gather", "rows", [&](auto) { return t.Gather(flat, out_span); });
@@ -386,7 +393,7 @@ class Table {
 
   // t[i] -> row (dim,); t[a:b:c] -> rows; t[ids] -> ids.shape + (dim,).
   py::array GetItem(py::handle key) const {
-    const AnyTable& t = table();
+    const embstore::Table& t = table();
     if (py::isinstance<py::slice>(key)) {
       size_t start, stop, step, length;
       if (!key.cast<py::slice>().compute(t.rows(), &start, &stop, &step, &length)) throw py::error_already_set();
@@ -403,83 +410,34 @@ class Table {
     return Gather(key, py::none());
   }
 
+  // One report, whatever the table: what was checked, and each bad block
+  // or frame with its rows.
   py::dict Verify(unsigned threads) const {
     const TablePtr hold = shared();
-    const AnyTable& t = *hold;
-    threads = ThreadsArg(threads);
+    const embstore::Table& t = *hold;
+    VerifyReport v;
+    RunWork("verify", "bytes", [&](auto progress) {
+      VerifyOptions options;
+      options.threads = ThreadsArg(threads);
+      options.progress = progress;
+      EMB_ASSIGN_OR_RETURN(v, t.Verify(options));
+      return Status::OK();
+    });
     py::dict report;
     report["rows"] = t.rows();
+    report["blocks_checked"] = v.blocks_checked;
+    report["frames_checked"] = v.frames_checked;
+    report["bytes_checked"] = v.bytes_checked;
+    report["bad_block_count"] = v.bad_block_count;
+    report["bad_frame_count"] = v.bad_frame_count;
     py::list bad;
-    std::string failure;
-    if (t.plain) {
-      VerifyReport v;
-      RunWork("verify", "bytes", [&](auto progress) {
-        VerifyOptions options;
-        options.threads = threads;
-        options.progress = progress;
-        EMB_ASSIGN_OR_RETURN(v, t.plain->Verify(options));
-        return Status::OK();
-      });
-      report["blocks_checked"] = v.blocks_checked;
-      report["bytes_hashed"] = v.bytes_hashed;
-      for (const BadBlock& b : v.bad_blocks) bad.append(BlockDict(b));
-      report["bad_block_count"] = v.bad_block_count;
-      report["bad_padding"] = v.bad_regions;
-      if (!v.ok()) {
-        // The command's verdict, then what it lists below it.
-        failure = std::to_string(v.bad_block_count) + " of " + std::to_string(v.blocks_checked) + " blocks corrupt" +
-                  (v.bad_regions.empty() ? "" : ", nonzero padding");
-        for (size_t i = 0; i < v.bad_blocks.size() && i < 5; ++i) {
-          const BadBlock& b = v.bad_blocks[i];
-          failure += (i ? ", " : ": ") + std::string("rows [") + std::to_string(b.first_row) + ", " +
-                     std::to_string(b.first_row + b.row_count) + ")";
-        }
-        if (v.bad_blocks.size() > 5) failure += ", ...";
-        if (!v.bad_regions.empty()) failure += "; " + v.bad_regions.front();
-      }
-    } else {
-      EmbzVerifyReport v;
-      RunWork("verify", "bytes", [&](auto progress) {
-        EMB_ASSIGN_OR_RETURN(v, t.packed->Verify(threads, progress));
-        return Status::OK();
-      });
-      report["frames_checked"] = v.frames_checked;
-      report["blocks_checked"] = v.blocks_checked;
-      for (const BadFrame& b : v.bad_frames) {
-        py::dict d;
-        d["frame"] = b.frame;
-        d["first_row"] = b.first_row;
-        d["row_count"] = b.row_count;
-        d["error"] = MessageText(b.error);
-        bad.append(d);
-      }
-      report["bad_frame_count"] = v.bad_frame_count;
-      py::list blocks;
-      for (const BadBlock& b : v.bad_blocks) blocks.append(BlockDict(b));
-      report["bad_blocks"] = blocks;
-      report["bad_block_count"] = v.bad_block_count;
-      if (!v.ok()) {
-        // The command's verdict, then the first finding.
-        if (v.bad_frame_count > 0) {
-          failure = std::to_string(v.bad_frame_count) + " of " + std::to_string(v.frames_checked) + " frames corrupt";
-        }
-        if (v.bad_block_count > 0) {
-          failure += (failure.empty() ? "" : ", ") + std::to_string(v.bad_block_count) + " of " +
-                     std::to_string(v.blocks_checked) + " blocks do not match the table's checksums";
-        }
-        if (!v.bad_frames.empty()) {
-          failure += ": " + v.bad_frames.front().error;
-        } else if (!v.bad_blocks.empty()) {
-          const BadBlock& b = v.bad_blocks.front();
-          failure += ": rows [" + std::to_string(b.first_row) + ", " + std::to_string(b.first_row + b.row_count) + ")" +
-                     (v.bad_blocks.size() > 1 ? ", ..." : "");
-        }
-      }
-    }
+    for (const BadRows& b : v.bad) bad.append(BadRowsDict(b));
     report["bad"] = bad;
-    report["ok"] = failure.empty();
-    if (!failure.empty()) {
-      py::object error = g_errors.corruption(MessageText(spec_ + ": FAILED: " + failure));
+    report["bad_padding"] = v.bad_regions;
+    report["ok"] = v.ok();
+    if (!v.ok()) {
+      // The command's verdict.
+      py::object error = g_errors.corruption(MessageText(spec_ + ": FAILED: " + v.Summary()));
       error.attr("report") = report;
       PyErr_SetObject(g_errors.corruption.ptr(), error.ptr());
       throw py::error_already_set();
@@ -490,7 +448,7 @@ class Table {
   py::str Repr() const {
     if (!table_) return MessageText("<embstore.Table " + spec_ + " (closed)>");
     return MessageText("<embstore.Table " + spec_ + ": " + std::to_string(table_->rows()) + " x " +
-                       std::to_string(table_->dim()) + " float32" + (table_->packed ? ", compressed" : "") + ">");
+                       std::to_string(table_->dim()) + " float32" + (table_->embz() ? ", compressed" : "") + ">");
   }
 
  private:
@@ -559,7 +517,7 @@ void Compress(py::handle src_arg, py::handle dst_arg, int level, unsigned thread
   o.replace = force;
   CheckOutput(dst, force);
   RunWork("compress", "bytes", [&](auto progress) {
-    auto table = OpenTable(src, oo);
+    auto table = OpenMappedTable(src, oo);
     if (!table.ok()) return table.status();
     o.progress = progress;
     return CompressTable(*table, dst, o);
@@ -622,12 +580,12 @@ void ExportTableVerb(py::handle src, py::handle dst_arg, const std::string& tens
                      py::handle trust_owner) {
   const std::string dst = PathArg(dst_arg);
   TablePtr table;
-  if (py::isinstance<Table>(src)) {
-    table = src.cast<const Table&>().shared();
+  if (py::isinstance<PyTable>(src)) {
+    table = src.cast<const PyTable&>().shared();
   } else {
     OpenOptions oo;
     oo.trusted_owners = OwnersArg(trust_owner);
-    Table opened(SpecArg(src), oo);
+    PyTable opened(SpecArg(src), oo);
     table = opened.shared();
   }
   CheckOutput(dst, force);
@@ -637,7 +595,7 @@ void ExportTableVerb(py::handle src, py::handle dst_arg, const std::string& tens
   o.replace = force;
   RunWork("export", "rows", [&](auto progress) {
     o.progress = progress;
-    return table->plain ? ExportTable(*table->plain, dst, o) : ExportTable(*table->packed, dst, o);
+    return ExportTable(*table, dst, o);
   });
 }
 
@@ -729,51 +687,51 @@ PYBIND11_MODULE(embstore, m) {
               keep("NotSupportedError"),    keep("StorageError"),    keep("NotFoundError"),
               keep("AlreadyExistsError")};
 
-  py::class_<Table>(m, "Table",
+  py::class_<PyTable>(m, "Table",
                     "An open table. Rows of a .emb or shared table come straight from its read-only mapping;\n"
                     "rows of a .embz are decoded a frame at a time. Safe to use from several threads.")
-      .def_property_readonly("shape", [](const Table& t) { return py::make_tuple(t.table().rows(), t.table().dim()); },
+      .def_property_readonly("shape", [](const PyTable& t) { return py::make_tuple(t.table().rows(), t.table().dim()); },
                              "(rows, dim)")
-      .def_property_readonly("dtype", [](const Table&) { return py::dtype::of<float>(); }, "numpy.float32")
-      .def_property_readonly("metadata", [](const Table& t) { return MetadataDict(t.table().metadata()); },
+      .def_property_readonly("dtype", [](const PyTable&) { return py::dtype::of<float>(); }, "numpy.float32")
+      .def_property_readonly("metadata", [](const PyTable& t) { return MetadataDict(t.table().metadata()); },
                              "The table's metadata: str values (bytes where not UTF-8).")
-      .def_property_readonly("path", [](const Table& t) { return PathText(t.spec()); }, "The name it was opened by.")
-      .def_property_readonly("compressed", [](const Table& t) { return t.table().packed != nullptr; },
+      .def_property_readonly("path", [](const PyTable& t) { return PathText(t.spec()); }, "The name it was opened by.")
+      .def_property_readonly("compressed", [](const PyTable& t) { return t.table().embz() != nullptr; },
                              "True for a .embz.")
-      .def_property_readonly("closed", &Table::closed)
-      .def_property_readonly("array", &Table::Array,
+      .def_property_readonly("closed", &PyTable::closed)
+      .def_property_readonly("array", &PyTable::Array,
                              "The whole table as a read-only numpy.ndarray over the mapping (no copy). It keeps\n"
                              "the mapping alive on its own, after close() and after the file is replaced or\n"
                              "deleted. torch.from_numpy(t.array) shares the same memory. Not for a .embz.")
-      .def("gather", &Table::Gather, py::arg("ids"), py::arg("out") = py::none(),
+      .def("gather", &PyTable::Gather, py::arg("ids"), py::arg("out") = py::none(),
            "Rows ids (an int or any array of ints) as a new float32 array of shape ids.shape + (dim,),\n"
            "or into out (a C-contiguous float32 array of that shape). Every id is checked first;\n"
            "one out of range raises OutOfRangeError (an IndexError) and copies nothing.")
-      .def("__getitem__", &Table::GetItem, py::arg("key"),
+      .def("__getitem__", &PyTable::GetItem, py::arg("key"),
            "t[i], t[a:b], t[ids]: rows as a new array (as gather). Ids are not negative, as in nn.Embedding.")
-      .def("__len__", [](const Table& t) { return t.table().rows(); })
+      .def("__len__", [](const PyTable& t) { return t.table().rows(); })
       .def("__array__",
-           [](Table& t, py::object dtype, py::object copy) -> py::object {
+           [](PyTable& t, py::object dtype, py::object copy) -> py::object {
              // A .embz has no mapping: its rows are decoded into a new array.
-             py::object a = t.table().plain ? t.Array() : py::object(t.GetItem(py::slice(0, t.table().rows(), 1)));
+             py::object a = t.table().mapped() ? t.Array() : py::object(t.GetItem(py::slice(0, t.table().rows(), 1)));
              py::module_ np = py::module_::import("numpy");
              if (!copy.is_none() && copy.cast<bool>()) return np.attr("array")(a, dtype);
              return dtype.is_none() ? a : np.attr("asarray")(a, dtype);
            },
            py::arg("dtype") = py::none(), py::arg("copy") = py::none(),
            "np.asarray(t): the array (no copy) for a .emb or shm: table; the decoded rows for a .embz.")
-      .def("info", [](const Table& t) { return JsonLoads(TableInfoJson(t.table(), t.spec())); },
+      .def("info", [](const PyTable& t) { return JsonLoads(TableInfoJson(t.table(), t.spec())); },
            "What `embstore info --json` prints, as a dict.")
-      .def("verify", &Table::Verify, py::arg("threads") = 0,
+      .def("verify", &PyTable::Verify, py::arg("threads") = 0,
            "Recomputes every checksum (on `threads` threads, 0: all cores). Returns a report dict;\n"
            "raises CorruptionError naming the bad rows (the report in its .report) when any fail.")
-      .def("close", &Table::Close,
+      .def("close", &PyTable::Close,
            "Releases this object's hold on the mapping. Arrays made from it stay valid.")
       .def("__enter__", [](py::object self) { return self; })
-      .def("__exit__", [](Table& t, py::args) { t.Close(); })
-      .def("__repr__", &Table::Repr)
+      .def("__exit__", [](PyTable& t, py::args) { t.Close(); })
+      .def("__repr__", &PyTable::Repr)
       .def(py::pickle(
-          [](const Table& t) {
+          [](const PyTable& t) {
             t.table();
             return py::make_tuple(py::bytes(t.reopen_spec()), t.options().cache_bytes,
                                   py::cast(t.options().trusted_owners));
@@ -784,7 +742,7 @@ PYBIND11_MODULE(embstore, m) {
             OpenOptions o;
             o.cache_bytes = state[1].cast<uint64_t>();
             if (state.size() == 3) o.trusted_owners = state[2].cast<std::vector<uint32_t>>();
-            return Table(PathArg(state[0]), o);
+            return PyTable(PathArg(state[0]), o);
           }));
 
   m.def(
@@ -793,7 +751,7 @@ PYBIND11_MODULE(embstore, m) {
         OpenOptions o;
         o.cache_bytes = cache_bytes;
         o.trusted_owners = OwnersArg(trust_owner);
-        return Table(SpecArg(spec), o);
+        return PyTable(SpecArg(spec), o);
       },
       py::arg("path"), py::kw_only(), py::arg("cache_bytes") = kDefaultCacheBytes, py::arg("trust_owner") = py::none(),
       "Opens a table: a .emb file, a .embz file, or 'shm:NAME' (a shared table). Instant at any\n"
@@ -805,7 +763,7 @@ PYBIND11_MODULE(embstore, m) {
       [](py::handle spec, py::handle trust_owner) {
         OpenOptions o;
         o.trusted_owners = OwnersArg(trust_owner);
-        Table t(SpecArg(spec), o);
+        PyTable t(SpecArg(spec), o);
         return JsonLoads(TableInfoJson(t.table(), t.spec()));
       },
       py::arg("path"), py::kw_only(), py::arg("trust_owner") = py::none(),
@@ -815,7 +773,7 @@ PYBIND11_MODULE(embstore, m) {
       [](py::handle spec, py::handle ids, py::handle trust_owner) {
         OpenOptions o;
         o.trusted_owners = OwnersArg(trust_owner);
-        return Table(SpecArg(spec), o).Gather(ids, py::none());
+        return PyTable(SpecArg(spec), o).Gather(ids, py::none());
       },
       py::arg("path"), py::arg("ids"), py::kw_only(), py::arg("trust_owner") = py::none(),
       "Rows of a table, as open(path).gather(ids).");
@@ -824,7 +782,7 @@ PYBIND11_MODULE(embstore, m) {
       [](py::handle spec, unsigned threads, py::handle trust_owner) {
         OpenOptions o;
         o.trusted_owners = OwnersArg(trust_owner);
-        return Table(SpecArg(spec), o).Verify(threads);
+        return PyTable(SpecArg(spec), o).Verify(threads);
       },
       py::arg("path"), py::kw_only(), py::arg("threads") = 0, py::arg("trust_owner") = py::none(),
       "open(path).verify(): raises CorruptionError on a bad table.");

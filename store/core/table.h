@@ -1,0 +1,147 @@
+// Table: the one read interface over every kind of table, whether its rows
+// lie in a mapped .emb file, a shared-memory segment, or the frames of a
+// .embz (and, later, a set of shards or half-precision rows). Callers ask
+// for a table's shape, metadata and rows and never which kind it is; the
+// few things only some kinds can do are capabilities that answer null when
+// absent (mapped(): zero-copy rows; embz(): the container's parameters).
+//
+// Implementations: TableReader (store/core/table_reader.h: .emb files and
+// shared memory, rows served from the mapping) and EmbzReader
+// (store/embz/embz.h: rows decoded a frame at a time and checked). Tables
+// are opened by name with OpenTable (store/interop/open_table.h).
+//
+// Thread safety: every const method of every implementation may be called
+// from any number of threads at once. A Table is not copyable.
+
+#ifndef EMBSTORE_STORE_CORE_TABLE_H_
+#define EMBSTORE_STORE_CORE_TABLE_H_
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "format/embz_format.h"
+#include "format/metadata.h"
+#include "format/status.h"
+#include "format/table_format.h"
+#include "store/core/mapped_file.h"  // AccessHint
+
+namespace embstore {
+
+class AtomicFile;
+class TableReader;
+
+// (bytes done, bytes total), from the calling thread, about ten times a
+// second; may be empty.
+using Progress = std::function<void(uint64_t done, uint64_t total)>;
+
+struct VerifyOptions {
+  unsigned threads = 0;  // 0: all cores (at most kMaxThreads)
+  Progress progress;
+};
+
+// Rows that failed verification: a checksum block of the table (its rows
+// do not hash to the checksum the table stores), or a frame of its
+// container (it does not decode, or not to its seek-table checksum).
+struct BadRows {
+  enum class Unit { kBlock, kFrame };
+  Unit unit = Unit::kBlock;
+  uint64_t index = 0;      // the block's or the frame's number
+  uint64_t first_row = 0;
+  uint64_t row_count = 0;
+  uint64_t stored = 0;     // kBlock: the checksum the table stores
+  uint64_t computed = 0;   // kBlock: the one its rows hash to
+  std::string error;       // kFrame: what is wrong with it
+
+  const char* unit_name() const { return unit == Unit::kBlock ? "block" : "frame"; }
+  // "block 3: rows [A, B) (stored xxh3 .., computed ..)" or
+  // "frame 2: rows [A, B): <error>".
+  std::string Describe() const;
+};
+
+// A report lists at most this many bad runs (the first ones, by row) and
+// counts them all.
+inline constexpr size_t kMaxReportedBadRows = 10000;
+
+struct VerifyReport {
+  uint64_t blocks_checked = 0;   // checksum blocks of the table
+  uint64_t frames_checked = 0;   // frames of its container (0: it has none)
+  uint64_t bytes_checked = 0;    // bytes of rows hashed
+  uint64_t bad_block_count = 0;  // blocks whose rows do not hash to the table's checksum
+  uint64_t bad_frame_count = 0;  // frames that do not decode, or not to their checksum
+  std::vector<BadRows> bad;      // in row order, the first kMaxReportedBadRows
+  std::vector<std::string> bad_regions;  // nonzero padding, named by byte range
+  bool ok() const { return bad_block_count == 0 && bad_frame_count == 0 && bad_regions.empty(); }
+  // One line for messages: "2 of 6 blocks corrupt: rows [A, B), ...",
+  // "1 of 3 frames corrupt: frame 1 (rows [A, B))" (and the first bad
+  // padding), or "ok".
+  std::string Summary() const;
+};
+
+class Table {
+ public:
+  virtual ~Table() = default;
+  Table(const Table&) = delete;
+  Table& operator=(const Table&) = delete;
+
+  // The table's own header: shape, element type, layout, checksum blocks.
+  virtual const Header& header() const = 0;
+  uint64_t rows() const { return header().rows; }
+  uint64_t dim() const { return header().dim; }
+  virtual const Metadata& metadata() const = 0;
+  // The file it was opened from (for a shared table, the segment's file).
+  virtual const std::string& path() const = 0;
+  // Bytes it takes where it is stored (a .embz: the compressed file).
+  virtual uint64_t file_size() const = 0;
+
+  // Copies rows ids[0], ids[1], ... into out, dim() float32 each. Every id
+  // is checked first (an out-of-range error names it); on error, out may
+  // hold some rows. REQUIRES: out.size() == ids.size() * dim() (else an
+  // invalid-argument error).
+  virtual Status Gather(std::span<const uint64_t> ids, std::span<float> out) const = 0;
+  // Rows [first, first + count) into out (count * dim() floats).
+  virtual Status ReadRows(uint64_t first, uint64_t count, std::span<float> out) const = 0;
+  // Tells the kernel how rows [first_row, first_row + row_count) will be
+  // read. Advice only: an error costs speed, never rows.
+  virtual Status Advise(AccessHint hint, uint64_t first_row, uint64_t row_count) const = 0;
+
+  // Checks every row against the table's checksums (and the container's);
+  // an error only if the work could not be done.
+  virtual Result<VerifyReport> Verify(const VerifyOptions& options = {}) const = 0;
+  // True when every row this table hands out has been checked against a
+  // checksum on the way (a .embz). False when rows come straight from
+  // memory and Verify() is the check (a .emb, a shared table): writers that
+  // seal rows into a format without checksums must Verify first.
+  virtual bool checks_rows_on_read() const = 0;
+
+  // The table as the bytes of a .emb file: exactly emb_size() of them,
+  // written into out from offset 0 on `threads` threads (0: all cores).
+  // Shared-memory tables are made this way.
+  virtual uint64_t emb_size() const = 0;
+  virtual Status WriteEmb(AtomicFile* out, unsigned threads, const Progress& progress = {}) const = 0;
+
+  // Capabilities: null where this kind of table has not got them.
+  // Rows as spans straight into memory, no copy (a .emb, a shared table).
+  virtual const TableReader* mapped() const { return nullptr; }
+  // The .embz container's parameters (frames, level, sizes).
+  virtual const EmbzHeader* embz() const { return nullptr; }
+
+ protected:
+  Table() = default;
+  Table(Table&&) = default;
+  Table& operator=(Table&&) = default;
+};
+
+std::string OutOfRangeMessage(uint64_t id, uint64_t rows);
+// The same for a negative id (from a caller whose ids are signed).
+std::string OutOfRangeMessage(int64_t id, uint64_t rows);
+// An invalid-argument error unless out holds exactly count rows of dim.
+Status CheckRowsOut(uint64_t count, uint64_t dim, std::span<const float> out);
+// An out-of-range error unless rows [first, first + count) lie in [0, rows).
+Status CheckRowRange(uint64_t first, uint64_t count, uint64_t rows);
+
+}  // namespace embstore
+
+#endif  // EMBSTORE_STORE_CORE_TABLE_H_

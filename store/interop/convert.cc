@@ -1,0 +1,409 @@
+#include "store/interop/convert.h"
+
+#include <algorithm>
+#include <array>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <memory>
+
+#include "format/checked_math.h"
+#include "format/checksum.h"
+#include "format/endian.h"
+#include "format/npy.h"
+#include "store/core/atomic_file.h"
+#include "store/core/mapped_file.h"
+#include "store/core/table_reader.h"
+#include "store/core/table_writer.h"
+#include "store/core/version.h"
+
+namespace embstore {
+
+namespace {
+
+// Output blocks of about this many bytes: large enough for full-speed
+// copies, small enough to stay in cache.
+constexpr uint64_t kBlockBytes = uint64_t{4} << 20;
+
+// float16 -> float32 bits, exactly as NumPy's npy_halfbits_to_floatbits
+// (subnormals normalized, NaN payloads kept), for all 65,536 inputs.
+const std::array<uint32_t, 65536>& HalfTable() {
+  static const auto* table = [] {
+    auto* t = new std::array<uint32_t, 65536>;
+    for (uint32_t h = 0; h < 65536; ++h) {
+      const uint32_t sign = (h & 0x8000u) << 16;
+      uint32_t exp = h & 0x7c00u;
+      uint32_t sig = h & 0x03ffu;
+      if (exp == 0) {
+        if (sig == 0) {
+          (*t)[h] = sign;
+          continue;
+        }
+        sig <<= 1;
+        while ((sig & 0x0400u) == 0) {
+          sig <<= 1;
+          ++exp;
+        }
+        (*t)[h] = sign + ((127 - 15 - exp) << 23) + ((sig & 0x03ffu) << 13);
+      } else if (exp == 0x7c00u) {
+        (*t)[h] = sign + 0x7f800000u + (sig << 13);
+      } else {
+        (*t)[h] = sign + (((h & 0x7fffu) + 0x1c000u) << 13);
+      }
+    }
+    return t;
+  }();
+  return *table;
+}
+
+// n elements of `type` at src (little- or big-endian) -> n float32 at out.
+void Convert(const uint8_t* src, uint64_t n, SourceType type, bool big_endian, float* out) {
+  switch (type) {
+    case SourceType::kFloat32:
+      if (!big_endian) {
+        std::memcpy(out, src, n * 4);
+      } else {
+        for (uint64_t i = 0; i < n; ++i) {
+          const uint32_t u = LoadBE32(src + 4 * i);
+          std::memcpy(out + i, &u, 4);
+        }
+      }
+      return;
+    case SourceType::kFloat16: {
+      const auto& t = HalfTable();
+      for (uint64_t i = 0; i < n; ++i) {
+        const uint16_t h = big_endian ? LoadBE16(src + 2 * i) : LoadLE16(src + 2 * i);
+        std::memcpy(out + i, &t[h], 4);
+      }
+      return;
+    }
+    case SourceType::kBFloat16:
+      for (uint64_t i = 0; i < n; ++i) {
+        const uint32_t u = uint32_t{big_endian ? LoadBE16(src + 2 * i) : LoadLE16(src + 2 * i)} << 16;
+        std::memcpy(out + i, &u, 4);
+      }
+      return;
+    case SourceType::kFloat64:
+      for (uint64_t i = 0; i < n; ++i) {
+        const uint64_t u = big_endian ? LoadBE64(src + 8 * i) : LoadLE64(src + 8 * i);
+        double d;
+        std::memcpy(&d, &u, 8);
+        out[i] = static_cast<float>(d);  // round to nearest even, as NumPy's astype
+      }
+      return;
+  }
+}
+
+// A 2-D array somewhere in a mapped file, as the importer reads it.
+struct Source {
+  std::span<const uint8_t> data;  // the array's bytes as stored
+  SourceType type = SourceType::kFloat32;
+  bool big_endian = false;
+  bool fortran = false;  // column-major: element (i, j) at j * rows + i
+  uint64_t rows = 0, dim = 0;
+  Metadata metadata;  // what to record about it
+};
+
+Status Need2D(const std::vector<uint64_t>& shape, const std::string& what) {
+  if (shape.size() != 2) {
+    return Status::NotSupported(what + " has shape " + ShapeText(shape) + ": a table needs a 2-D array (rows, dim)");
+  }
+  return Status::OK();
+}
+
+std::string ConversionText(SourceType type, bool big_endian, bool fortran) {
+  std::vector<std::string> steps;
+  if (big_endian) steps.push_back("byte-swapped from big-endian");
+  if (type == SourceType::kFloat16) steps.push_back("float16 to float32 (exact)");
+  if (type == SourceType::kBFloat16) steps.push_back("bfloat16 to float32 (exact)");
+  if (type == SourceType::kFloat64) steps.push_back("float64 to float32 (rounded to nearest)");
+  if (fortran) steps.push_back("Fortran order transposed to rows");
+  std::string s;
+  for (const auto& step : steps) s += (s.empty() ? "" : "; ") + step;
+  return s.empty() ? "none (float32 copied as it is)" : s;
+}
+
+Result<Source> NpySource(std::span<const uint8_t> file, const std::string& path) {
+  EMB_ASSIGN_OR_RETURN(NpyHeader h, ParseNpyHeader(file.first(std::min<uint64_t>(file.size(), kNpyMaxHeaderSize + 12)),
+                                                    file.size()));
+  EMB_RETURN_IF_ERROR(Need2D(h.shape, path));
+  Source s;
+  s.data = file.subspan(h.data_offset, h.data_size);
+  s.type = h.type;
+  s.big_endian = h.big_endian && SourceTypeSize(h.type) > 1;
+  s.fortran = h.fortran_order;
+  s.rows = h.shape[0];
+  s.dim = h.shape[1];
+  s.metadata["import.format"] = "npy " + std::to_string(h.major) + "." + std::to_string(h.minor);
+  s.metadata["import.dtype"] = h.descr + (h.fortran_order ? ", fortran_order" : "");
+  return s;
+}
+
+Result<SafetensorsHeader> ReadSafetensors(std::span<const uint8_t> file) {
+  EMB_ASSIGN_OR_RETURN(uint64_t n, SafetensorsHeaderLength(file, file.size()));
+  return ParseSafetensorsHeader(file.subspan(8, n), file.size() - 8 - n);
+}
+
+std::string Candidates(const SafetensorsHeader& h) {
+  std::string s;
+  for (const auto& t : h.tensors) {
+    s += "\n  " + EscapeForDisplay(t.name) + "  " + EscapeForDisplay(t.dtype) + " " + ShapeText(t.shape);
+  }
+  return s.empty() ? " (none)" : s;
+}
+
+Result<Source> SafetensorsSource(std::span<const uint8_t> file, const std::string& path, const std::string& want) {
+  EMB_ASSIGN_OR_RETURN(SafetensorsHeader h, ReadSafetensors(file));
+  const SafetensorsTensor* pick = nullptr;
+  if (!want.empty()) {
+    for (const auto& t : h.tensors)
+      if (t.name == want) pick = &t;
+    if (pick == nullptr) {
+      return Status::InvalidArgument(path + " has no tensor '" + EscapeForDisplay(want) + "'; it has:" + Candidates(h));
+    }
+  } else {
+    std::vector<const SafetensorsTensor*> two_d;
+    for (const auto& t : h.tensors)
+      if (t.shape.size() == 2) two_d.push_back(&t);
+    if (two_d.size() != 1) {
+      return Status::InvalidArgument(path + " has " + std::to_string(two_d.size()) +
+                                     " 2-D tensors; choose one with --tensor NAME:" + Candidates(h));
+    }
+    pick = two_d[0];
+  }
+  EMB_RETURN_IF_ERROR(Need2D(pick->shape, "tensor '" + EscapeForDisplay(pick->name) + "'"));
+  Source s;
+  if (pick->dtype == "F32") {
+    s.type = SourceType::kFloat32;
+  } else if (pick->dtype == "F16") {
+    s.type = SourceType::kFloat16;
+  } else if (pick->dtype == "BF16") {
+    s.type = SourceType::kBFloat16;
+  } else if (pick->dtype == "F64") {
+    s.type = SourceType::kFloat64;
+  } else {
+    return Status::NotSupported("tensor '" + EscapeForDisplay(pick->name) + "' is " + pick->dtype +
+                                ": a table is made from F32, F16, BF16 or F64");
+  }
+  s.data = file.subspan(h.data_offset + pick->begin, pick->end - pick->begin);
+  s.rows = pick->shape[0];
+  s.dim = pick->shape[1];
+  s.metadata["import.format"] = "safetensors";
+  s.metadata["import.tensor"] = pick->name;
+  s.metadata["import.dtype"] = pick->dtype;
+  return s;
+}
+
+Result<Source> RawSource(std::span<const uint8_t> file, const std::string& path, uint64_t rows, uint64_t dim) {
+  if (rows == 0 || dim == 0) {
+    return Status::InvalidArgument(path + ": raw float32 needs its shape (rows and dim)");
+  }
+  uint64_t want;
+  if (!CheckedMul(rows, dim, &want) || !CheckedMul(want, 4, &want) || want != file.size()) {
+    return Status::InvalidArgument(path + " is " + std::to_string(file.size()) + " bytes, not " + std::to_string(rows) +
+                                   " x " + std::to_string(dim) + " x 4 bytes of float32");
+  }
+  Source s;
+  s.data = file;
+  s.rows = rows;
+  s.dim = dim;
+  s.metadata["import.format"] = "raw float32 little-endian";
+  s.metadata["import.dtype"] = "<f4";
+  return s;
+}
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Bytes that look like a safetensors file: a length that fits, then '{'.
+bool LooksLikeSafetensors(std::span<const uint8_t> file) {
+  if (file.size() < 10) return false;
+  const uint64_t n = LoadLE64(file.data());
+  return n >= 2 && n <= file.size() - 8 && file[8] == '{';
+}
+
+Result<Source> OpenSource(std::span<const uint8_t> file, const std::string& path, const ImportOptions& o) {
+  SourceFormat f = o.format;
+  const bool shape_given = o.rows != 0 || o.dim != 0;
+  if (shape_given && f != SourceFormat::kAuto && f != SourceFormat::kRaw) {
+    return Status::InvalidArgument("rows and dim describe raw float32; a " +
+                                   std::string(f == SourceFormat::kNpy ? ".npy" : "safetensors") +
+                                   " file carries its own shape");
+  }
+  if (f == SourceFormat::kAuto) {
+    if (shape_given) {
+      f = SourceFormat::kRaw;  // what was asked, whatever the bytes look like
+    } else if (EndsWith(path, ".npy") || LooksLikeNpy(file)) {
+      f = SourceFormat::kNpy;
+    } else if (EndsWith(path, ".safetensors") || LooksLikeSafetensors(file)) {
+      f = SourceFormat::kSafetensors;
+    } else {
+      return Status::InvalidArgument(path + ": not a .npy (no \\x93NUMPY magic) or a safetensors file; for raw "
+                                     "float32 give its rows and dim");
+    }
+  }
+  switch (f) {
+    case SourceFormat::kNpy: return NpySource(file, path);
+    case SourceFormat::kSafetensors: return SafetensorsSource(file, path, o.tensor);
+    default: return RawSource(file, path, o.rows, o.dim);
+  }
+}
+
+std::string Hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016" PRIx64, v);
+  return buf;
+}
+
+}  // namespace
+
+Result<SourceFormat> ParseSourceFormat(const std::string& name) {
+  if (name == "auto") return SourceFormat::kAuto;
+  if (name == "npy") return SourceFormat::kNpy;
+  if (name == "safetensors") return SourceFormat::kSafetensors;
+  if (name == "raw") return SourceFormat::kRaw;
+  return Status::InvalidArgument("'" + name + "' is not auto, npy, safetensors or raw");
+}
+
+std::string ShapeText(const std::vector<uint64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+Result<std::vector<SafetensorsTensor>> ListSafetensors(const std::string& source) {
+  EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(source));
+  auto h = ReadSafetensors(file.bytes());
+  if (!h.ok()) return h.status().WithContext(source);
+  return h->tensors;
+}
+
+Status ImportTable(const std::string& source, const std::string& dst, const ImportOptions& options) {
+  EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(source));
+  auto opened = OpenSource(file.bytes(), source, options);
+  if (!opened.ok()) {
+    const Status& st = opened.status();
+    return st.message().rfind(source, 0) == 0 ? st : st.WithContext(source);
+  }
+  Source& src = *opened;
+  const uint64_t esize = SourceTypeSize(src.type);
+  Metadata metadata = src.metadata;
+  metadata["embstore.version"] = kEmbstoreVersion;
+  metadata["import.source"] = std::filesystem::path(source).filename().string();
+  metadata["import.conversion"] = ConversionText(src.type, src.big_endian, src.fortran);
+  metadata["import.xxh3"] = std::string(16, '0');  // filled in at the end: same length, same layout
+  WriterOptions wo;
+  wo.metadata = metadata;
+  wo.sync = options.sync;
+  wo.replace = options.replace;
+  auto created = TableWriter::Create(dst, src.rows, src.dim, wo);
+  if (!created.ok()) {
+    const Status& st = created.status();
+    if (!st.IsInvalidArgument() || st.message().rfind(dst, 0) == 0) return st;  // about dst, and names it
+    return st.WithContext(source + ": a " + std::to_string(src.rows) + " x " + std::to_string(src.dim) +
+                          " array cannot be a table");
+  }
+  auto writer = std::move(*created);
+  (void)file.Advise(src.fortran ? AccessHint::kNormal : AccessHint::kSequential,
+                    static_cast<uint64_t>(src.data.data() - file.data()), src.data.size());
+
+  const uint64_t block_rows = std::max<uint64_t>(1, kBlockBytes / (src.dim * 4));
+  std::vector<float> block(block_rows * src.dim);
+  StreamingHash hash;
+  uint64_t fortran_hash = 0;
+  if (src.fortran) fortran_hash = Hash64(src.data.data(), src.data.size());  // stored order is column-major
+  std::vector<float> column;
+  for (uint64_t r0 = 0; r0 < src.rows; r0 += block_rows) {
+    const uint64_t n = std::min(block_rows, src.rows - r0);
+    if (!src.fortran) {
+      const std::span<const uint8_t> in = src.data.subspan(r0 * src.dim * esize, n * src.dim * esize);
+      hash.Update(in.data(), in.size());
+      Convert(in.data(), n * src.dim, src.type, src.big_endian, block.data());
+    } else {
+      column.resize(n);
+      for (uint64_t j = 0; j < src.dim; ++j) {
+        Convert(src.data.data() + (j * src.rows + r0) * esize, n, src.type, src.big_endian, column.data());
+        for (uint64_t i = 0; i < n; ++i) block[i * src.dim + j] = column[i];
+      }
+    }
+    EMB_RETURN_IF_ERROR(writer->Append(std::span<const float>(block.data(), n * src.dim)));
+    if (options.progress) options.progress((r0 + n) * src.dim * esize, src.data.size());
+  }
+  metadata["import.xxh3"] = Hex64(src.fortran ? fortran_hash : hash.Digest());
+  EMB_RETURN_IF_ERROR(writer->ReplaceMetadata(metadata));
+  return writer->Finish();
+}
+
+namespace {
+
+// ExportTable, with a check of the source that runs once the destination
+// is known to be writable (so a bad name fails before a long check), and
+// before any row is written.
+Status ExportRows(const std::string& dst, uint64_t rows, uint64_t dim, const Metadata& metadata,
+                  const RowSource& rows_of, const ExportOptions& options, const std::function<Status()>& check_source) {
+  std::string head;
+  if (EndsWith(dst, ".npy")) {
+    head = EncodeNpyHeader(rows, dim);
+  } else if (EndsWith(dst, ".safetensors")) {
+    std::map<std::string, std::string> text;
+    for (const auto& [k, v] : metadata)
+      if (EscapeForDisplay(v) == v) text[k] = v;  // UTF-8 without control characters only
+    text["format"] = "pt";  // what PyTorch's save_file writes: the tensors are torch tensors
+    EMB_ASSIGN_OR_RETURN(head, EncodeSafetensorsHeader(options.tensor_name, rows, dim, text));
+  } else {
+    return Status::InvalidArgument(dst + ": export writes .npy or .safetensors (name the file so)");
+  }
+  uint64_t data_size;
+  if (!CheckedMul(rows, dim, &data_size) || !CheckedMul(data_size, 4, &data_size)) {
+    return Status::InvalidArgument("table too large");
+  }
+  AtomicFileOptions fo;
+  fo.sync = options.sync;
+  fo.no_replace = !options.replace;
+  EMB_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(dst, head.size() + data_size, fo));
+  if (check_source) EMB_RETURN_IF_ERROR(check_source());
+  EMB_RETURN_IF_ERROR(out->WriteAt(head.data(), head.size(), 0));
+  const uint64_t block_rows = std::max<uint64_t>(1, kBlockBytes / (dim * 4));
+  std::vector<float> block(block_rows * dim);
+  for (uint64_t r0 = 0; r0 < rows; r0 += block_rows) {
+    const uint64_t n = std::min(block_rows, rows - r0);
+    EMB_ASSIGN_OR_RETURN(const float* rows_here, rows_of(r0, n, block.data()));
+    EMB_RETURN_IF_ERROR(out->WriteAt(rows_here, n * dim * 4, head.size() + r0 * dim * 4));
+    if (options.progress) options.progress(r0 + n, rows);
+  }
+  return out->Commit();
+}
+
+}  // namespace
+
+Status ExportTable(const std::string& dst, uint64_t rows, uint64_t dim, const Metadata& metadata,
+                   const RowSource& rows_of, const ExportOptions& options) {
+  return ExportRows(dst, rows, dim, metadata, rows_of, options, {});
+}
+
+Status ExportTable(const Table& table, const std::string& dst, const ExportOptions& options) {
+  const Header& h = table.header();
+  const TableReader* mapped = table.mapped();
+  std::function<Status()> verify;
+  if (!table.checks_rows_on_read()) {
+    verify = [&]() -> Status {
+      EMB_ASSIGN_OR_RETURN(VerifyReport report, table.Verify());
+      if (report.ok()) return Status::OK();
+      return Status::Corruption(table.path() + ": the table to export fails verification (" + report.Summary() +
+                                "); nothing was written ('embstore verify' lists them all)");
+    };
+  }
+  return ExportRows(
+      dst, h.rows, h.dim, table.metadata(),
+      [&](uint64_t first, uint64_t count, float* scratch) -> Result<const float*> {
+        if (mapped != nullptr && h.row_stride == h.dim * 4) return mapped->row(first).data();  // no copy
+        EMB_RETURN_IF_ERROR(table.ReadRows(first, count, std::span<float>(scratch, count * h.dim)));
+        return static_cast<const float*>(scratch);
+      },
+      options, verify);
+}
+
+}  // namespace embstore

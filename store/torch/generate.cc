@@ -1,0 +1,418 @@
+// Built with -ffp-contract=off (CMakeLists.txt): the serial path below must
+// fuse exactly where PyTorch's build does, and only there.
+
+#include "store/torch/generate.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cfloat>
+#include <charconv>
+#include <cmath>
+#include <ctime>
+#include <cstdlib>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "format/checksum.h"
+#include "format/table_format.h"
+#include "store/core/parallel.h"
+#include "store/core/table_writer.h"
+#include "store/core/version.h"
+#include "store/torch/mt19937_jump.h"
+#include "store/torch/torch_rng.h"
+
+namespace embstore {
+
+// The text Python's repr gives a float: the shortest digits that read back
+// as the same double, positional for exponents in [-4, 16), else scientific
+// with a signed two-digit exponent ("1e-05", "1.5e+16").
+std::string PythonRepr(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+  const std::string sci(buf, end);  // e.g. "-1.25e-05"
+  const size_t e_pos = sci.find('e');
+  std::string mant = sci.substr(0, e_pos);
+  const int exp = std::stoi(sci.substr(e_pos + 1));
+  std::string sign;
+  if (mant[0] == '-') {
+    sign = "-";
+    mant.erase(0, 1);
+  }
+  std::string digits;
+  for (char c : mant)
+    if (c != '.') digits += c;
+  if (exp < -4 || exp >= 16) {
+    std::string out = sign;
+    out += digits[0];
+    if (digits.size() > 1) out.append(".").append(digits, 1);
+    char e[16];
+    std::snprintf(e, sizeof(e), "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    return out + e;
+  }
+  std::string out = sign;
+  if (exp < 0) {
+    out.append("0.").append(static_cast<size_t>(-exp - 1), '0').append(digits);
+    return out;
+  }
+  const size_t int_len = static_cast<size_t>(exp) + 1;
+  if (digits.size() <= int_len) {
+    out.append(digits).append(int_len - digits.size(), '0').append(".0");
+  } else {
+    out.append(digits, 0, int_len).append(".").append(digits, int_len);
+  }
+  return out;
+}
+
+namespace {
+
+std::string Get(const Metadata& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? std::string() : it->second;
+}
+
+bool ParseDoubleExact(const std::string& s, double* v) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+  return !s.empty() && ec == std::errc() && end == s.data() + s.size() && std::isfinite(*v);
+}
+
+bool ParseU64Exact(const std::string& s, uint64_t* v) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+  return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+}
+
+// Elements per worker chunk: 16 KiB of floats, so drawing the uniforms,
+// transforming and hashing them happen in L1.
+constexpr uint64_t kChunk = 4096;
+// Fresh pages are faulted in ahead of the writes 256 KiB at a time: few
+// enough calls, and the kernel's zeroed lines are still in L2 when the rows
+// overwrite them.
+constexpr uint64_t kPrefaultElems = uint64_t{1} << 16;
+
+// Copies n floats with non-temporal stores where dst allows (16-byte
+// aligned): the table is far larger than the caches and written once.
+void StreamOut(float* dst, const float* src, uint64_t n) {
+#if defined(__x86_64__)
+  if ((reinterpret_cast<uintptr_t>(dst) & 15) == 0) {
+    uint64_t i = 0;
+    for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_load_ps(src + i));
+    for (; i < n; ++i) dst[i] = src[i];
+    return;
+  }
+#endif
+  std::memcpy(dst, src, n * sizeof(float));
+}
+
+// Faults in the pages of [p, p + bytes) with one call instead of a trap per
+// 4 KiB page (MADV_POPULATE_WRITE, Linux 5.14). A hint: errors are ignored.
+void Prefault(float* p, uint64_t bytes) {
+#ifdef MADV_POPULATE_WRITE
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095};
+  const uintptr_t end = reinterpret_cast<uintptr_t>(p) + bytes;
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
+// Orders the streamed stores before the worker reports itself finished.
+void StreamFence() {
+#if defined(__x86_64__)
+  _mm_sfence();
+#endif
+}
+
+}  // namespace
+
+const char* InitName(Init init) { return init == Init::kNormal ? "normal" : "uniform"; }
+
+Result<std::string> CreatedFromEnvironment() {
+  const char* env = std::getenv("SOURCE_DATE_EPOCH");
+  if (env == nullptr || *env == '\0') return std::string();
+  const std::string text(env);
+  uint64_t secs = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), secs);
+  if (ec != std::errc() || end != text.data() + text.size() || secs > uint64_t{253402300799}) {  // 9999-12-31
+    return Status::InvalidArgument("SOURCE_DATE_EPOCH: '" + text + "' is not a usable time (whole seconds since 1970)");
+  }
+  const std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm;
+  char buf[64];
+  if (gmtime_r(&t, &tm) == nullptr || std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+    return Status::InvalidArgument("SOURCE_DATE_EPOCH: " + text + " is not a usable time");
+  }
+  return std::string(buf);
+}
+
+Result<Init> ParseInit(const std::string& name) {
+  if (name == "normal") return Init::kNormal;
+  if (name == "uniform") return Init::kUniform;
+  return Status::InvalidArgument("unknown init '" + name + "' (known: normal, uniform)");
+}
+
+Result<TorchKernel> ParseTorchKernel(const std::string& name) {
+  if (name == "avx2") return TorchKernel::kAvx2;
+  if (name == "scalar" || name == "default") return TorchKernel::kScalar;
+  return Status::InvalidArgument("unknown kernel '" + name + "' (known: avx2, scalar)");
+}
+
+Status ValidateGenerateSpec(const GenerateSpec& spec) {
+  if (spec.rows == 0) return Status::InvalidArgument("rows must be at least 1");
+  if (spec.dim == 0) return Status::InvalidArgument("dim must be at least 1");
+  if (spec.rows > kMaxRows) {
+    return Status::InvalidArgument("rows " + std::to_string(spec.rows) + " is over the format's limit of " +
+                                   std::to_string(kMaxRows));
+  }
+  if (spec.dim > kMaxDim) {
+    return Status::InvalidArgument("dim " + std::to_string(spec.dim) + " is over the format's limit of " +
+                                   std::to_string(kMaxDim));
+  }
+  if (spec.init == Init::kNormal) {
+    if (!std::isfinite(spec.mean)) return Status::InvalidArgument("mean must be a finite number");
+    if (!std::isfinite(spec.std)) return Status::InvalidArgument("std must be a finite number");
+    if (spec.std < 0) {
+      return Status::InvalidArgument("std must be >= 0 (PyTorch: normal expects std >= 0.0), got " +
+                                     PythonRepr(spec.std));
+    }
+  } else {
+    if (!std::isfinite(spec.low) || !std::isfinite(spec.high)) {
+      return Status::InvalidArgument("low and high must be finite numbers");
+    }
+    if (spec.low > spec.high) {
+      return Status::InvalidArgument("low " + PythonRepr(spec.low) + " is greater than high " +
+                                     PythonRepr(spec.high) + " (PyTorch: uniform_ expects from <= to)");
+    }
+    if (spec.high - spec.low > FLT_MAX) {
+      return Status::InvalidArgument("high - low exceeds the float32 range (PyTorch: uniform_ expects "
+                                     "to - from <= max float)");
+    }
+  }
+  return Status::OK();
+}
+
+Metadata GenerateMetadata(const GenerateSpec& spec) {
+  Metadata m = spec.extra_metadata;
+  m["embstore.version"] = kEmbstoreVersion;
+  m["generator"] = "torch";
+  m["generator.init"] = InitName(spec.init);
+  m["generator.kernel"] = TorchKernelName(spec.kernel);
+  m["generator.seed"] = std::to_string(spec.seed);
+  if (spec.init == Init::kNormal) {
+    m["generator.mean"] = PythonRepr(spec.mean);
+    m["generator.std"] = PythonRepr(spec.std);
+  } else {
+    m["generator.low"] = PythonRepr(spec.low);
+    m["generator.high"] = PythonRepr(spec.high);
+  }
+  return m;
+}
+
+std::string TorchReproduction(const Metadata& m, uint64_t rows, uint64_t dim) {
+  // Values are parsed and printed anew: a crafted file cannot put its own
+  // text into lines a user may paste into Python.
+  uint64_t seed = 0;
+  if (Get(m, "generator") != "torch" || !ParseU64Exact(Get(m, "generator.seed"), &seed)) return "";
+  const std::string init = Get(m, "generator.init"), kernel = Get(m, "generator.kernel");
+  if (kernel != "avx2" && kernel != "scalar") return "";
+  const std::string shape = std::to_string(rows) + ", " + std::to_string(dim);
+  std::string make;
+  if (init == "normal") {
+    double mean, std;
+    if (!ParseDoubleExact(Get(m, "generator.mean"), &mean) || !ParseDoubleExact(Get(m, "generator.std"), &std)) {
+      return "";
+    }
+    make = mean == 0.0 && std == 1.0 && !std::signbit(mean)
+               ? "torch.nn.Embedding(" + shape + ").weight.detach()"
+               : "torch.empty(" + shape + ").normal_(" + PythonRepr(mean) + ", " + PythonRepr(std) + ")";
+  } else if (init == "uniform") {
+    double low, high;
+    if (!ParseDoubleExact(Get(m, "generator.low"), &low) || !ParseDoubleExact(Get(m, "generator.high"), &high)) {
+      return "";
+    }
+    make = "torch.empty(" + shape + ").uniform_(" + PythonRepr(low) + ", " + PythonRepr(high) + ")";
+  } else {
+    return "";
+  }
+  std::string out = "import torch\ntorch.manual_seed(" + std::to_string(seed) + ")\nweight = " + make + "\n";
+  out += kernel == "avx2" ? "# PyTorch's AVX2 CPU kernel: the default on x86-64 CPUs with AVX2 and FMA\n"
+                          : "# PyTorch's DEFAULT CPU kernel: run with ATEN_CPU_CAPABILITY=default (same C library)\n";
+  return out;
+}
+
+namespace {
+
+// Section 8 of torch-rng.md: fewer than 16 normals come from the serial
+// double Box-Muller with the generator's one-value cache (empty after
+// seeding). The AVX2 build fuses val*std + mean; the DEFAULT build does not.
+void NormalSerial(const GenerateSpec& spec, uint64_t n, float* out) {
+  constexpr double kTwoPi = 2.0 * 3.14159265358979323846;
+  Mt19937 engine(spec.seed);
+  double cache = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    double v;
+    if (i % 2 == 1) {
+      v = cache;
+    } else {
+      const double u1 = UniformDouble(engine.Next64());
+      const double u2 = UniformDouble(engine.Next64());
+      const double r = std::sqrt(-2.0 * std::log(1.0 - u2));
+      const double theta = kTwoPi * u1;
+      cache = r * std::sin(theta);
+      v = r * std::cos(theta);
+    }
+    out[i] = static_cast<float>(spec.kernel == TorchKernel::kAvx2 ? std::fma(v, spec.std, spec.mean)
+                                                                 : v * spec.std + spec.mean);
+  }
+}
+
+}  // namespace
+
+Status GenerateRows(const GenerateSpec& spec, std::span<float> out, OutputMemory memory, uint64_t block_rows,
+                    uint64_t* block_hashes, const std::function<void(uint64_t, uint64_t)>& progress) {
+  EMB_RETURN_IF_ERROR(ValidateGenerateSpec(spec));
+  const uint64_t rows = spec.rows, dim = spec.dim;
+  const uint64_t n = rows * dim;  // both capped: no overflow
+  if (out.size() != n) {
+    return Status::InvalidArgument("generate: output holds " + std::to_string(out.size()) + " floats, the table " +
+                                   std::to_string(n));
+  }
+  if (block_hashes != nullptr && block_rows == 0) return Status::InvalidArgument("generate: block_rows is 0");
+  float* data = out.data();
+  const uint64_t row_bytes = dim * sizeof(float);
+  const uint64_t blocks = block_hashes ? (rows + block_rows - 1) / block_rows : 0;
+  const bool normal = spec.init == Init::kNormal;
+  // Section 5.4: with a partial last block, the last 16 outputs come from 16
+  // fresh draws; blocks that touch them are hashed after they are written.
+  const bool tail = normal && n >= 16 && n % 16 != 0;
+  const uint64_t whole = normal ? n - n % 16 : n;  // elements made by whole 16-blocks (or draws)
+  auto block_final_early = [&](uint64_t b) {
+    const uint64_t end_elem = std::min(rows, (b + 1) * block_rows) * dim;
+    return !tail || end_elem <= n - 16;
+  };
+  auto hash_block = [&](uint64_t b) {  // from memory: for blocks the tail rewrote
+    const uint64_t first = b * block_rows, count = std::min(block_rows, rows - first);
+    block_hashes[b] = Hash64(reinterpret_cast<const uint8_t*>(data) + first * row_bytes, count * row_bytes);
+  };
+
+  if (normal && n < 16) {
+    NormalSerial(spec, n, data);
+    for (uint64_t b = 0; b < blocks; ++b) hash_block(b);
+    if (progress) progress(n, n);
+    return Status::OK();
+  }
+
+  // Workers own whole units of rows: a unit starts on a 16-element boundary
+  // (normal) and on a checksum block boundary (when hashing).
+  uint64_t unit = normal ? 16 / std::gcd(dim, uint64_t{16}) : 1;
+  if (block_hashes) unit = std::lcm(unit, block_rows);
+  const uint64_t units = (rows + unit - 1) / unit;
+  // At least ~1 MiB of work per thread, or threads cost more than they give.
+  const unsigned threads = ResolveThreads(spec.threads, std::min(units, n / (uint64_t{1} << 18) + 1));
+  const Isa isa = DetectIsa();
+  const float mean = static_cast<float>(spec.mean), std_f = static_cast<float>(spec.std);
+  const float low = static_cast<float>(spec.low), range = static_cast<float>(spec.high) - low;
+  std::atomic<uint64_t> done{0};
+
+  auto work = [&](unsigned w) {
+    const uint64_t r0 = std::min(rows, units * w / threads * unit);
+    const uint64_t r1 = std::min(rows, units * (w + 1) / threads * unit);
+    const uint64_t e0 = r0 * dim, e1 = std::min(r1 * dim, whole);
+    Mt19937 engine = Mt19937AfterDraws(spec.seed, e0);
+    // Each chunk is drawn, transformed and hashed in this L1-sized scratch
+    // buffer, then copied to its place: the destination is written once and
+    // never read back to hash. Resident pages get non-temporal stores (no
+    // read-for-ownership); fresh pages are faulted in just ahead (zeroed by
+    // the kernel, so in cache) and written through the cache, since a
+    // non-temporal store to a cached line costs a second write-back.
+    alignas(64) float scratch[kChunk];
+    StreamingHash hash;
+    uint64_t block = block_hashes ? r0 / block_rows : 0;
+    const bool fresh = memory == OutputMemory::kFresh;
+    uint64_t faulted = e0;  // kFresh: pages of [e0, faulted) are in
+    for (uint64_t e = e0; e < e1;) {
+      const uint64_t m = std::min(kChunk, e1 - e);  // a multiple of 16 for normal
+      if (fresh && e + m > faulted) {
+        const uint64_t next = std::min(e1, faulted + kPrefaultElems);
+        Prefault(data + faulted, (next - faulted) * sizeof(float));
+        faulted = next;
+      }
+      engine.FillUniform(scratch, m);
+      if (normal) {
+        NormalBlocks(spec.kernel, isa, scratch, m / 16, mean, std_f);
+      } else {
+        UniformTransform(spec.kernel, isa, scratch, scratch, m, low, range);
+      }
+      for (uint64_t pos = e; block_hashes && pos < e + m;) {
+        const uint64_t block_end = std::min(rows, (block + 1) * block_rows) * dim;
+        const uint64_t take = std::min(e + m, block_end) - pos;
+        const bool early = block_final_early(block);
+        if (early) hash.Update(scratch + (pos - e), take * sizeof(float));
+        pos += take;
+        if (pos == block_end) {
+          if (early) block_hashes[block] = hash.Digest();
+          hash.Reset();
+          ++block;
+        }
+      }
+      if (fresh) {
+        std::memcpy(data + e, scratch, m * sizeof(float));  // hits the freshly zeroed lines
+      } else {
+        StreamOut(data + e, scratch, m);
+      }
+      e += m;
+      done.fetch_add(m, std::memory_order_relaxed);
+    }
+    StreamFence();
+  };
+  EMB_RETURN_IF_ERROR(RunParallel(threads, work, &done, whole, progress));
+
+  if (tail) {
+    float t[16];
+    Mt19937 engine = Mt19937AfterDraws(spec.seed, n);
+    engine.FillUniform(t, 16);
+    NormalBlocks(spec.kernel, isa, t, 1, mean, std_f);
+    std::memcpy(data + n - 16, t, sizeof(t));
+  }
+  for (uint64_t b = 0; b < blocks; ++b) {
+    if (!block_final_early(b)) hash_block(b);
+  }
+  return Status::OK();
+}
+
+Status GenerateTable(const std::string& path, const GenerateSpec& spec,
+                     const std::function<void(uint64_t, uint64_t)>& progress) {
+  EMB_RETURN_IF_ERROR(ValidateGenerateSpec(spec));
+  WriterOptions options;
+  options.metadata = GenerateMetadata(spec);
+  options.sync = spec.sync;
+  EMB_ASSIGN_OR_RETURN(auto writer, TableWriter::Create(path, spec.rows, spec.dim, options));
+  const Header& h = writer->header();
+  auto rows_progress = [&](uint64_t done, uint64_t total) {
+    if (progress) progress(total ? done * spec.rows / total : spec.rows, spec.rows);
+  };
+  std::vector<uint64_t> hashes(h.checksum_count);
+  auto mapped = writer->MapRows();
+  if (mapped.ok()) {
+    EMB_RETURN_IF_ERROR(
+        GenerateRows(spec, *mapped, OutputMemory::kFresh, h.checksum_block_rows, hashes.data(), rows_progress));
+    return writer->FinishMapped(hashes);
+  }
+  if (!mapped.status().IsNotSupported()) return mapped.status();
+  // No reservable space (a filesystem without fallocate): generate into
+  // memory and write it out, so a full disk is an error, not a fault in a
+  // mapped page. This costs a table-sized buffer, on such filesystems only.
+  std::vector<float> table(spec.rows * spec.dim);
+  EMB_RETURN_IF_ERROR(GenerateRows(spec, table, OutputMemory::kResident, 0, nullptr, rows_progress));
+  EMB_RETURN_IF_ERROR(writer->Append(table));
+  return writer->Finish();
+}
+
+}  // namespace embstore

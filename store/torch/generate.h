@@ -1,0 +1,95 @@
+// Seeded table generation: the rows PyTorch makes with
+//   torch.manual_seed(seed)
+//   torch.nn.Embedding(rows, dim).weight    # = torch.randn(rows, dim)
+// or Tensor.normal_(mean, std) / Tensor.uniform_(low, high) on a
+// torch.empty(rows, dim), bit for bit, for PyTorch's AVX2 kernel (x86-64
+// default) or its DEFAULT (scalar) kernel. Vectorized and multi-threaded
+// with identical bits for any thread count: each worker starts from the
+// MT19937 state jumped ahead to its first draw.
+//
+// Stateless functions; safe to call from several threads at once.
+
+#ifndef EMBSTORE_STORE_TORCH_GENERATE_H_
+#define EMBSTORE_STORE_TORCH_GENERATE_H_
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+
+#include "format/metadata.h"
+#include "format/status.h"
+#include "store/torch/torch_kernels.h"
+
+namespace embstore {
+
+enum class Init {
+  kNormal,   // normal_(mean, std): nn.Embedding's init, torch.randn
+  kUniform,  // uniform_(low, high): torch.rand, nn.init.uniform_
+};
+const char* InitName(Init init);  // "normal", "uniform"
+// The inverse of InitName and TorchKernelName ("default", PyTorch's name for
+// the scalar kernel, too), for the command's and the module's options: an
+// unknown name is an invalid-argument error listing the known ones.
+Result<Init> ParseInit(const std::string& name);
+Result<TorchKernel> ParseTorchKernel(const std::string& name);
+
+struct GenerateSpec {
+  uint64_t rows = 0;
+  uint64_t dim = 0;
+  uint64_t seed = 0;  // as torch.manual_seed reads it: only the low 32 bits matter
+  Init init = Init::kNormal;
+  double mean = 0.0, std = 1.0;   // kNormal
+  double low = 0.0, high = 1.0;   // kUniform
+  TorchKernel kernel = TorchKernel::kAvx2;
+  unsigned threads = 0;  // 0: all cores; the bits never depend on it
+  bool sync = true;      // GenerateTable: fsync before the rename (durable once it returns)
+  Metadata extra_metadata;  // e.g. a creation time the user asked for
+};
+
+// Checks sizes and parameters as PyTorch would, with messages naming the
+// option: rows and dim >= 1, finite parameters, std >= 0, low <= high.
+Status ValidateGenerateSpec(const GenerateSpec& spec);
+
+// The creation time a user asked for with SOURCE_DATE_EPOCH
+// (reproducible-builds.org), as "2026-11-30T04:09:30Z", or "" when it is
+// not set: without it, equal specs write equal bytes. A value that is not a
+// whole number of seconds is an invalid-argument error.
+Result<std::string> CreatedFromEnvironment();
+
+// The provenance pairs a generated table records (FORMAT.md, "Metadata keys").
+Metadata GenerateMetadata(const GenerateSpec& spec);
+
+// The Python lines that make the same rows x dim table, or "" when the
+// metadata does not describe a generated table (or its values do not parse
+// as numbers: nothing from the file is echoed verbatim).
+std::string TorchReproduction(const Metadata& metadata, uint64_t rows, uint64_t dim);
+
+// A double as Python's repr prints it (how metadata records parameters).
+std::string PythonRepr(double v);
+
+// What the output memory is, which decides how it is best written.
+enum class OutputMemory {
+  kResident,  // pages already present (an allocated, touched buffer): non-temporal stores
+  kFresh,     // pages not yet touched (a new file's mapping): faulted in 256 KiB at a time, cached stores
+};
+
+// Generates the rows x dim table into out (rows*dim floats). With
+// block_hashes, also stores XXH3-64 of each checksum block of block_rows rows
+// (FORMAT.md, "Checksum table"), computed by the workers while the rows are
+// still in cache. progress, if set, gets (elements done, elements total)
+// from the calling thread.
+Status GenerateRows(const GenerateSpec& spec, std::span<float> out,
+                    OutputMemory memory = OutputMemory::kResident, uint64_t block_rows = 0,
+                    uint64_t* block_hashes = nullptr,
+                    const std::function<void(uint64_t, uint64_t)>& progress = {});
+
+// Generates straight into a new table file's mapping (TableWriter: reserved
+// temp file, fsync, rename) with provenance in its metadata. progress gets
+// (rows done, rows total).
+Status GenerateTable(const std::string& path, const GenerateSpec& spec,
+                     const std::function<void(uint64_t, uint64_t)>& progress = {});
+
+}  // namespace embstore
+
+#endif  // EMBSTORE_STORE_TORCH_GENERATE_H_
