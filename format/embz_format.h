@@ -1,5 +1,6 @@
-// The compressed container .embz, version 1.0, as code: its fixed 128-byte
-// header and 24-byte seek-table entries, encoders and validating decoders.
+// The compressed container .embz as code (version 1.1; 1.0 files are read
+// too): its fixed 128-byte header and 24-byte seek-table entries, encoders
+// and validating decoders.
 // FORMAT.md, ".embz container", is the normative text.
 //
 // Pure functions over bytes; safe from any thread.

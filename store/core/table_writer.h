@@ -7,11 +7,8 @@
 // file over the destination in one step, then fsyncs the folder. Until then
 // the destination is untouched: readers see the old table or the new one,
 // never half of one. A writer destroyed without Finish(), or whose Finish()
-// fails, removes its temporary file. A killed process leaves the old file
-// as it was and, at most, a hidden ".embstore-tmp-*" file in the
-// destination's folder (where the filesystem has O_TMPFILE, only if killed
-// in the moment between naming the new file and renaming it), which the
-// next write into that folder removes (store/core/atomic_file.h).
+// fails, removes its temporary file; what a killed process may leave is
+// said once, in store/core/atomic_file.h.
 //
 // A symlink at the destination is followed: its target is replaced. A
 // destination that is not a regular file (a device, a FIFO) is refused.

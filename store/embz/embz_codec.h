@@ -1,5 +1,6 @@
 // The .embz frame codec: a reversible float filter plus entropy coding,
-// chosen by measurement on PyTorch-initialized tables (README, "Compression").
+// chosen by measurement on PyTorch-initialized tables (FORMAT.md, ".embz
+// frames", which tables tests/bench/filter_study.py's figures).
 //
 // A float32 is 1 sign bit, 8 exponent bits and 23 mantissa bits. For
 // Gaussian or uniform weights the exponent carries all the redundancy

@@ -39,7 +39,7 @@ import torch.multiprocessing as mp  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 import embstore  # noqa: E402
-from checks import check, finish  # noqa: E402
+from checks import check, run  # noqa: E402
 from procmem import mapping_pss_bytes, pss_bytes  # noqa: E402
 
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
@@ -89,7 +89,7 @@ def run_pool(spec, mapped_path, context, private=False):
     return sum(r[1] for r in results), sum(r[2] for r in results), same
 
 
-def main():
+def workers_share_one_copy():
     d = tempfile.mkdtemp(prefix="embstore-dataloader-")
     name = f"dataloader-test-{os.getpid()}"
     try:
@@ -134,7 +134,10 @@ def main():
               flush=True)
     finally:
         shutil.rmtree(d, ignore_errors=True)
-    return finish("dataloader_test")
+
+
+def main():
+    return run("dataloader_test", [workers_share_one_copy])
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ EMB, MODULE_DIR = sys.argv[1], sys.argv[2]
 sys.path.insert(0, MODULE_DIR)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 
-from checks import check, finish  # noqa: E402
+from checks import check, run  # noqa: E402
 
 PY = "/usr/bin/python3"
 RUNS = int(os.environ.get("EMBSTORE_RUNS", "5"))
@@ -222,12 +222,10 @@ def test_arguments(d):
 def main():
     d = tempfile.mkdtemp(prefix="embstore-pyhard-")
     try:
-        test_threads_before_numpy(d)
-        test_paths(d)
-        test_arguments(d)
+        return run("python_hardening_test", [(t.__name__, lambda t=t: t(d)) for t in (
+            test_threads_before_numpy, test_paths, test_arguments)])
     finally:
         subprocess.run(["rm", "-rf", d])
-    return finish("python hardening_test")
 
 
 if __name__ == "__main__":

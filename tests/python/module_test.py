@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import embstore  # noqa: E402
-from checks import check, finish  # noqa: E402
+from checks import check, run  # noqa: E402
 from procmem import mapping_ranges  # noqa: E402
 
 # torch.from_numpy warns that the (read-only) mapping is not writable.
@@ -526,13 +526,12 @@ def main():
     try:
         os.environ.setdefault("EMBSTORE_SHM_DIR", os.path.join(d, "shm"))
         os.makedirs(os.environ["EMBSTORE_SHM_DIR"], exist_ok=True)
-        for test in (test_import, test_generate, test_table, test_errors, test_corrupt_verify, test_embz,
-                     test_shared, test_convert, test_cold_gather, test_lifetime):
-            print(f"--- {test.__name__}", flush=True)
-            test(*([] if test is test_import else [d]))
+        tests = [test_import] + [(t.__name__, lambda t=t: t(d)) for t in (
+            test_generate, test_table, test_errors, test_corrupt_verify, test_embz, test_shared, test_convert,
+            test_cold_gather, test_lifetime)]
+        return run("module_test", tests)
     finally:
         shutil.rmtree(d, ignore_errors=True)
-    return finish("module_test")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from checks import check, finish
+from checks import check, run
 
 EMB, GOLDEN = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else ""
 # In a sanitizer build (--sanitized) shadow memory makes every figure
@@ -76,10 +76,7 @@ def measure_all(cases_file):
     print(json.dumps(results))
 
 
-def main():
-    if sys.argv[2] == "--measure":
-        measure_all(sys.argv[3])
-        return 0
+def time_and_memory_bounds():
     d = tempfile.mkdtemp(prefix="embstore-bounds-")
     try:
         # A process at rest: a valid tiny table's info (measured with the rest).
@@ -167,7 +164,13 @@ def main():
         print(f"note: {len(cases)} hostile inputs", flush=True)
     finally:
         subprocess.run(["rm", "-rf", d])
-    return finish("bounds_test")
+
+
+def main():
+    if sys.argv[2] == "--measure":
+        measure_all(sys.argv[3])
+        return 0
+    return run("bounds_test", [time_and_memory_bounds])
 
 
 if __name__ == "__main__":

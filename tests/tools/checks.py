@@ -1,19 +1,57 @@
-"""The tally the Python tests share: check() counts, prints each failure
-with its detail, and finish() prints the closing line and gives the exit
-code."""
+"""The helpers every Python test shares, on unittest.
 
-FAILED = []
-PASSED = [0]
+A test script writes its tests as plain functions that call check(what,
+ok, detail) for each thing that must hold, and hands them to run(), which
+makes them the test methods of one unittest.TestCase and runs them in
+order. Each check is a unittest subTest: a failing check is reported, with
+its name and detail, under the test it belongs to, and the test goes on to
+its next check. run() returns the exit code (0 when every check held), so
+that ctest sees it; a test that cannot run here raises unittest.SkipTest.
+
+    from checks import check, run
+
+    def test_open(d):
+        check("opens", t.ok, detail)
+
+    sys.exit(run("open_test", [("open", lambda: test_open(d))]))
+"""
+
+import sys
+import unittest
+
+_current = None  # the TestCase whose test is running
 
 
 def check(what, ok, detail=""):
-    if ok:
-        PASSED[0] += 1
-    else:
-        FAILED.append(what)
-        print(f"FAILED {what}: {detail}", flush=True)
+    """One check of the running test: passes when ok is true."""
+    if _current is None:
+        raise RuntimeError(f"check({what!r}) outside a test run by checks.run()")
+    with _current.subTest(check=what):
+        if not ok:
+            _current.fail(f"{what}: {detail}" if detail != "" else what)
 
 
-def finish(name):
-    print(f"{name}: {PASSED[0]} passed, {len(FAILED)} failed")
-    return 1 if FAILED else 0
+def run(name, tests):
+    """Runs tests, a list of (name, function) or functions, in that order, as
+    the tests of a unittest.TestCase called `name`. Returns 0 if all passed,
+    1 otherwise (a skipped test is not a failure)."""
+    case = type(name, (unittest.TestCase,), {"__module__": name})
+    order = []
+    for item in tests:
+        label, fn = item if isinstance(item, tuple) else (item.__name__, item)
+        method = "test_" + label.removeprefix("test_")
+
+        def body(self, fn=fn):
+            global _current
+            _current = self
+            try:
+                fn()
+            finally:
+                _current = None
+
+        body.__name__ = method
+        setattr(case, method, body)
+        order.append(method)
+    suite = unittest.TestSuite(case(m) for m in order)
+    result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2).run(suite)
+    return 0 if result.wasSuccessful() else 1

@@ -32,7 +32,7 @@ import tempfile
 import numpy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish  # noqa: E402
+from checks import check, run  # noqa: E402
 
 EMB = os.path.abspath(sys.argv[1])
 GOLDEN = sys.argv[2]
@@ -230,16 +230,11 @@ def test_json_on_error(golden):
 def main():
     d = tempfile.mkdtemp(prefix="embstore-edge-")
     try:
-        test_ids(d)
-        test_full_stdout(d)
-        test_level_flags(d)
-        test_terminal(d)
-        test_import_decisions(d)
-        test_export_refuses_corruption(d)
-        test_json_on_error(GOLDEN)
+        return run("cli_edge_test", [(t.__name__, lambda t=t: t(d)) for t in (
+            test_ids, test_full_stdout, test_level_flags, test_terminal, test_import_decisions,
+            test_export_refuses_corruption)] + [("json_on_error", lambda: test_json_on_error(GOLDEN))])
     finally:
         subprocess.run(["rm", "-rf", d])
-    return finish("cli_edge_test")
 
 
 if __name__ == "__main__":

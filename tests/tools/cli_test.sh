@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# End-to-end tests of the embstore command, as a user runs it.
-#   cli_test.sh BUILD/embstore tests/golden
-# Prints one line per check and a closing "N passed, N failed" line; exits 1
-# if anything failed.
+# End-to-end tests of the embstore command, as a user runs it, one part per
+# command (ctest runs each part as its own test: cli_PART_test).
+#   cli_test.sh BUILD/embstore tests/golden [PART]
+# PART: usage, generate, arguments, files, info, verify, compress, share; all
+# of them when omitted. Prints one line per check and a closing "N passed, N
+# failed" line; exits 1 if anything failed.
 
 set -u
 EMB=$1
 GOLDEN=$2
+PART=${3:-all}
+case $PART in
+  all | usage | generate | arguments | files | info | verify | compress | share) ;;
+  *) echo "cli_test.sh: unknown part '$PART'" >&2; exit 2 ;;
+esac
+part() { [ "$PART" = all ] || [ "$PART" = "$1" ]; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/embstore-cli-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 PASS=0
@@ -36,7 +44,12 @@ same() {
   if [ "$2" == "$3" ]; then ok "$1"; else bad "$1" "got: $2 | want: $3"; fi
 }
 
+# The notebook's table, which most parts read.
+NB=$T/nb.emb
+"$EMB" generate --rows 6 --dim 4 --seed 123 -o "$NB" --no-fsync
+
 # --- help and usage --------------------------------------------------------
+if part usage; then
 expect "no command is a usage error" 2 "usage: embstore" "$EMB"
 expect "top-level --help" 0 "" "$EMB" --help
 expect "--version" 0 "" "$EMB" --version
@@ -46,9 +59,10 @@ for c in generate info get verify; do
 done
 expect "unknown command" 2 "unknown command 'frobnicate'" "$EMB" frobnicate
 expect "unknown option" 2 "unrecognised option '--bogus'" "$EMB" info --bogus x
+fi
 
 # --- generate: the notebook table ------------------------------------------
-NB=$T/nb.emb
+if part generate; then
 expect "generate notebook" 0 "" "$EMB" generate --rows 6 --dim 4 --seed 123 -o "$NB"
 same "notebook row 3" "$("$EMB" get "$NB" 3)" "1.8960 -0.1750 1.3689 -1.6033"
 same "notebook rows 0:2" "$("$EMB" get "$NB" 0:2)" "0.3374 -0.1778 -0.3035 -0.5880
@@ -106,8 +120,10 @@ same "randn(3) serial path" "$("$EMB" generate --rows 3 --dim 1 --seed 123 -o "$
   "bde448df 3df680d9 bebd40bc"
 same "info shows the PyTorch lines for uniform" "$("$EMB" generate --rows 2 --dim 3 --init uniform --low -1 --high 2 -o "$T/u.emb" && "$EMB" info "$T/u.emb" | grep uniform_)" \
   "  weight = torch.empty(2, 3).uniform_(-1.0, 2.0)"
+fi
 
 # --- bad arguments ----------------------------------------------------------
+if part arguments; then
 expect "missing --rows" 2 "'--rows' is required" "$EMB" generate --dim 4 -o "$T/x.emb"
 expect "zero rows" 2 "rows must be at least 1" "$EMB" generate --rows 0 --dim 4 -o "$T/x.emb"
 expect "negative rows" 2 "--rows: '-3' is not a whole number" "$EMB" generate --rows -3 --dim 4 -o "$T/x.emb"
@@ -145,23 +161,30 @@ if [ -w /dev/full ]; then
   expect "verify to a full stdout" 1 "writing to stdout" sh -c "'$EMB' verify '$NB' > /dev/full"
   expect "get to a full stdout" 1 "writing to stdout" sh -c "'$EMB' get '$NB' 0:6 > /dev/full"
 fi
+fi
 
-# --- symlinks: the target is replaced, the link kept --------------------------
+# --- files: symlinks, crashes, full disks -------------------------------------
+if part files; then
 mkdir "$T/links"
 cp "$NB" "$T/links/real.emb"
 ln -s real.emb "$T/links/link.emb"
 "$EMB" generate --rows 2 --dim 3 -o "$T/links/link.emb"
 same "writing through a symlink keeps the link" "$(readlink "$T/links/link.emb")" "real.emb"
 same "writing through a symlink replaces the target" "$("$EMB" info "$T/links/real.emb" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"])')" "2"
+fi
 
 # --- info ------------------------------------------------------------------
+if part info; then
 expect "info" 0 "" "$EMB" info "$NB"
 grep -q "shape        6 x 4 float32" "$T/out" && ok "info shows the shape" || bad "info shows the shape" "$(cat "$T/out")"
 grep -q "torch.manual_seed(123)" "$T/out" && ok "info shows the PyTorch lines" || bad "info shows the PyTorch lines"
 same "info --json" "$("$EMB" info "$NB" --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["rows"], d["dim"], d["dtype"], d["data_offset"], d["metadata"]["generator.seed"])')" \
   "6 4 float32 4096 123"
+fi
 
 # --- verify -----------------------------------------------------------------
+if part verify; then
+"$EMB" generate --rows 50257 --dim 768 --seed 123 -o "$T/g.emb" --no-fsync
 expect "verify a good table" 0 "" "$EMB" verify "$T/g.emb"
 grep -q "ok: 50257 rows" "$T/out" && ok "verify reports rows" || bad "verify reports rows" "$(cat "$T/out")"
 cp "$T/g.emb" "$T/bad.emb"
@@ -177,8 +200,10 @@ for f in "$GOLDEN"/bad/*.emb "$GOLDEN"/bad/*.embz; do
   if [ $rc -eq 1 ] && [ -s "$T/err" ]; then ok "verify bad/$name: exit 1, $(head -c 90 "$T/err")"; else bad "verify bad/$name" "exit $rc"; fi
 done
 expect "verify golden newer minor" 0 "" "$EMB" verify "$GOLDEN/good/minor-1.1-longer-header.emb"
+fi
 
 # --- compress / decompress --------------------------------------------------
+if part compress; then
 "$EMB" generate --rows 3000 --dim 96 --seed 5 -o "$T/c.emb"
 expect "compress" 0 "ratio" "$EMB" compress "$T/c.emb" -o "$T/c.embz" -v
 expect "compress refuses to overwrite" 1 "already exists; use -f" "$EMB" compress "$T/c.emb" -o "$T/c.embz"
@@ -201,8 +226,10 @@ grep -q "rows \[" "$T/out" && ok "the damaged frame's rows are listed" || bad "t
 expect "decompress of a damaged file fails" 1 "checksum mismatch" "$EMB" decompress "$T/bad.embz" -o "$T/bad-out.emb"
 same "and leaves no output" "$(ls -A "$T" | grep -c 'bad-out')" "0"
 expect "truncated .embz" 1 "truncated .embz" sh -c "head -c 1000 '$T/c.embz' > '$T/cut.embz' && '$EMB' info '$T/cut.embz'"
+fi
 
 # --- crash safety: a killed generate leaves nothing -------------------------
+if part files; then
 mkdir "$T/kill"
 cp "$NB" "$T/kill/t.emb"
 "$EMB" generate --rows 50257 --dim 12288 --seed 1 -o "$T/kill/t.emb" 2>/dev/null &
@@ -222,8 +249,10 @@ if mount -t tmpfs -o size=1m tmpfs "$T/full" 2>/dev/null; then
 else
   echo "note: cannot mount a tmpfs here; the full-disk case is covered by store_test (RLIMIT_FSIZE)"
 fi
+fi
 
 # --- shared memory: share, shm:NAME readers, unshare --------------------------
+if part share; then
 # Segments go to a scratch folder so that the test never touches /dev/shm.
 export EMBSTORE_SHM_DIR="$T/shm"
 mkdir "$EMBSTORE_SHM_DIR"
@@ -289,7 +318,8 @@ else
   echo "note: cannot mount a tmpfs here; the no-room case is not run"
 fi
 unset EMBSTORE_SHM_DIR
+fi
 
 echo
-echo "cli_test: $PASS passed, $FAIL failed"
+echo "cli_test ($PART): $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

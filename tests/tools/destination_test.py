@@ -35,7 +35,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish  # noqa: E402
+from checks import check, run as run_tests  # noqa: E402
 
 EMB, MODULE_DIR = sys.argv[1], os.path.abspath(sys.argv[2])
 sys.path.insert(0, MODULE_DIR)
@@ -372,17 +372,18 @@ def main():
     try:
         small, big = make_inputs(d)
         kinds = node_kinds()
-        test_nodes_cli(d, small, kinds)
-        test_nodes_python(d, small, kinds)
-        test_dev_null()
-        test_race(d, big)
-        test_existing(d, small)
-        test_long_name(d)
+        return run_tests("destination_test", [
+            ("nodes_cli", lambda: test_nodes_cli(d, small, kinds)),
+            ("nodes_python", lambda: test_nodes_python(d, small, kinds)),
+            ("dev_null", test_dev_null),
+            ("race", lambda: test_race(d, big)),
+            ("existing", lambda: test_existing(d, small)),
+            ("long_name", lambda: test_long_name(d)),
+        ])
     finally:
         subprocess.run(["rm", "-rf", d])
         faulthandler.cancel_dump_traceback_later()
-    print(f"destination_test: {time.monotonic() - t0:.1f} s", flush=True)
-    return finish("destination_test")
+        print(f"destination_test: {time.monotonic() - t0:.1f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 
-from checks import check, finish
+from checks import check, run as run_tests
 
 EMB = sys.argv[1]
 KILLS = int(sys.argv[2]) if len(sys.argv) > 2 else 10
@@ -96,7 +96,7 @@ def live_writer_in_another_pid_namespace(d, out, env):
             os.unlink(os.path.join(out, f))
 
 
-def main():
+def kills_limits_and_full_disks():
     d = tempfile.mkdtemp(prefix="embstore-fault-")
     env = dict(os.environ, EMBSTORE_SHM_DIR=os.path.join(d, "shm"))
     os.mkdir(env["EMBSTORE_SHM_DIR"])
@@ -226,7 +226,10 @@ def main():
             print("note: cannot mount a tmpfs here; the full-disk cases are not run", flush=True)
     finally:
         subprocess.run(["rm", "-rf", d])
-    return finish("fault_test")
+
+
+def main():
+    return run_tests("fault_test", [kills_limits_and_full_disks])
 
 
 if __name__ == "__main__":

@@ -26,16 +26,10 @@ import tempfile
 import numpy
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, run  # noqa: E402
+
 EMB, GOLDEN = sys.argv[1], sys.argv[2]
-FAILED = []
-COUNT = [0]
-
-
-def check(what, ok, detail=""):
-    COUNT[0] += 1
-    if not ok:
-        FAILED.append(what)
-        print(f"FAILED {what}: {detail}", flush=True)
 
 
 def emb(*args):
@@ -97,7 +91,7 @@ def special_values(rows, dim, dtype, rng):
     return a.astype(dtype)
 
 
-def main():
+def formats_in_and_out():
     d = tempfile.mkdtemp(prefix="embstore-import-")
     rng = numpy.random.default_rng(11)
     try:
@@ -280,8 +274,10 @@ def main():
               r.stderr.decode())
     finally:
         subprocess.run(["rm", "-rf", d])
-    print(f"import_export_test: {COUNT[0] - len(FAILED)} passed, {len(FAILED)} failed")
-    return 1 if FAILED else 0
+
+
+def main():
+    return run("import_export_test", [formats_in_and_out])
 
 
 if __name__ == "__main__":

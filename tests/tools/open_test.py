@@ -30,7 +30,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish  # noqa: E402
+from checks import check, run as run_tests  # noqa: E402
 
 EMB, MODULE_DIR = sys.argv[1], sys.argv[2]
 NAME = "open_test"
@@ -246,11 +246,9 @@ def main():
         os.environ["EMBSTORE_SHM_DIR"] = shm  # before the module is imported, and for every child
         sys.path.insert(0, MODULE_DIR)
         env = dict(os.environ)
-        fifo_checks(d, env)
-        flip_checks(d, env)
+        return run_tests(NAME, [("fifo", lambda: fifo_checks(d, env)), ("flip", lambda: flip_checks(d, env))])
     finally:
         subprocess.run(["rm", "-rf", d])
-    return finish(NAME)
 
 
 if __name__ == "__main__":

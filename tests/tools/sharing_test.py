@@ -24,19 +24,11 @@ import sys
 import tempfile
 import threading
 
+from checks import check, run as run_tests
 from procmem import mapping_pss_bytes, pss_bytes
 
 EMB, WORKER = sys.argv[1], sys.argv[2]
 SANITIZED = "--sanitized" in sys.argv[3:]
-FAILED = []
-
-
-def check(what, ok, detail=""):
-    print(("ok     " if ok else "FAILED ") + what + (f": {detail}" if detail else ""), flush=True)
-    if not ok:
-        FAILED.append(what)
-
-
 def run(*args, **kw):
     return subprocess.run([EMB, *args], check=True, capture_output=True, **kw)
 
@@ -65,7 +57,7 @@ def sha(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def main():
+def one_copy_and_replacement():
     d = tempfile.mkdtemp(prefix="embstore-sharing-")
     name = f"sharing-test-{os.getpid()}"
     try:
@@ -168,8 +160,10 @@ def main():
     finally:
         subprocess.run([EMB, "unshare", name], capture_output=True)
         subprocess.run(["rm", "-rf", d])
-    print(f"sharing_test: {len(FAILED)} failed")
-    return 1 if FAILED else 0
+
+
+def main():
+    return run_tests("sharing_test", [one_copy_and_replacement])
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import check, finish  # noqa: E402
+from checks import check, run as run_tests  # noqa: E402
 
 EMB, MODULE_DIR = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])  # nobody runs in its folder
 NAME = "shm_owner_test"
@@ -162,10 +162,7 @@ def race_checks(big):
           "; ".join(bad)[:600])
 
 
-def main():
-    if os.geteuid() != 0:
-        print("*" * 70 + "\nNOTE: shm_owner_test needs root (it runs commands as nobody): SKIPPED\n" + "*" * 70)
-        return 77
+def trusted_owners_only():
     d = tempfile.mkdtemp(prefix="embstore-shm-owner-")
     try:
         os.chmod(d, 0o755)  # nobody reads the tables in here
@@ -200,7 +197,13 @@ def main():
               code == 2 and "neither a user name nor a uid" in err, f"exit {code}: {err[:300]}")
     finally:
         subprocess.run(["rm", "-rf", d])
-    return finish(NAME)
+
+
+def main():
+    if os.geteuid() != 0:
+        print("*" * 70 + "\nNOTE: shm_owner_test needs root (it runs commands as nobody): SKIPPED\n" + "*" * 70)
+        return 77
+    return run_tests("shm_owner_test", [trusted_owners_only])
 
 
 if __name__ == "__main__":

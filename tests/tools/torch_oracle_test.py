@@ -16,6 +16,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, run  # noqa: E402
+
 EMB = sys.argv[1]
 
 # (rows, dim, seed, init, a, b): tails and no tails, the serial path below
@@ -56,16 +59,7 @@ sys.stdout.buffer.write(w.contiguous().numpy().astype('<f4').tobytes())
 """
 
 
-def main():
-    try:
-        subprocess.run([sys.executable, "-c", "import torch"], check=True, capture_output=True)
-    except subprocess.CalledProcessError:
-        if os.environ.get("CI"):
-            print("torch_oracle_test: python3-torch is not installed, and CI must run this test")
-            sys.exit(1)
-        print("torch_oracle_test: python3-torch is not installed; skipped")
-        sys.exit(77)
-    passed = failed = 0
+def whole_tables_bit_for_bit():
     isas = ["portable", "avx2", "avx512"]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "t.emb")
@@ -91,17 +85,21 @@ def main():
                                     "-o", path], check=True, env=run_env)
                     got = subprocess.run([EMB, "get", path, f"0:{rows}", "--raw"], check=True,
                                          capture_output=True).stdout
-                    if got == want:
-                        passed += 1
-                        if big or threads == 1 and not isa:
-                            print(f"ok   {name}")
-                    else:
-                        failed += 1
-                        diff = sum(1 for i in range(0, min(len(got), len(want)), 4) if got[i:i + 4] != want[i:i + 4])
-                        print(f"FAIL {name}: {len(got)} vs {len(want)} bytes, {diff} floats differ")
-    print(f"\ntorch_oracle_test: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+                    diff = sum(1 for i in range(0, min(len(got), len(want)), 4) if got[i:i + 4] != want[i:i + 4])
+                    check(name, got == want, f"{len(got)} vs {len(want)} bytes, {diff} floats differ")
+
+
+def main():
+    try:
+        subprocess.run([sys.executable, "-c", "import torch"], check=True, capture_output=True)
+    except subprocess.CalledProcessError:
+        if os.environ.get("CI"):
+            print("torch_oracle_test: python3-torch is not installed, and CI must run this test")
+            return 1
+        print("torch_oracle_test: python3-torch is not installed; skipped")
+        return 77
+    return run("torch_oracle_test", [whole_tables_bit_for_bit])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

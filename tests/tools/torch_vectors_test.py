@@ -14,13 +14,17 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, run  # noqa: E402
 
-def main():
+
+def every_vector():
     emb, vectors = sys.argv[1], sys.argv[2]
-    passed = failed = 0
+    cases = json.load(open(vectors))
+    check("there are vectors to check", len(cases) > 0)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "t.emb")
-        for c in json.load(open(vectors)):
+        for c in cases:
             params = (["--mean", repr(c["a"]), "--std", repr(c["b"])] if c["init"] == "normal"
                       else ["--low", repr(c["a"]), "--high", repr(c["b"])])
             subprocess.run([emb, "generate", "--rows", str(c["rows"]), "--dim", str(c["dim"]), "--seed",
@@ -28,15 +32,8 @@ def main():
                            check=True)
             raw = subprocess.run([emb, "get", path, f"0:{c['rows']}", "--raw"], check=True,
                                  capture_output=True).stdout
-            if hashlib.sha256(raw).hexdigest() == c["sha256"]:
-                passed += 1
-                print(f"ok   {c['name']}")
-            else:
-                failed += 1
-                print(f"FAIL {c['name']}: SHA-256 differs from PyTorch's")
-    print(f"\ntorch_vectors_test: {passed} passed, {failed} failed")
-    sys.exit(1 if failed or not passed else 0)
+            check(c["name"], hashlib.sha256(raw).hexdigest() == c["sha256"], "SHA-256 differs from PyTorch's")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run("torch_vectors_test", [every_vector]))
