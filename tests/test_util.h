@@ -16,6 +16,7 @@
 
 #include "format/status.h"
 #include "store/core/table.h"
+#include "store/embz/embz.h"
 
 #define ASSERT_OK(expr)                                        \
   do {                                                         \
@@ -65,6 +66,14 @@ inline std::vector<uint8_t> ReadBytes(const std::string& path) {
 inline void WriteBytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Decompress on n threads without fsync.
+inline DecompressOptions NoSync(unsigned threads) {
+  DecompressOptions o;
+  o.threads = threads;
+  o.sync = false;
+  return o;
 }
 
 // Verify on n threads, no progress.

@@ -19,12 +19,7 @@
 namespace embstore {
 namespace {
 
-DecompressOptions NoSync(unsigned threads) {
-  DecompressOptions o;
-  o.threads = threads;
-  o.sync = false;
-  return o;
-}
+using testing::NoSync;
 
 using testing::ReadBytes;
 using testing::TempDir;

@@ -15,12 +15,7 @@
 namespace embstore {
 namespace {
 
-DecompressOptions NoSync(unsigned threads) {
-  DecompressOptions o;
-  o.threads = threads;
-  o.sync = false;
-  return o;
-}
+using testing::NoSync;
 
 const std::string kGolden = EMBSTORE_GOLDEN_DIR;
 
