@@ -114,22 +114,23 @@ int GetMain(int argc, char** argv) {
   auto opened = OpenTable(path, OpenOptionsFrom(owners));
   if (!opened.ok()) return Report("get", opened.status());
   const Table& table = **opened;
-  // Rows in a mapping are printed from it; other tables read them a block
-  // at a time.
+  // Rows in a mapping are printed from it; other tables read them up to a
+  // block at a time, never past the end of the range asked for (a single
+  // id reads one row, not the block that follows it).
   const TableReader* mapped = table.mapped();
   const uint64_t rows = table.rows();
   const uint64_t dim = table.dim();
   // Every id is checked before anything is printed.
   if (Status st = ResolveIds(&*ranges, rows); !st.ok()) return Report("get", st);
   constexpr uint64_t kBlockRows = 256;
-  std::vector<float> buf(kBlockRows * dim);
+  std::vector<float> buf(mapped ? 0 : kBlockRows * dim);  // zeroing it would cost a mapped table page faults
   uint64_t buf_first = 0, buf_count = 0;
   Status row_error;
-  auto row = [&](uint64_t id) -> std::span<const float> {
+  auto row = [&](uint64_t id, uint64_t end) -> std::span<const float> {
     if (mapped) return mapped->row(id);
     if (id < buf_first || id >= buf_first + buf_count) {
       buf_first = id;
-      buf_count = std::min(kBlockRows, rows - id);
+      buf_count = std::min(kBlockRows, end - id);
       if (row_error.ok()) row_error = table.ReadRows(buf_first, buf_count, std::span<float>(buf.data(), buf_count * dim));
     }
     return std::span<const float>(buf.data() + (id - buf_first) * dim, dim);
@@ -146,7 +147,7 @@ int GetMain(int argc, char** argv) {
         continue;
       }
       for (uint64_t id = r.begin; id < r.end && row_error.ok() && !out.failed(); ++id) {
-        auto v = row(id);  // buffered: one write per megabyte, not per row
+        auto v = row(id, r.end);  // buffered: one write per megabyte, not per row
         if (row_error.ok()) out.Put(reinterpret_cast<const char*>(v.data()), v.size_bytes());
       }
     }
@@ -155,7 +156,7 @@ int GetMain(int argc, char** argv) {
     bool first = true;
     for (const IdRange& r : *ranges) {
       for (uint64_t id = r.begin; id < r.end && row_error.ok() && !out.failed(); ++id) {
-        auto v = row(id);
+        auto v = row(id, r.end);
         if (!row_error.ok()) break;
         char head[64];
         int n = std::snprintf(head, sizeof(head), "%s\n{\"id\": %llu, \"row\": [", first ? "" : ",",
@@ -178,7 +179,7 @@ int GetMain(int argc, char** argv) {
     for (const IdRange& r : *ranges) {
       // A failed write (a full disk, a closed pipe) stops the formatting.
       for (uint64_t id = r.begin; id < r.end && row_error.ok() && !out.failed(); ++id) {
-        auto v = row(id);
+        auto v = row(id, r.end);
         if (!row_error.ok()) break;
         for (uint64_t i = 0; i < dim; ++i) {
           if (i) out.Put(' ');
