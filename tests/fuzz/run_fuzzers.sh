@@ -4,13 +4,18 @@
 # build has them). Fails on any finding: the input that crashed is kept in
 # $OUT (default build-fuzz/findings) to be added to tests/golden/bad.
 #   tests/fuzz/run_fuzzers.sh BUILD_FUZZ_DIR [SECONDS] [TARGET...]
+# The seeds are made by $EMBSTORE (default: BUILD_FUZZ_DIR/embstore, else
+# build/embstore), any build of the command.
 set -euo pipefail
 B=$(cd "$1" && pwd)
 SECONDS_EACH=${2:-60}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+CLI=${EMBSTORE:-}
+[ -n "$CLI" ] || { [ -x "$B/embstore" ] && CLI=$B/embstore; } || CLI=$ROOT/build/embstore
+[ -x "$CLI" ] || { echo "run_fuzzers.sh: no embstore command at $CLI to make the seeds (set EMBSTORE)" >&2; exit 2; }
 shift $(( $# >= 2 ? 2 : 1 ))
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_table fuzz_embz fuzz_embz_frame fuzz_npy fuzz_safetensors)
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 G=$ROOT/tests/golden
 OUT=${OUT:-$B/findings}
 mkdir -p "$OUT"
@@ -18,14 +23,14 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/embstore-fuzz-XXXXXX")
 trap 'rm -rf "$W"' EXIT
 
 # Seeds: the golden files of each kind, plus good .npy / safetensors made by
-# the fuzz build's own embstore from the golden table.
+# embstore from the golden table.
 mkdir -p "$W"/seed/{fuzz_table,fuzz_embz,fuzz_embz_frame,fuzz_npy,fuzz_safetensors}
 cp "$G"/good/*.emb "$G"/bad/*.emb "$W/seed/fuzz_table/"
 cp "$G"/good/*.embz "$G"/bad/*.embz "$W/seed/fuzz_embz/"
 cp "$G"/bad/import/*.npy "$W/seed/fuzz_npy/"
 cp "$G"/bad/import/*.safetensors "$W/seed/fuzz_safetensors/"
-"$B/embstore" export "$G/good/notebook-6x4-seed123.emb" -o "$W/seed/fuzz_npy/good.npy" -q --no-fsync
-"$B/embstore" export "$G/good/notebook-6x4-seed123.emb" -o "$W/seed/fuzz_safetensors/good.safetensors" -q --no-fsync
+"$CLI" export "$G/good/notebook-6x4-seed123.emb" -o "$W/seed/fuzz_npy/good.npy" -q --no-fsync
+"$CLI" export "$G/good/notebook-6x4-seed123.emb" -o "$W/seed/fuzz_safetensors/good.safetensors" -q --no-fsync
 # Frames: each golden .embz frame, behind the byte that picks its codec and
 # its 8 floats (fuzz_embz_frame.cc).
 /usr/bin/python3 - "$G" "$W/seed/fuzz_embz_frame" <<'PY'
