@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """An embstore table in a torch.utils.data.DataLoader with worker processes
 is shared, not copied. Run by ctest as
-    dataloader_test.py EMBSTORE MODULE_DIR
+    dataloader_test.py EMBSTORE MODULE_DIR [--sanitized]
 
-A 268 MB table (16384 x 4096). Four DataLoader workers each look up every
+A 268 MB table (16384 x 4096; 67 MB, 4096 x 4096, in a sanitizer build,
+--sanitized, where every worker's lookups run under the sanitizers). Four DataLoader workers each look up every
 row through nn.Embedding.from_pretrained(torch.from_numpy(t.array)), then
 wait at a barrier so that all of them hold the pages at once, and report
 their PSS (/proc/self/smaps_rollup) and the PSS of the table's mapping
@@ -46,7 +47,7 @@ warnings.filterwarnings("ignore", message="The given NumPy array is not writable
 warnings.filterwarnings("ignore", message="This DataLoader will create")
 
 WORKERS = 4
-ROWS, DIM = 16384, 4096
+ROWS, DIM = (4096 if "--sanitized" in sys.argv[3:] else 16384), 4096
 
 
 class EveryRow(Dataset):

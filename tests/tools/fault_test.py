@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Crashes, full disks and file-size limits (run by ctest):
-    fault_test.py EMBSTORE [KILLS_PER_COMMAND]
+    fault_test.py EMBSTORE [KILLS_PER_COMMAND] [--sanitized]
 
 For every command that writes (generate, compress, decompress, import,
 export, share):
@@ -19,6 +19,11 @@ export, share):
   destination untouched.
 - A 1 MB tmpfs (when this machine lets us mount one): exit 1, "no space
   left on device", nothing left.
+
+A sanitizer build (--sanitized) writes tables of 5,000 rows instead of
+20,000 (still 20 MB, past every 1 MB limit here): each sanitized run is
+slower, and the sanitizers look for memory errors on the paths a kill
+takes, which the smaller table reaches too.
 """
 
 import hashlib
@@ -36,6 +41,7 @@ from checks import check, run as run_tests
 
 EMB = sys.argv[1]
 KILLS = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+ROWS = "5000" if "--sanitized" in sys.argv[3:] else "20000"
 TEMP = re.compile(r"^\.embstore-tmp-[0-9a-f]{16}$")
 
 def run(*args, env=None, **kw):
@@ -107,7 +113,7 @@ def kills_limits_and_full_disks():
         src = {}
         for v, seed in (("old", "1"), ("new", "2")):
             p = os.path.join(d, f"{v}.emb")
-            run("generate", "--rows", "20000", "--dim", "1024", "--seed", seed, "--no-fsync", "-o", p, check=True)
+            run("generate", "--rows", ROWS, "--dim", "1024", "--seed", seed, "--no-fsync", "-o", p, check=True)
             run("compress", p, "-o", os.path.join(d, f"{v}.embz"), "--no-fsync", check=True)
             run("export", p, "-o", os.path.join(d, f"{v}.npy"), "--no-fsync", check=True)
             src[v] = p
@@ -116,7 +122,7 @@ def kills_limits_and_full_disks():
         shm_file = os.path.join(env["EMBSTORE_SHM_DIR"], "embstore-crash")
         commands = {
             # name: (argv for version v, destination, how to check it)
-            "generate": (lambda v: ["generate", "--rows", "20000", "--dim", "1024", "--seed", "1" if v == "old" else "2",
+            "generate": (lambda v: ["generate", "--rows", ROWS, "--dim", "1024", "--seed", "1" if v == "old" else "2",
                                     "--no-fsync", "-o", os.path.join(out, "t.emb")], os.path.join(out, "t.emb"), "emb"),
             "compress": (lambda v: ["compress", src[v], "-o", os.path.join(out, "t.embz"), "-f", "--no-fsync"],
                          os.path.join(out, "t.embz"), "emb"),
@@ -208,7 +214,7 @@ def kills_limits_and_full_disks():
             try:
                 fenv = dict(env, EMBSTORE_SHM_DIR=full)
                 cases = {
-                    "generate": ["generate", "--rows", "20000", "--dim", "1024", "-o", os.path.join(full, "t.emb")],
+                    "generate": ["generate", "--rows", ROWS, "--dim", "1024", "-o", os.path.join(full, "t.emb")],
                     "compress": ["compress", src["old"], "-o", os.path.join(full, "t.embz")],
                     "decompress": ["decompress", os.path.join(d, "old.embz"), "-o", os.path.join(full, "t.emb")],
                     "import": ["import", os.path.join(d, "old.npy"), "-o", os.path.join(full, "t.emb")],
