@@ -128,7 +128,7 @@ def main():
     if all(any(f.startswith("embstore.") for f in os.listdir(m)) for m in modules if os.path.isdir(m)) \
             and all(os.path.isdir(m) for m in modules):
         per = ([], [])
-        for _ in range(3):
+        for _ in range(5):  # microsecond calls swing between interpreters: alternate five
             for k, m in enumerate(modules):
                 r = subprocess.run([sys.executable, "-c", PY_CASES, m, t, z, str(max(a.reps, 5) * 3),
                                     json.dumps([int(i) for i in ids])], check=True, capture_output=True, text=True)
