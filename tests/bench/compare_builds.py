@@ -41,30 +41,29 @@ def human(seconds):
     return f"{seconds * 1e9:8.2f}ns"
 
 
-# The Python module of one build, in a fresh interpreter, warm: open the
-# table and gather the ids, or read one row, REPS times; prints the median
-# seconds of each case as JSON.
+# The Python module of one build, in a fresh interpreter, warm: each case
+# is the median of many calls (its own count); prints them as JSON.
 PY_CASES = r"""
 import json, statistics, sys, time
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 import embstore
-emb, embz, reps = sys.argv[2], sys.argv[3], int(sys.argv[4])
-ids = np.array(json.loads(sys.argv[5]), dtype=np.int64)
-def timed(f):
+emb, embz = sys.argv[2], sys.argv[3]
+ids = np.array(json.loads(sys.argv[4]), dtype=np.int64)
+def timed(f, reps):
     f()
     t = []
     for _ in range(reps):
         t0 = time.perf_counter(); f(); t.append(time.perf_counter() - t0)
     return statistics.median(t)
-out = {
-    "python: open .emb, gather 256 rows": timed(lambda: embstore.open(emb)[ids]),
-    "python: open .embz, gather 256 rows": timed(lambda: embstore.open(embz)[ids]),
-}
 t = embstore.open(emb)
-out["python: t[id] on an open .emb"] = timed(lambda: t[12345])
-out["python: t.gather(256 ids) on an open .emb"] = timed(lambda: t.gather(ids))
-print(json.dumps(out))
+print(json.dumps({
+    "python: embstore.open(.emb)": timed(lambda: embstore.open(emb), 500),
+    "python: embstore.open(.emb)[256 ids]": timed(lambda: embstore.open(emb)[ids], 500),
+    "python: embstore.open(.embz)[256 ids]": timed(lambda: embstore.open(embz)[ids], 20),
+    "python: t[id], .emb open": timed(lambda: t[12345], 2000),
+    "python: t.gather(256 ids), .emb open": timed(lambda: t.gather(ids), 2000),
+}))
 """
 
 
@@ -128,10 +127,10 @@ def main():
     if all(any(f.startswith("embstore.") for f in os.listdir(m)) for m in modules if os.path.isdir(m)) \
             and all(os.path.isdir(m) for m in modules):
         per = ([], [])
-        for _ in range(5):  # microsecond calls swing between interpreters: alternate five
+        for _ in range(8):  # microsecond calls swing between interpreters: alternate eight
             for k, m in enumerate(modules):
-                r = subprocess.run([sys.executable, "-c", PY_CASES, m, t, z, str(max(a.reps, 5) * 3),
-                                    json.dumps([int(i) for i in ids])], check=True, capture_output=True, text=True)
+                r = subprocess.run([sys.executable, "-c", PY_CASES, m, t, z, json.dumps([int(i) for i in ids])],
+                                   check=True, capture_output=True, text=True)
                 per[k].append(json.loads(r.stdout))
         for name in per[0][0]:
             mo = statistics.median(r[name] for r in per[0])
