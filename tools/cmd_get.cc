@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -114,23 +115,24 @@ int GetMain(int argc, char** argv) {
   auto opened = OpenTable(path, OpenOptionsFrom(owners));
   if (!opened.ok()) return Report("get", opened.status());
   const Table& table = **opened;
-  // Rows in a mapping are printed from it; other tables read them up to a
-  // block at a time, never past the end of the range asked for (a single
-  // id reads one row, not the block that follows it).
+  // Rows in a mapping are printed from it; other tables read them up to
+  // 1 MiB (and at least one row) at a time, never past the end of the range
+  // asked for: a single id reads one row, into a buffer of one row.
   const TableReader* mapped = table.mapped();
   const uint64_t rows = table.rows();
   const uint64_t dim = table.dim();
   // Every id is checked before anything is printed.
   if (Status st = ResolveIds(&*ranges, rows); !st.ok()) return Report("get", st);
-  constexpr uint64_t kBlockRows = 256;
-  std::vector<float> buf(mapped ? 0 : kBlockRows * dim);  // zeroing it would cost a mapped table page faults
+  const uint64_t read_rows = std::max<uint64_t>(1, (uint64_t{1} << 20) / (dim * sizeof(float)));
+  std::vector<float> buf;  // grows to what a read needs
   uint64_t buf_first = 0, buf_count = 0;
   Status row_error;
   auto row = [&](uint64_t id, uint64_t end) -> std::span<const float> {
     if (mapped) return mapped->row(id);
     if (id < buf_first || id >= buf_first + buf_count) {
       buf_first = id;
-      buf_count = std::min(kBlockRows, end - id);
+      buf_count = std::min(read_rows, end - id);
+      if (buf.size() < buf_count * dim) buf.resize(buf_count * dim);
       if (row_error.ok()) row_error = table.ReadRows(buf_first, buf_count, std::span<float>(buf.data(), buf_count * dim));
     }
     return std::span<const float>(buf.data() + (id - buf_first) * dim, dim);

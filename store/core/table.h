@@ -10,6 +10,17 @@
 // (store/embz/embz.h: rows decoded a frame at a time and checked). Tables
 // are opened by name with OpenTable (store/interop/open_table.h).
 //
+// How the kinds still to come fit without touching the callers:
+// - other element types (header().dtype: float16, bfloat16): Gather and
+//   ReadRows widen into float32, which is what every caller asks for;
+//   mapped() answers null for them, since a span of floats into the file
+//   cannot exist (a typed span would be a capability of its own);
+// - a set of shards: a Table that sends each id to the shard holding it
+//   and verifies them all, one report naming rows of the whole table;
+// - keys (a token to a row id): a capability beside mapped() and embz(),
+//   null for a table without keys, so only callers that look rows up by key
+//   ever see it.
+//
 // Thread safety: every const method of every implementation may be called
 // from any number of threads at once. A Table is not copyable.
 

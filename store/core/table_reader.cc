@@ -105,6 +105,7 @@ Status TableReader::Gather(std::span<const uint64_t> ids, std::span<float> out) 
 Status TableReader::ReadRows(uint64_t first, uint64_t count, std::span<float> out) const {
   EMB_RETURN_IF_ERROR(CheckRowRange(first, count, header_.rows));
   EMB_RETURN_IF_ERROR(CheckRowsOut(count, header_.dim, out).WithContext("read rows"));
+  if (count == 0) return Status::OK();  // out may be empty, its data() null: no memcpy
   const uint64_t row_bytes = header_.dim * sizeof(float);
   if (header_.row_stride == row_bytes) {
     std::memcpy(out.data(), data_ + first * row_bytes, count * row_bytes);  // dense: one copy
@@ -147,10 +148,7 @@ Status TableReader::WriteEmb(AtomicFile* out, unsigned threads, const Progress& 
 Status TableReader::Advise(AccessHint hint) const { return Advise(hint, 0, header_.rows); }
 
 Status TableReader::Advise(AccessHint hint, uint64_t first_row, uint64_t row_count) const {
-  if (first_row > header_.rows || row_count > header_.rows - first_row) {
-    return Status::OutOfRange("advise: rows [" + std::to_string(first_row) + ", +" + std::to_string(row_count) +
-                              ") outside [0, " + std::to_string(header_.rows) + ")");
-  }
+  EMB_RETURN_IF_ERROR(CheckRowRange(first_row, row_count, header_.rows).WithContext("advise"));
   return file_.Advise(hint, header_.data_offset + first_row * header_.row_stride, row_count * header_.row_stride);
 }
 

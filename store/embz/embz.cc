@@ -669,8 +669,9 @@ Status EmbzReader::ReadRows(uint64_t first, uint64_t count, std::span<float> out
 }
 
 Status EmbzReader::Advise(AccessHint hint, uint64_t first_row, uint64_t row_count) const {
-  if (row_count == 0 || first_row >= table_.rows) return Status::OK();
-  const uint64_t last = std::min(table_.rows, first_row + row_count) - 1;
+  EMB_RETURN_IF_ERROR(CheckRowRange(first_row, row_count, table_.rows).WithContext("advise"));
+  if (row_count == 0) return Status::OK();
+  const uint64_t last = first_row + row_count - 1;
   const EmbzSeekEntry a = Seek(first_row / embz_.frame_rows), b = Seek(last / embz_.frame_rows);
   return file_.Advise(hint, a.offset, b.offset + b.coded_size - a.offset);
 }

@@ -186,6 +186,14 @@ def test_arguments(d):
             check(f"trust_owner={good!r} is taken", True)
         except Exception as e:  # noqa: BLE001
             check(f"trust_owner={good!r} is taken", False, f"{type(e).__name__}: {e}")
+    # Too many threads is an error, raised while the GIL is held (verify
+    # raised it from its worker without the GIL: a crash).
+    for call in (lambda: embstore.open(t).verify(threads=2000), lambda: embstore.verify(t, threads=5000)):
+        try:
+            call()
+            check("verify(threads=2000) is refused", False, "accepted")
+        except embstore.InvalidArgumentError as e:
+            check("verify(threads=2000) is refused", "threads" in str(e), str(e))
     # Messages carry no raw control characters, whatever the name or file holds.
     try:
         embstore.open(os.fsencode(d) + b"/missing\x1b[31m.emb")

@@ -129,6 +129,13 @@ TEST(EmbzTest, GatherAndRangeErrors) {
   Status st = (*z)->ReadRow(100, row);
   EXPECT_TRUE(st.IsOutOfRange());
   EXPECT_EQ(st.message(), "id 100 out of range: the table has rows [0, 100)");
+  // Advise checks its rows as a .emb does (it answered OK to any range, and
+  // first + count could wrap to a negative length).
+  EXPECT_OK((*z)->Advise(AccessHint::kWillNeed, 10, 90));
+  EXPECT_OK((*z)->Advise(AccessHint::kWillNeed, 100, 0));
+  EXPECT_TRUE((*z)->Advise(AccessHint::kWillNeed, 100, 1).IsOutOfRange());
+  EXPECT_TRUE((*z)->Advise(AccessHint::kWillNeed, 0, 101).IsOutOfRange());
+  EXPECT_TRUE((*z)->Advise(AccessHint::kWillNeed, 70, UINT64_MAX - 50).IsOutOfRange());
 }
 
 struct Fixture {

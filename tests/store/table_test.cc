@@ -195,6 +195,11 @@ TEST(TableTest, AccessHints) {
     EXPECT_OK(r->Advise(h, 10, 20));
   }
   EXPECT_TRUE(r->Advise(AccessHint::kRandom, 90, 11).IsOutOfRange());
+  EXPECT_TRUE(r->Advise(AccessHint::kRandom, 5, UINT64_MAX).IsOutOfRange()) << "first + count wraps";
+  EXPECT_OK(r->Advise(AccessHint::kRandom, 100, 0));
+  // No rows into no buffer (data() null): nothing to copy, not a memcpy from null.
+  EXPECT_OK(r->ReadRows(100, 0, std::span<float>{}));
+  EXPECT_TRUE(r->ReadRows(100, 1, std::span<float>{}).IsOutOfRange());
 }
 
 TEST(TableTest, VerifyNamesTheCorruptRowsOnAnyThreadCount) {

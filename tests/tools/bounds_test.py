@@ -19,6 +19,8 @@ threads, export; and compress on 8 threads into such frames, within its own
 bound (256 MiB of frames in flight, plus the table it maps). And one with
 the smallest (one float per frame, half a million of them): the frame
 cache must count what each frame costs it, not only the frame's bytes.
+And rows of 4 MiB (2^20 floats): `get` of one row holds one row, not a
+buffer of 256.
 """
 
 import json
@@ -137,6 +139,19 @@ def time_and_memory_bounds():
             ("64 MiB frames: compress -T 8", ["compress", zeros, "-o", out + ".embz", "--frame-rows", "16384", "-T", "8",
                                               "--no-fsync", "-q"], (256 << 20) + os.path.getsize(zeros) - (68 << 20)),
         ]
+
+        # The widest rows: 40 rows of 2^20 floats (4 MiB a row). `get` of one
+        # row reads one row: it held a buffer of 256 rows (1 GiB) whatever
+        # it was asked for.
+        wide = os.path.join(d, "wide.emb")
+        subprocess.run([EMB, "generate", "--rows", "40", "--dim", str(1 << 20), "--init", "uniform", "--low", "0",
+                        "--high", "0", "-o", wide, "--no-fsync"], check=True)
+        widez = os.path.join(d, "wide.embz")
+        subprocess.run([EMB, "compress", wide, "-o", widez, "--no-fsync", "-q"], check=True)
+        os.unlink(wide)
+        row = 4 << 20
+        # Within: one row's buffer, its 4 MiB frame decoded (1.25 F), and room.
+        cases.append(("4 MiB rows: get of one row", ["get", widez, "7", "--raw"], 4 * row))
 
         # The smallest frames: one float each (2 MiB of rows, 500,000 frames).
         # The cache counts each frame's bookkeeping, not only its 4 bytes.

@@ -416,9 +416,10 @@ class PyTable {
     const TablePtr hold = shared();
     const embstore::Table& t = *hold;
     VerifyReport v;
+    const unsigned resolved = ThreadsArg(threads);  // may raise: only while the GIL is held
     RunWork("verify", "bytes", [&](auto progress) {
       VerifyOptions options;
-      options.threads = ThreadsArg(threads);
+      options.threads = resolved;
       options.progress = progress;
       EMB_ASSIGN_OR_RETURN(v, t.Verify(options));
       return Status::OK();
