@@ -28,6 +28,7 @@ and gid. The shm folder is a scratch folder of mode 1777, like /dev/shm.
 
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import check, run as run_tests  # noqa: E402
 
-EMB, MODULE_DIR = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])  # nobody runs in its folder
+EMB, MODULE_DIR = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 NAME = "shm_owner_test"
 NOBODY = 65534
 TIMEOUT = 60
@@ -163,9 +164,15 @@ def race_checks(big):
 
 
 def trusted_owners_only():
+    global EMB
     d = tempfile.mkdtemp(prefix="embstore-shm-owner-")
     try:
         os.chmod(d, 0o755)  # nobody reads the tables in here
+        # ... and runs the command from here: the build tree may lie in a
+        # folder nobody cannot enter (a clone in `mktemp -d`, mode 0700).
+        shutil.copy2(EMB, os.path.join(d, "embstore"))
+        os.chmod(os.path.join(d, "embstore"), 0o755)
+        EMB = os.path.join(d, "embstore")
         shm = os.path.join(d, "shm")
         os.mkdir(shm)
         os.chmod(shm, 0o1777)  # like /dev/shm: anyone may create a name
