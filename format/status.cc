@@ -12,6 +12,7 @@ const char* CodeName(Status::Code code) {
     case Status::Code::kIOError: return "I/O error";
     case Status::Code::kNotFound: return "not found";
     case Status::Code::kAlreadyExists: return "already exists";
+    case Status::Code::kCancelled: return "cancelled";
   }
   return "unknown";
 }

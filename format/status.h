@@ -27,6 +27,7 @@ class [[nodiscard]] Status {
     kIOError,          // the operating system said no (open, write, fsync, rename, full disk)
     kNotFound,         // a named thing (a file, a shared table) does not exist
     kAlreadyExists,    // a name is taken and replacing was not asked for
+    kCancelled,        // the caller asked the work to stop (store/core/cancel.h)
   };
 
   Status() = default;
@@ -38,6 +39,7 @@ class [[nodiscard]] Status {
   static Status IOError(std::string msg) { return Status(Code::kIOError, std::move(msg)); }
   static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
   static Status AlreadyExists(std::string msg) { return Status(Code::kAlreadyExists, std::move(msg)); }
+  static Status Cancelled(std::string msg) { return Status(Code::kCancelled, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -49,6 +51,7 @@ class [[nodiscard]] Status {
   bool IsIOError() const { return code_ == Code::kIOError; }
   bool IsNotFound() const { return code_ == Code::kNotFound; }
   bool IsAlreadyExists() const { return code_ == Code::kAlreadyExists; }
+  bool IsCancelled() const { return code_ == Code::kCancelled; }
 
   // "corruption: <message>", or "OK".
   std::string ToString() const;

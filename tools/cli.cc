@@ -1,5 +1,6 @@
 #include "tools/cli.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,7 +19,46 @@ namespace embstore::cli {
 
 std::string ForTerminal(const std::string& text) { return EscapeLinesForDisplay(text); }
 
+namespace {
+
+// The one token of the process: signal handlers cannot be given state.
+CancelToken g_interrupt;
+struct sigaction g_old_int, g_old_term;
+
+extern "C" void OnInterrupt(int sig) {
+  if (g_interrupt.cancelled()) {  // the second one: stop now
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+    return;
+  }
+  g_interrupt.Cancel(sig);
+}
+
+}  // namespace
+
+Interruption::Interruption() {
+  g_interrupt.Reset();
+  struct sigaction sa = {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  ::sigaction(SIGINT, &sa, &g_old_int);
+  ::sigaction(SIGTERM, &sa, &g_old_term);
+}
+
+Interruption::~Interruption() {
+  ::sigaction(SIGINT, &g_old_int, nullptr);
+  ::sigaction(SIGTERM, &g_old_term, nullptr);
+}
+
+const CancelToken* Interruption::token() const { return &g_interrupt; }
+
 int Report(const std::string& cmd, const Status& status) {
+  if (status.IsCancelled()) {
+    std::fprintf(stderr, "embstore %s: %s; nothing was written\n", cmd.c_str(), ForTerminal(status.message()).c_str());
+    const int sig = g_interrupt.signal();
+    return sig > 0 ? 128 + sig : 128 + SIGINT;
+  }
   std::fprintf(stderr, "embstore %s: %s\n", cmd.c_str(), ForTerminal(status.message()).c_str());
   return status.IsInvalidArgument() ? kExitUsage : kExitData;
 }

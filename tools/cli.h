@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "format/status.h"
+#include "store/core/cancel.h"
 #include "store/interop/open_table.h"
 #include "tools/progress.h"
 
@@ -31,9 +32,26 @@ struct UsageError {
 };
 
 // Prints "embstore <cmd>: <message>" to stderr and returns the exit code
-// for the status (invalid argument: 2, anything else: 1). Control
-// characters in the message (from a file's bytes) are escaped.
+// for the status (invalid argument: 2, cancelled by a signal: 128 + the
+// signal, anything else: 1). Control characters in the message (from a
+// file's bytes) are escaped.
 int Report(const std::string& cmd, const Status& status);
+
+// Ctrl-C (SIGINT) and SIGTERM during long work (generate, compress,
+// decompress, verify, import, export, share). While an Interruption is
+// alive, the first such signal cancels token(): the work stops within
+// milliseconds and leaves nothing behind, and Report() of its status exits
+// 130 (SIGINT) or 143 (SIGTERM). A second signal ends the process at once,
+// by the signal's default action. Outside an Interruption both signals
+// keep their default action (`get` streaming rows stops at once).
+class Interruption {
+ public:
+  Interruption();
+  ~Interruption();
+  Interruption(const Interruption&) = delete;
+  Interruption& operator=(const Interruption&) = delete;
+  const CancelToken* token() const;
+};
 
 // Text from a file or a user, made safe to print on a terminal: every line
 // through EscapeForDisplay (no terminal escapes, no invalid UTF-8).

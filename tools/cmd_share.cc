@@ -69,7 +69,12 @@ int ShareMain(int argc, char** argv) {
   // The total is the table's size, which only ShareTable knows (.embz).
   ProgressBar bar("share", "bytes");
   if (!quiet) o.progress = bar.Callback();
-  Status st = ShareTable(source, name, o);
+  Status st;
+  {
+    Interruption interrupt;
+    o.cancel = interrupt.token();
+    st = ShareTable(source, name, o);
+  }
   bar.Done();
   if (!st.ok()) return Report("share", st);
   if (verbose) {

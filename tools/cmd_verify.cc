@@ -33,7 +33,11 @@ int VerifyMain(int argc, char** argv) {
   const Table& table = **opened;
   ProgressBar bar("verify", table.header().data_size, "bytes");
   if (bar.enabled()) vo.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
-  auto report = table.Verify(vo);
+  Result<VerifyReport> report = [&] {
+    Interruption interrupt;
+    vo.cancel = interrupt.token();
+    return table.Verify(vo);
+  }();
   bar.Done();
   if (!report.ok()) return Report("verify", report.status());
 

@@ -35,7 +35,8 @@ void PrintUsage(FILE* out) {
   std::fprintf(out, "usage: embstore <command> [options]\n\ncommands:\n");
   for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
   std::fprintf(out, "\n'embstore <command> --help' describes each command.\n"
-                    "exit codes: 0 ok, 1 data or I/O error, 2 usage error\n");
+                    "exit codes: 0 ok, 1 data or I/O error, 2 usage error, 130 or 143 interrupted\n"
+                    "(SIGINT, SIGTERM: long work stops and leaves nothing behind)\n");
 }
 
 }  // namespace

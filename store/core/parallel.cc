@@ -18,7 +18,7 @@ unsigned ResolveThreads(unsigned requested, uint64_t max_useful) {
 
 Status RunParallel(unsigned threads, const std::function<void(unsigned)>& body,
                    const std::atomic<uint64_t>* done, uint64_t total,
-                   const std::function<void(uint64_t, uint64_t)>& progress) {
+                   const std::function<void(uint64_t, uint64_t)>& progress, const CancelToken* cancel) {
   const bool report = progress && done != nullptr;
   std::mutex mu;
   std::condition_variable cv;
@@ -50,6 +50,7 @@ Status RunParallel(unsigned threads, const std::function<void(unsigned)>& body,
     }
   }
   for (auto& t : pool) t.join();
+  if (status.ok() && IsCancelled(cancel)) return cancel->Error();
   if (status.ok() && report) progress(total, total);
   return status;
 }

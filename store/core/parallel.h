@@ -11,6 +11,7 @@
 #include <functional>
 
 #include "format/status.h"
+#include "store/core/cancel.h"
 
 namespace embstore {
 
@@ -24,9 +25,12 @@ unsigned ResolveThreads(unsigned requested, uint64_t max_useful);
 // with (done->load(), total) and once at the end; otherwise the calling
 // thread runs body(0) itself. Returns an error if threads cannot be started
 // (after joining those that did start: their work is then incomplete).
+// With a cancel token, the bodies poll it and return early; RunParallel
+// then returns its error (the work is incomplete).
 Status RunParallel(unsigned threads, const std::function<void(unsigned worker)>& body,
                    const std::atomic<uint64_t>* done = nullptr, uint64_t total = 0,
-                   const std::function<void(uint64_t, uint64_t)>& progress = {});
+                   const std::function<void(uint64_t, uint64_t)>& progress = {},
+                   const CancelToken* cancel = nullptr);
 
 }  // namespace embstore
 

@@ -37,6 +37,7 @@
 #include "format/metadata.h"
 #include "format/status.h"
 #include "format/table_format.h"
+#include "store/core/cancel.h"
 #include "store/core/mapped_file.h"  // AccessHint
 
 namespace embstore {
@@ -51,6 +52,7 @@ using Progress = std::function<void(uint64_t done, uint64_t total)>;
 struct VerifyOptions {
   unsigned threads = 0;  // 0: all cores (at most kMaxThreads)
   Progress progress;
+  const CancelToken* cancel = nullptr;  // stops the check early (store/core/cancel.h)
 };
 
 // Rows that failed verification: a checksum block of the table (its rows
@@ -131,7 +133,8 @@ class Table {
   // written into out from offset 0 on `threads` threads (0: all cores).
   // Shared-memory tables are made this way.
   virtual uint64_t emb_size() const = 0;
-  virtual Status WriteEmb(AtomicFile* out, unsigned threads, const Progress& progress = {}) const = 0;
+  virtual Status WriteEmb(AtomicFile* out, unsigned threads, const Progress& progress = {},
+                          const CancelToken* cancel = nullptr) const = 0;
 
   // Capabilities: null where this kind of table has not got them.
   // Rows as spans straight into memory, no copy (a .emb, a shared table).

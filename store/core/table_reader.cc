@@ -115,7 +115,8 @@ Status TableReader::ReadRows(uint64_t first, uint64_t count, std::span<float> ou
   return Status::OK();
 }
 
-Status TableReader::WriteEmb(AtomicFile* out, unsigned threads, const Progress& progress) const {
+Status TableReader::WriteEmb(AtomicFile* out, unsigned threads, const Progress& progress,
+                             const CancelToken* cancel) const {
   // The file's bytes, a 4 MiB piece per step, on several threads.
   const std::span<const uint8_t> bytes = file_bytes();
   if (out->size() != bytes.size()) {
@@ -129,7 +130,7 @@ Status TableReader::WriteEmb(AtomicFile* out, unsigned threads, const Progress& 
   std::atomic<uint64_t> next{0}, done{0};
   std::atomic<bool> failed{false};
   auto work = [&](unsigned w) {
-    for (uint64_t p; !failed && (p = next.fetch_add(1)) < pieces;) {
+    for (uint64_t p; !failed && !IsCancelled(cancel) && (p = next.fetch_add(1)) < pieces;) {
       const uint64_t at = p * kPiece, len = std::min<uint64_t>(kPiece, bytes.size() - at);
       Status st = out->WriteAt(bytes.data() + at, len, at);
       if (!st.ok()) {
@@ -140,7 +141,7 @@ Status TableReader::WriteEmb(AtomicFile* out, unsigned threads, const Progress& 
       done.fetch_add(len, std::memory_order_relaxed);
     }
   };
-  EMB_RETURN_IF_ERROR(RunParallel(n, work, &done, bytes.size(), progress));
+  EMB_RETURN_IF_ERROR(RunParallel(n, work, &done, bytes.size(), progress, cancel));
   for (const Status& st : errors) EMB_RETURN_IF_ERROR(st);
   return Status::OK();
 }
@@ -192,7 +193,7 @@ Result<VerifyReport> TableReader::Verify(const VerifyOptions& options) const {
   constexpr uint64_t kBatch = 4;
   const uint8_t* table = base + h.checksum_offset;
   auto work = [&](unsigned worker) {
-    for (;;) {
+    while (!IsCancelled(options.cancel)) {
       const uint64_t first = next_block.fetch_add(kBatch, std::memory_order_relaxed);
       if (first >= h.checksum_count) return;
       const uint64_t last = std::min(first + kBatch, h.checksum_count);
@@ -219,7 +220,7 @@ Result<VerifyReport> TableReader::Verify(const VerifyOptions& options) const {
       bytes_done.fetch_add(bytes, std::memory_order_relaxed);
     }
   };
-  EMB_RETURN_IF_ERROR(RunParallel(threads, work, &bytes_done, h.data_size, options.progress));
+  EMB_RETURN_IF_ERROR(RunParallel(threads, work, &bytes_done, h.data_size, options.progress, options.cancel));
   for (auto& v : bad) report.bad.insert(report.bad.end(), v.begin(), v.end());
   std::sort(report.bad.begin(), report.bad.end(),
             [](const BadRows& x, const BadRows& y) { return x.first_row < y.first_row; });

@@ -78,7 +78,8 @@ class TableReader final : public Table {
 
   // The file's own bytes, copied on several threads.
   uint64_t emb_size() const override { return file_.size(); }
-  Status WriteEmb(AtomicFile* out, unsigned threads, const Progress& progress = {}) const override;
+  Status WriteEmb(AtomicFile* out, unsigned threads, const Progress& progress = {},
+                  const CancelToken* cancel = nullptr) const override;
 
   const TableReader* mapped() const override { return this; }
 

@@ -95,6 +95,7 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
   // at memory speed).
   VerifyOptions vo;
   vo.threads = options.threads;
+  vo.cancel = options.cancel;
   EMB_ASSIGN_OR_RETURN(VerifyReport source, table.Verify(vo));
   if (!source.ok()) {
     return Status::Corruption(table.path() + ": the table to compress fails verification (" + source.Summary() +
@@ -162,6 +163,10 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
   }
   auto last_report = std::chrono::steady_clock::now();
   while (status.ok() && !pool.empty() && written < frames) {
+    if (IsCancelled(options.cancel)) {
+      status = options.cancel->Error();
+      break;
+    }
     const uint64_t k = written % window;
     {
       std::unique_lock<std::mutex> lock(mu);
@@ -494,7 +499,7 @@ Status EmbzReader::Gather(std::span<const uint64_t> ids, std::span<float> out) c
 }
 
 Status EmbzReader::Walk(AtomicFile* out, unsigned threads, const std::function<void(uint64_t, uint64_t)>& progress,
-                        VerifyReport* report) const {
+                        VerifyReport* report, const CancelToken* cancel) const {
   const uint64_t fr = embz_.frame_rows, br = table_.checksum_block_rows, stride = table_.row_stride;
   const uint64_t rows = table_.rows;
   // Units of whole checksum blocks, so that each block is hashed by one
@@ -526,7 +531,7 @@ Status EmbzReader::Walk(AtomicFile* out, unsigned threads, const std::function<v
       return st;
     };
     StreamingHash hash;
-    for (uint64_t u; !failed.load(std::memory_order_relaxed) && (u = next.fetch_add(1)) < units;) {
+    for (uint64_t u; !failed.load(std::memory_order_relaxed) && !IsCancelled(cancel) && (u = next.fetch_add(1)) < units;) {
       const uint64_t u0 = u * unit_rows, u1 = std::min(rows, u0 + unit_rows);
       uint64_t b = u0 / br, block_end = std::min(rows, (b + 1) * br);
       bool poisoned = false;  // a frame of this block did not decode: its bad frame says so
@@ -633,7 +638,7 @@ Status EmbzReader::Walk(AtomicFile* out, unsigned threads, const std::function<v
       }
     }
   };
-  EMB_RETURN_IF_ERROR(RunParallel(n, work, &done, table_.data_size, progress));
+  EMB_RETURN_IF_ERROR(RunParallel(n, work, &done, table_.data_size, progress, cancel));
   for (const Found& f : found) EMB_RETURN_IF_ERROR(f.error.WithContext(path()));
   if (report != nullptr) {
     report->frames_checked = embz_.frame_count;
@@ -678,7 +683,7 @@ Status EmbzReader::Advise(AccessHint hint, uint64_t first_row, uint64_t row_coun
 
 Result<VerifyReport> EmbzReader::Verify(const VerifyOptions& options) const {
   VerifyReport report;
-  EMB_RETURN_IF_ERROR(Walk(nullptr, options.threads, options.progress, &report));
+  EMB_RETURN_IF_ERROR(Walk(nullptr, options.threads, options.progress, &report, options.cancel));
   return report;
 }
 
@@ -687,18 +692,19 @@ Status EmbzReader::Decompress(const std::string& dst, const DecompressOptions& o
   fo.sync = options.sync;
   fo.no_replace = !options.replace;
   EMB_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(dst, embz_.table_size, fo));
-  EMB_RETURN_IF_ERROR(DecompressInto(out.get(), options.threads, options.progress));
+  EMB_RETURN_IF_ERROR(DecompressInto(out.get(), options.threads, options.progress, options.cancel));
   return out->Commit();
 }
 
 Status EmbzReader::DecompressInto(AtomicFile* out, unsigned threads,
-                                  const std::function<void(uint64_t, uint64_t)>& progress) const {
+                                  const std::function<void(uint64_t, uint64_t)>& progress,
+                                  const CancelToken* cancel) const {
   if (out->size() != embz_.table_size) {
     return Status::InvalidArgument(out->path() + ": " + std::to_string(out->size()) + " bytes for a table of " +
                                    std::to_string(embz_.table_size));
   }
   EMB_RETURN_IF_ERROR(out->WriteAt(prefix_.data(), prefix_.size(), 0));
-  return Walk(out, threads, progress, nullptr);
+  return Walk(out, threads, progress, nullptr, cancel);
 }
 
 }  // namespace embstore

@@ -79,6 +79,7 @@ struct CompressOptions {
   // appeared), and leave it as it is.
   bool replace = true;
   std::function<void(uint64_t, uint64_t)> progress;  // (bytes read, total), calling thread
+  const CancelToken* cancel = nullptr;               // stops the work early (store/core/cancel.h)
 };
 
 // The default frame_rows for a table of this layout.
@@ -91,6 +92,7 @@ struct DecompressOptions {
   bool sync = true;
   bool replace = true;  // as CompressOptions::replace
   std::function<void(uint64_t, uint64_t)> progress;  // (bytes done, total), calling thread
+  const CancelToken* cancel = nullptr;               // stops the work early (store/core/cancel.h)
 };
 
 // A .embz opened for random access: the Table (one read interface) of
@@ -130,8 +132,9 @@ class EmbzReader final : public Table {
   bool checks_rows_on_read() const override { return true; }
   uint64_t emb_size() const override { return embz_.table_size; }
   // The original .emb bytes (as DecompressInto).
-  Status WriteEmb(AtomicFile* out, unsigned threads, const Progress& progress = {}) const override {
-    return DecompressInto(out, threads, progress);
+  Status WriteEmb(AtomicFile* out, unsigned threads, const Progress& progress = {},
+                  const CancelToken* cancel = nullptr) const override {
+    return DecompressInto(out, threads, progress, cancel);
   }
   const EmbzHeader* embz() const override { return &embz_; }
   // Writes the original .emb; fails (leaving nothing) on any damaged frame
@@ -140,7 +143,8 @@ class EmbzReader final : public Table {
   // The same bytes into a new file the caller commits (out->size() must be
   // the table's size): shared-memory tables are made this way.
   Status DecompressInto(AtomicFile* out, unsigned threads = 0,
-                        const std::function<void(uint64_t, uint64_t)>& progress = {}) const;
+                        const std::function<void(uint64_t, uint64_t)>& progress = {},
+                        const CancelToken* cancel = nullptr) const;
 
  private:
   using FramePtr = std::shared_ptr<const std::vector<uint8_t>>;
@@ -163,7 +167,7 @@ class EmbzReader final : public Table {
   // Decodes every frame once, in row order per worker, checking frames and
   // blocks; writes the rows into out when it is given (else only checks).
   Status Walk(AtomicFile* out, unsigned threads, const std::function<void(uint64_t, uint64_t)>& progress,
-              VerifyReport* report) const;
+              VerifyReport* report, const CancelToken* cancel) const;
   uint64_t FrameRows(uint64_t f) const;
   EmbzSeekEntry Seek(uint64_t f) const;  // from the mapping (checked at Open)
   bool Checked(uint64_t f) const;        // frame f's rows all lie in checked blocks

@@ -317,6 +317,7 @@ Status ImportTable(const std::string& source, const std::string& dst, const Impo
   if (src.fortran) fortran_hash = Hash64(src.data.data(), src.data.size());  // stored order is column-major
   std::vector<float> column;
   for (uint64_t r0 = 0; r0 < src.rows; r0 += block_rows) {
+    if (IsCancelled(options.cancel)) return options.cancel->Error();
     const uint64_t n = std::min(block_rows, src.rows - r0);
     if (!src.fortran) {
       const std::span<const uint8_t> in = src.data.subspan(r0 * src.dim * esize, n * src.dim * esize);
@@ -369,6 +370,7 @@ Status ExportRows(const std::string& dst, uint64_t rows, uint64_t dim, const Met
   const uint64_t block_rows = std::max<uint64_t>(1, kBlockBytes / (dim * 4));
   std::vector<float> block(block_rows * dim);
   for (uint64_t r0 = 0; r0 < rows; r0 += block_rows) {
+    if (IsCancelled(options.cancel)) return options.cancel->Error();
     const uint64_t n = std::min(block_rows, rows - r0);
     EMB_ASSIGN_OR_RETURN(const float* rows_here, rows_of(r0, n, block.data()));
     EMB_RETURN_IF_ERROR(out->WriteAt(rows_here, n * dim * 4, head.size() + r0 * dim * 4));
@@ -390,7 +392,9 @@ Status ExportTable(const Table& table, const std::string& dst, const ExportOptio
   std::function<Status()> verify;
   if (!table.checks_rows_on_read()) {
     verify = [&]() -> Status {
-      EMB_ASSIGN_OR_RETURN(VerifyReport report, table.Verify());
+      VerifyOptions vo;
+      vo.cancel = options.cancel;
+      EMB_ASSIGN_OR_RETURN(VerifyReport report, table.Verify(vo));
       if (report.ok()) return Status::OK();
       return Status::Corruption(table.path() + ": the table to export fails verification (" + report.Summary() +
                                 "); nothing was written ('embstore verify' lists them all)");

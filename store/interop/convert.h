@@ -51,6 +51,7 @@ struct ImportOptions {
   bool replace = true;
   // (bytes done, bytes total) of the source, from the calling thread.
   std::function<void(uint64_t, uint64_t)> progress;
+  const CancelToken* cancel = nullptr;  // stops the work early (store/core/cancel.h)
 };
 
 // A shape as Python prints it: "(2, 3)", "(5,)".
@@ -68,6 +69,7 @@ struct ExportOptions {
   bool sync = true;
   bool replace = true;  // as ImportOptions::replace
   std::function<void(uint64_t, uint64_t)> progress;  // (rows done, rows total)
+  const CancelToken* cancel = nullptr;               // stops the work early (store/core/cancel.h)
 };
 
 // Rows [first, first + count) as float32: a pointer to count x dim floats,

@@ -149,12 +149,14 @@ Status ShareTable(const std::string& source, const std::string& name, const Shar
   fo.follow_symlinks = false;  // /dev/shm is writable by everyone
   auto out = AtomicFile::Create(path, table->emb_size(), fo);
   if (!out.ok()) return out.status().WithContext(Quoted(name));
-  EMB_RETURN_IF_ERROR(table->WriteEmb(out->get(), options.threads, options.progress).WithContext(Quoted(name)));
+  EMB_RETURN_IF_ERROR(
+      table->WriteEmb(out->get(), options.threads, options.progress, options.cancel).WithContext(Quoted(name)));
   // Check what readers will map, not what we meant to write.
   auto copy = TableReader::Open((*out)->temp_path());
   if (!copy.ok()) return copy.status().WithContext(Quoted(name) + ": the copy of " + source + " does not open");
   VerifyOptions vo;
   vo.threads = options.threads;
+  vo.cancel = options.cancel;
   EMB_ASSIGN_OR_RETURN(VerifyReport report, copy->Verify(vo));
   if (!report.ok()) {
     return Status::Corruption(source + ": " + report.Summary() + "; nothing was shared ('embstore verify' lists them all)");

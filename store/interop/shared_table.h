@@ -75,6 +75,9 @@ struct ShareOptions {
   std::vector<uint32_t> trusted_owners;
   // (bytes done, bytes total), from the calling thread, about ten times a second.
   std::function<void(uint64_t, uint64_t)> progress;
+  // Stops the work early (store/core/cancel.h): nothing is shared, and a
+  // segment that was to be replaced stays as it was.
+  const CancelToken* cancel = nullptr;
 };
 
 // Places the table in `source` (a .emb, a .embz, or "shm:NAME") in segment

@@ -337,7 +337,7 @@ Status GenerateRows(const GenerateSpec& spec, std::span<float> out, OutputMemory
     uint64_t block = block_hashes ? r0 / block_rows : 0;
     const bool fresh = memory == OutputMemory::kFresh;
     uint64_t faulted = e0;  // kFresh: pages of [e0, faulted) are in
-    for (uint64_t e = e0; e < e1;) {
+    for (uint64_t e = e0; e < e1 && !IsCancelled(spec.cancel);) {
       const uint64_t m = std::min(kChunk, e1 - e);  // a multiple of 16 for normal
       if (fresh && e + m > faulted) {
         const uint64_t next = std::min(e1, faulted + kPrefaultElems);
@@ -372,7 +372,7 @@ Status GenerateRows(const GenerateSpec& spec, std::span<float> out, OutputMemory
     }
     StreamFence();
   };
-  EMB_RETURN_IF_ERROR(RunParallel(threads, work, &done, whole, progress));
+  EMB_RETURN_IF_ERROR(RunParallel(threads, work, &done, whole, progress, spec.cancel));
 
   if (tail) {
     float t[16];

@@ -19,6 +19,7 @@
 
 #include "format/metadata.h"
 #include "format/status.h"
+#include "store/core/cancel.h"
 #include "store/torch/torch_kernels.h"
 
 namespace embstore {
@@ -45,6 +46,7 @@ struct GenerateSpec {
   unsigned threads = 0;  // 0: all cores; the bits never depend on it
   bool sync = true;      // GenerateTable: fsync before the rename (durable once it returns)
   Metadata extra_metadata;  // e.g. a creation time the user asked for
+  const CancelToken* cancel = nullptr;  // stops the work early (store/core/cancel.h)
 };
 
 // Checks sizes and parameters as PyTorch would, with messages naming the

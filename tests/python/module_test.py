@@ -75,8 +75,13 @@ def torch_table(rows, dim, seed):
 
 
 def test_import():
+    # The package build/python/embstore, whose __init__ is the extension.
     check("the module under test is the build's", os.path.dirname(os.path.abspath(embstore.__file__)) ==
-          os.path.abspath(MODULE_DIR), embstore.__file__)
+          os.path.join(os.path.abspath(MODULE_DIR), "embstore"), embstore.__file__)
+    check("it is a package with its stubs and py.typed",
+          embstore.__path__ == [os.path.dirname(embstore.__file__)] and
+          all(os.path.exists(os.path.join(MODULE_DIR, "embstore", f)) for f in ("__init__.pyi", "py.typed")),
+          os.listdir(os.path.join(MODULE_DIR, "embstore")))
     check("__version__", embstore.__version__ == cli("--version").stdout.decode().split()[-1],
           embstore.__version__)
     for name, base in [("InvalidArgumentError", ValueError), ("OutOfRangeError", IndexError),

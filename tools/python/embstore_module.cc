@@ -14,16 +14,21 @@
 #include <pybind11/eval.h>
 #include <pybind11/stl.h>
 
+#include <signal.h>
+
+#include <atomic>
 #include <cinttypes>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "format/status.h"
 #include "store/core/atomic_file.h"
+#include "store/core/cancel.h"
 #include "store/core/table_reader.h"
 #include "store/core/version.h"
 #include "store/embz/embz.h"
@@ -70,10 +75,14 @@ class NotFoundError(Error, FileNotFoundError):
 
 class AlreadyExistsError(Error, FileExistsError):
     """An output that exists, when replacing it was not asked for (force=True)."""
+
+class CancelledError(Error):
+    """Long work stopped by a signal whose Python handler did not raise (Ctrl-C
+    raises KeyboardInterrupt instead). Nothing was written."""
 )";
 
 struct ExceptionTypes {
-  py::handle invalid_argument, out_of_range, corruption, not_supported, io, not_found, already_exists;
+  py::handle invalid_argument, out_of_range, corruption, not_supported, io, not_found, already_exists, cancelled;
 };
 ExceptionTypes g_errors;  // set once at import, kept for the life of the interpreter
 
@@ -85,6 +94,7 @@ py::handle ExceptionFor(const Status& status) {
     case Status::Code::kNotSupported: return g_errors.not_supported;
     case Status::Code::kNotFound: return g_errors.not_found;
     case Status::Code::kAlreadyExists: return g_errors.already_exists;
+    case Status::Code::kCancelled: return g_errors.cancelled;
     case Status::Code::kIOError:
     case Status::Code::kOk: break;
   }
@@ -208,16 +218,87 @@ uint64_t SeedArg(const py::int_& seed) {
   Raise(Status::InvalidArgument("seed: " + py::str(static_cast<const py::handle&>(seed)).cast<std::string>() + " is not in [-2^63, 2^64)"));
 }
 
+// ---- Ctrl-C ------------------------------------------------------------------
+
+// Long work runs without the GIL, so Python's own SIGINT handler (which only
+// sets a flag for the interpreter's loop) cannot stop it. While it runs on
+// the main thread (the only one Python hands signals to), SIGINT and SIGTERM
+// go instead to a handler that cancels its token, wherever Python has a
+// handler of its own for them (not where they are ignored or left to their
+// default action). The work then stops within milliseconds, leaving nothing
+// behind, and the signal is raised again for Python's handler: Ctrl-C
+// raises KeyboardInterrupt.
+std::atomic<CancelToken*> g_signal_target{nullptr};
+
+extern "C" void CancelOnSignal(int sig) {
+  if (CancelToken* token = g_signal_target.load()) token->Cancel(sig);
+}
+
+class SignalCancel {
+ public:
+  explicit SignalCancel(CancelToken* token) {
+    py::object main = py::module_::import("threading").attr("main_thread")();
+    if (py::cast<unsigned long>(main.attr("ident")) != PyThread_get_thread_ident()) return;
+    g_signal_target.store(token);
+    struct sigaction sa = {};
+    sa.sa_handler = CancelOnSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    for (int i = 0; i < 2; ++i) {
+      struct sigaction now;
+      if (::sigaction(kSignals[i], nullptr, &now) != 0) continue;
+      if (now.sa_handler == SIG_DFL || now.sa_handler == SIG_IGN) continue;
+      if (::sigaction(kSignals[i], &sa, &old_[i]) == 0) installed_[i] = true;
+    }
+  }
+  ~SignalCancel() { Restore(); }
+
+  // Puts Python's handlers back; a signal that came meanwhile goes to
+  // Python's handler now (an exception, if it raises one, is left set:
+  // returns false then).
+  bool Restore() {
+    for (int i = 0; i < 2; ++i) {
+      if (installed_[i]) ::sigaction(kSignals[i], &old_[i], nullptr);
+      installed_[i] = false;
+    }
+    CancelToken* token = g_signal_target.exchange(nullptr);
+    if (token == nullptr || token->signal() == 0) return true;
+    // Raised again with Python's handler back in place: its C handler marks
+    // the signal, and PyErr_CheckSignals runs the Python one.
+    ::raise(token->signal());
+    return PyErr_CheckSignals() == 0;
+  }
+
+ private:
+  static constexpr int kSignals[2] = {SIGINT, SIGTERM};
+  struct sigaction old_[2] = {};
+  bool installed_[2] = {false, false};
+};
+
 // Runs store work without the GIL (other Python threads go on), drawing the
 // command's progress bar while stderr is a terminal; raises the Status it
-// returns, if not OK.
+// returns, if not OK. work(progress, cancel) gets a cancel token, which a
+// SIGINT or SIGTERM cancels during long work (kCancellable: see above).
+enum class WorkKind { kQuick, kCancellable };
 template <typename Work>
-void RunWork(const char* label, const char* unit, Work work) {
+void RunWork(const char* label, const char* unit, Work work, WorkKind kind = WorkKind::kCancellable) {
   Status st;
+  CancelToken token;
+  std::optional<SignalCancel> signals;
+  if (kind == WorkKind::kCancellable) signals.emplace(&token);
   {
     py::gil_scoped_release nogil;
     cli::ProgressBar bar(label, unit);
-    st = work(bar.Callback());
+    st = work(bar.Callback(), &token);
+  }
+  if (signals && !signals->Restore()) {
+    // KeyboardInterrupt, or what another handler raised. It says whether
+    // the work had been stopped (nothing written) or had already finished.
+    py::error_already_set e;
+    if (st.IsCancelled() && py::hasattr(e.value(), "add_note")) {
+      e.value().attr("add_note")(std::string("embstore ") + label + ": stopped; nothing was written");
+    }
+    throw e;
   }
   Check(st);
 }
@@ -305,10 +386,13 @@ class PyTable {
  public:
   PyTable(const std::string& spec, const OpenOptions& options) : spec_(spec), options_(options) {
     std::unique_ptr<embstore::Table> opened;
-    RunWork("open", "", [&](auto) {
-      EMB_ASSIGN_OR_RETURN(opened, OpenTable(spec, options));
-      return Status::OK();
-    });
+    RunWork(
+        "open", "",
+        [&](auto, auto) {
+          EMB_ASSIGN_OR_RETURN(opened, OpenTable(spec, options));
+          return Status::OK();
+        },
+        WorkKind::kQuick);
     table_ = TablePtr(std::move(opened));
     // A pickled Table reopens by name in another process (DataLoader
     // workers under spawn), so a relative path is made absolute now.
@@ -386,7 +470,7 @@ class PyTable {
     if (t.mapped() != nullptr && out_span.size_bytes() < kGilFreeGatherBytes) {
       Check(t.Gather(flat, out_span));  // a few rows from memory: quicker than handing the GIL over
     } else {
-      RunWork("gather", "rows", [&](auto) { return t.Gather(flat, out_span); });
+      RunWork("gather", "rows", [&](auto, auto) { return t.Gather(flat, out_span); }, WorkKind::kQuick);
     }
     return result;
   }
@@ -417,10 +501,11 @@ class PyTable {
     const embstore::Table& t = *hold;
     VerifyReport v;
     const unsigned resolved = ThreadsArg(threads);  // may raise: only while the GIL is held
-    RunWork("verify", "bytes", [&](auto progress) {
+    RunWork("verify", "bytes", [&](auto progress, const CancelToken* cancel) {
       VerifyOptions options;
       options.threads = resolved;
       options.progress = progress;
+      options.cancel = cancel;
       EMB_ASSIGN_OR_RETURN(v, t.Verify(options));
       return Status::OK();
     });
@@ -492,13 +577,17 @@ py::object Generate(uint64_t rows, uint64_t dim, const py::int_& seed, py::objec
     py::array_t<float, py::array::c_style> out(
         std::vector<py::ssize_t>{static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(dim)});
     std::span<float> span(out.mutable_data(), static_cast<size_t>(out.size()));
-    RunWork("generate", "floats", [&](auto progress) {
+    RunWork("generate", "floats", [&](auto progress, const CancelToken* cancel) {
+      spec.cancel = cancel;
       return GenerateRows(spec, span, OutputMemory::kFresh, 0, nullptr, progress);
     });
     return out;
   }
   const std::string dst = PathArg(path);
-  RunWork("generate", "rows", [&](auto progress) { return GenerateTable(dst, spec, progress); });
+  RunWork("generate", "rows", [&](auto progress, const CancelToken* cancel) {
+    spec.cancel = cancel;
+    return GenerateTable(dst, spec, progress);
+  });
   return py::none();
 }
 
@@ -517,10 +606,11 @@ void Compress(py::handle src_arg, py::handle dst_arg, int level, unsigned thread
   o.sync = fsync;
   o.replace = force;
   CheckOutput(dst, force);
-  RunWork("compress", "bytes", [&](auto progress) {
+  RunWork("compress", "bytes", [&](auto progress, const CancelToken* cancel) {
     auto table = OpenMappedTable(src, oo);
     if (!table.ok()) return table.status();
     o.progress = progress;
+    o.cancel = cancel;
     return CompressTable(*table, dst, o);
   });
 }
@@ -529,7 +619,7 @@ void Decompress(py::handle src_arg, py::handle dst_arg, unsigned threads, bool f
   const std::string src = PathArg(src_arg), dst = PathArg(dst_arg);
   threads = ThreadsArg(threads);
   CheckOutput(dst, force);
-  RunWork("decompress", "bytes", [&](auto progress) {
+  RunWork("decompress", "bytes", [&](auto progress, const CancelToken* cancel) {
     auto z = EmbzReader::Open(src);
     if (!z.ok()) return z.status();
     DecompressOptions o;
@@ -537,6 +627,7 @@ void Decompress(py::handle src_arg, py::handle dst_arg, unsigned threads, bool f
     o.sync = fsync;
     o.replace = force;
     o.progress = progress;
+    o.cancel = cancel;
     return (*z)->Decompress(dst, o);
   });
 }
@@ -552,8 +643,9 @@ void ImportTableVerb(py::handle src_arg, py::handle dst_arg, const std::string& 
   o.sync = fsync;
   o.replace = force;
   CheckOutput(dst, force);
-  RunWork("import", "bytes", [&](auto progress) {
+  RunWork("import", "bytes", [&](auto progress, const CancelToken* cancel) {
     o.progress = progress;
+    o.cancel = cancel;
     return ImportTable(src, dst, o);
   });
 }
@@ -561,10 +653,13 @@ void ImportTableVerb(py::handle src_arg, py::handle dst_arg, const std::string& 
 py::list ListTensors(py::handle src_arg) {
   const std::string src = PathArg(src_arg);
   std::vector<SafetensorsTensor> tensors;
-  RunWork("list", "", [&](auto) {
-    EMB_ASSIGN_OR_RETURN(tensors, ListSafetensors(src));
-    return Status::OK();
-  });
+  RunWork(
+      "list", "",
+      [&](auto, auto) {
+        EMB_ASSIGN_OR_RETURN(tensors, ListSafetensors(src));
+        return Status::OK();
+      },
+      WorkKind::kQuick);
   py::list out;
   for (const SafetensorsTensor& t : tensors) {
     py::dict d;
@@ -594,8 +689,9 @@ void ExportTableVerb(py::handle src, py::handle dst_arg, const std::string& tens
   o.tensor_name = tensor_name;
   o.sync = fsync;
   o.replace = force;
-  RunWork("export", "rows", [&](auto progress) {
+  RunWork("export", "rows", [&](auto progress, const CancelToken* cancel) {
     o.progress = progress;
+    o.cancel = cancel;
     return ExportTable(*table, dst, o);
   });
 }
@@ -614,8 +710,9 @@ void Share(py::handle src_arg, const std::string& name_arg, bool force, uint32_t
   o.replace = force;
   o.threads = ThreadsArg(threads);
   o.trusted_owners = OwnersArg(trust_owner);
-  RunWork("share", "bytes", [&](auto progress) {
+  RunWork("share", "bytes", [&](auto progress, const CancelToken* cancel) {
     o.progress = progress;
+    o.cancel = cancel;
     return ShareTable(src, name, o);
   });
 }
@@ -678,7 +775,7 @@ PYBIND11_MODULE(embstore, m) {
   py::dict ns;
   py::exec(kExceptionSource, py::globals(), ns);
   for (const char* name : {"Error", "InvalidArgumentError", "OutOfRangeError", "CorruptionError", "NotSupportedError",
-                           "StorageError", "NotFoundError", "AlreadyExistsError"}) {
+                           "StorageError", "NotFoundError", "AlreadyExistsError", "CancelledError"}) {
     py::object cls = ns[name];
     cls.attr("__module__") = "embstore";
     m.attr(name) = cls;
@@ -686,7 +783,7 @@ PYBIND11_MODULE(embstore, m) {
   auto keep = [&](const char* name) { return py::object(ns[name]).release(); };  // held for the interpreter's life
   g_errors = {keep("InvalidArgumentError"), keep("OutOfRangeError"), keep("CorruptionError"),
               keep("NotSupportedError"),    keep("StorageError"),    keep("NotFoundError"),
-              keep("AlreadyExistsError")};
+              keep("AlreadyExistsError"), keep("CancelledError")};
 
   py::class_<PyTable>(m, "Table",
                     "An open table. Rows of a .emb or shared table come straight from its read-only mapping;\n"

@@ -1,0 +1,230 @@
+#!/usr/bin/python3
+"""Ctrl-C and SIGTERM during long work (run by ctest):
+    interrupt_test.py EMBSTORE [--sanitized] MODULE_DIR
+(EMBSTORE_INTERRUPTS: signals per command and front end, default 6)
+
+For every long command (generate, compress, decompress, verify, import,
+export, share), started from the command line and from Python, on two
+worker threads, a signal at random points (one in each sixth of the span
+from 10% to 70% of the command's own run time, the shorter of two runs):
+- it stops within half a second of the signal (two seconds in a sanitizer
+  build): the command exits 130 for SIGINT and 143 for SIGTERM, saying
+  "interrupted by SIGINT"; Python raises KeyboardInterrupt with a note that
+  the work was stopped (and a Python SIGTERM handler that exits runs, as for
+  any signal). A command whose work had finished exits 0 with the new file;
+  one signalled before its handlers were in place dies by the signal.
+- nothing is left behind: the destination is the previous file, whole (or,
+  when the command had finished before the signal, the new one), and there
+  is no other file beside it, hidden or not, with unnamed temporary files or
+  named ones (EMBSTORE_NAMED_TEMP=1); a shared table is the previous one;
+- the signals found the work running: at least one for each command and
+  front end, and 60% of them in all (else the test says little about
+  interrupting it; on a loaded machine some come after the work).
+"""
+
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from checks import check, run as run_tests
+
+SANITIZED = "--sanitized" in sys.argv[1:]
+ARGS = [a for a in sys.argv[1:] if a != "--sanitized"]
+EMB, MODULE_DIR = ARGS[0], ARGS[-1]
+PER_COMMAND = int(os.environ.get("EMBSTORE_INTERRUPTS", "6"))
+ROWS = 20000 if SANITIZED else 40000
+DIM = 1024
+LIMIT = 2.0 if SANITIZED else 0.5  # seconds from the signal to the exit
+
+
+def digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run(*args, env=None, **kw):
+    return subprocess.run([EMB, *args], capture_output=True, env=env, **kw)
+
+
+# The Python side: the verb, with the same arguments as the command.
+PY_CHILD = r"""
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+import embstore
+verb, args, kwargs = eval(sys.argv[2])
+if os.environ.get("SIGTERM_HANDLER"):
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+print("ready", flush=True)
+try:
+    getattr(embstore, verb)(*args, **kwargs)
+except BaseException as e:  # KeyboardInterrupt, or SystemExit from the SIGTERM handler
+    print(type(e).__name__, *getattr(e, "__notes__", []), flush=True)
+    if isinstance(e, KeyboardInterrupt):
+        sys.exit(7)
+    raise
+print("done", flush=True)
+"""
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="embstore-interrupt-")
+    shm = os.path.join(d, "shm")
+    os.mkdir(shm)
+    env = dict(os.environ, EMBSTORE_SHM_DIR=shm)
+    rng = random.Random(11)
+    src = {}
+    for v, seed in (("old", "1"), ("new", "2")):
+        p = os.path.join(d, f"{v}.emb")
+        run("generate", "--rows", str(ROWS), "--dim", str(DIM), "--seed", seed, "--no-fsync", "-o", p, check=True)
+        run("compress", p, "-o", os.path.join(d, f"{v}.embz"), "--no-fsync", "-q", check=True)
+        run("export", p, "-o", os.path.join(d, f"{v}.npy"), "--no-fsync", "-q", check=True)
+        src[v] = p
+    out = os.path.join(d, "out")
+    os.mkdir(out)
+    j = os.path.join
+
+    # name: (command argv for version v, python (verb, args, kwargs) for v, destination or None)
+    commands = {
+        "generate": (lambda v: ["generate", "--rows", str(ROWS), "--dim", str(DIM), "--seed", "1" if v == "old" else "2",
+                                "--no-fsync", "-T", "2", "-o", j(out, "t.emb")],
+                     lambda v: ("generate", [ROWS, DIM, 1 if v == "old" else 2],
+                                {"path": j(out, "t.emb"), "fsync": False, "threads": 2}),
+                     j(out, "t.emb")),
+        "compress": (lambda v: ["compress", src[v], "-o", j(out, "t.embz"), "-f", "-q", "--no-fsync", "-T", "2"],
+                     lambda v: ("compress", [src[v], j(out, "t.embz")], {"force": True, "fsync": False, "threads": 2}),
+                     j(out, "t.embz")),
+        "decompress": (lambda v: ["decompress", j(d, f"{v}.embz"), "-o", j(out, "d.emb"), "-f", "-q", "--no-fsync",
+                                  "-T", "2"],
+                       lambda v: ("decompress", [j(d, f"{v}.embz"), j(out, "d.emb")],
+                                  {"force": True, "fsync": False, "threads": 2}),
+                       j(out, "d.emb")),
+        "verify": (lambda v: ["verify", j(d, f"{v}.embz"), "-T", "2"],
+                   lambda v: ("verify", [j(d, f"{v}.embz")], {"threads": 2}),
+                   None),
+        "import": (lambda v: ["import", j(d, f"{v}.npy"), "-o", j(out, "i.emb"), "-f", "-q", "--no-fsync"],
+                   lambda v: ("import_table", [j(d, f"{v}.npy"), j(out, "i.emb")], {"force": True, "fsync": False}),
+                   j(out, "i.emb")),
+        "export": (lambda v: ["export", j(d, f"{v}.embz"), "-o", j(out, "e.npy"), "-f", "-q", "--no-fsync"],
+                   lambda v: ("export_table", [j(d, f"{v}.embz"), j(out, "e.npy")], {"force": True, "fsync": False}),
+                   j(out, "e.npy")),
+        "share": (lambda v: ["share", j(d, f"{v}.embz"), "--name", "t", "-f", "-q", "-T", "2"],
+                  lambda v: ("share", [j(d, f"{v}.embz"), "t"], {"force": True, "threads": 2}),
+                  j(shm, "embstore-t")),
+    }
+
+    def start(front, argv, pyargs, e):
+        if front == "cli":
+            return subprocess.Popen([EMB, *argv], env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p = subprocess.Popen([sys.executable, "-c", PY_CHILD, MODULE_DIR, repr(pyargs)], env=e,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = p.stdout.readline()
+        assert line == b"ready\n", line + p.stderr.read()
+        return p
+
+    stops, total = [], 0
+    try:
+        for name, (argv, pyargs, dest) in commands.items():
+            folder = os.path.dirname(dest) if dest else out
+            for front in ("cli", "python"):
+                # The new version's bytes, then the old one in place, timed.
+                hashes, took = {}, 1e9
+                for v in ("new", "old"):
+                    t0 = time.perf_counter()
+                    p = start(front, argv(v), pyargs(v), env)
+                    if front == "python":
+                        t0 = time.perf_counter()  # from "ready": the work itself
+                    o, e = p.communicate()
+                    took = min(took, time.perf_counter() - t0)
+                    assert p.returncode == 0, (name, front, o, e)
+                    if dest:
+                        hashes[v] = digest(dest)
+                before = sorted(os.listdir(folder))
+                interrupted, finished, early = 0, 0, 0
+                # Stratified: one point in each slot, so that most points
+                # fall inside the work however the draws go.
+                delays = [(0.1 + 0.6 * (k + rng.random()) / PER_COMMAND) * took for k in range(PER_COMMAND)]
+                rng.shuffle(delays)
+
+                failures = []
+                fail = failures.append
+                for k in range(PER_COMMAND):
+                    sig = (signal.SIGINT, signal.SIGTERM)[k % 2]
+                    named = k % 4 >= 2
+                    e = dict(env, EMBSTORE_NAMED_TEMP="1") if named else dict(env)
+                    if front == "python" and sig == signal.SIGTERM:
+                        e["SIGTERM_HANDLER"] = "1"  # Python's default for SIGTERM is to die at once
+                    p = start(front, argv("new"), pyargs("new"), e)
+                    time.sleep(delays[k])
+                    sent = time.perf_counter()
+                    p.send_signal(sig)
+                    o, err = p.communicate()
+                    stop = time.perf_counter() - sent
+                    o, err = o.decode(errors="replace"), err.decode(errors="replace")
+                    what = f"{front} {name}, {signal.Signals(sig).name}{', named temporary files' if named else ''}"
+                    before_work = False
+                    if front == "cli":
+                        done = p.returncode == 0
+                        stopped = p.returncode == 128 + sig and f"interrupted by {signal.Signals(sig).name}" in err
+                        # Killed by the signal's default action: before the
+                        # work's handlers were in place, or after they were
+                        # taken down (the work done).
+                        before_work = p.returncode == -sig
+                    else:
+                        raised = "KeyboardInterrupt" if sig == signal.SIGINT else "SystemExit"
+                        code = 7 if sig == signal.SIGINT else 143
+                        stopped = p.returncode == code and o.startswith(raised) and "stopped; nothing was written" in o
+                        # the work had finished when the signal reached Python's handler
+                        done = (p.returncode in (0, -sig) and o.endswith("done\n")) or (
+                            p.returncode == code and o.strip() == raised)
+                    if not (done or stopped or before_work):
+                        fail(f"{what}: exit {p.returncode}, stdout {o[-300:]!r}, stderr {err[-500:]!r}")
+                    if stopped:
+                        interrupted += 1
+                        stops.append(stop)
+                        if stop > LIMIT:
+                            fail(f"{what}: stopped {stop:.3f} s after the signal")
+                    elif done:
+                        finished += 1
+                    else:
+                        early += 1
+                    left = sorted(os.listdir(folder))
+                    if left != before:
+                        fail(f"{what}: left {sorted(set(left) - set(before))} (before: {before}, after: {left})")
+                    now = digest(dest) if dest and os.path.exists(dest) else None
+                    if dest:
+                        # Stopped work leaves the old file; finished work the
+                        # new one; a kill by the default action either.
+                        want = {hashes["new"]} if done else {hashes["old"]}
+                        if before_work:
+                            want = {hashes["old"], hashes["new"]}
+                        if now not in want:
+                            fail(f"{what}: exit {p.returncode}: the destination is not the "
+                                 f"{'new' if done else 'old'} file, whole")
+                    if dest and now != hashes["old"]:
+                        restore = start(front, argv("old"), pyargs("old"), env)
+                        restore.communicate()
+                check(f"{front} {name}: {PER_COMMAND} signals (SIGINT, SIGTERM) stop it within {LIMIT} s, and "
+                      f"leave the old destination whole and nothing beside it", not failures,
+                      "; ".join(failures))
+                check(f"{front} {name}: signals found it running ({interrupted} stopped it, {finished} came "
+                      f"after the work, {early} before it or after)", interrupted >= 1, "")
+                total += PER_COMMAND
+        check(f"{len(stops)} of {total} signals stopped the work (at least 60%)", len(stops) >= 0.6 * total, "")
+        stops.sort()
+        if stops:
+            print(f"note: {len(stops)} stops; median {1e3 * stops[len(stops) // 2]:.1f} ms, "
+                  f"slowest {1e3 * stops[-1]:.1f} ms after the signal", flush=True)
+    finally:
+        subprocess.run(["rm", "-rf", d])
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests("interrupt_test", [("interrupt", main)]))

@@ -1,0 +1,151 @@
+# Type stubs of the embstore module (tools/python/embstore_module.cc),
+# installed as embstore/__init__.pyi beside py.typed. tests/python/
+# stubtest_test.sh checks them against the built module with mypy's stubtest,
+# and a typed example (tests/python/typed_example.py) with mypy --strict.
+
+import os
+from collections.abc import Sequence
+from typing import Any, Literal, SupportsIndex, TypedDict, overload
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+# A path: str, bytes (a name that is not UTF-8) or os.PathLike; read
+# commands also take "shm:NAME".
+_Path = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+# Users whose shared tables are trusted: a name, a uid, or a list of them.
+_Owners = str | int | Sequence[str | int] | None
+# Row ids: an int, or any array of ints (a list, a NumPy array, a tensor).
+_Ids = SupportsIndex | npt.ArrayLike
+_Rows = npt.NDArray[np.float32]
+
+class Error(Exception):
+    """Base class of every error embstore raises."""
+
+class InvalidArgumentError(Error, ValueError): ...
+class OutOfRangeError(Error, IndexError): ...
+
+class CorruptionError(Error):
+    report: dict[str, Any] | None
+
+class NotFoundError(Error, FileNotFoundError): ...
+class AlreadyExistsError(Error, FileExistsError): ...
+class NotSupportedError(Error): ...
+class StorageError(Error, OSError): ...
+class CancelledError(Error): ...
+
+class Table:
+    @property
+    def shape(self) -> tuple[int, int]: ...
+    @property
+    def dtype(self) -> np.dtype[np.float32]: ...
+    @property
+    def metadata(self) -> dict[str, str | bytes]: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def compressed(self) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def array(self) -> _Rows: ...
+    def gather(self, ids: _Ids, out: _Rows | None = None) -> _Rows: ...
+    def __getitem__(self, key: _Ids | slice) -> _Rows: ...
+    def __len__(self) -> int: ...
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> npt.NDArray[Any]: ...
+    def info(self) -> dict[str, Any]: ...
+    def verify(self, threads: int = 0) -> dict[str, Any]: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Table: ...
+    def __exit__(self, *args: object) -> None: ...
+    def __getstate__(self) -> tuple[Any, ...]: ...
+    def __setstate__(self, state: tuple[Any, ...], /) -> None: ...
+
+class _TensorInfo(TypedDict):
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    bytes: int
+
+def open(path: _Path, *, cache_bytes: int = 67108864, trust_owner: _Owners = None) -> Table: ...
+def info(path: _Path, *, trust_owner: _Owners = None) -> dict[str, Any]: ...
+def get(path: _Path, ids: _Ids, *, trust_owner: _Owners = None) -> _Rows: ...
+def verify(path: _Path, *, threads: int = 0, trust_owner: _Owners = None) -> dict[str, Any]: ...
+@overload
+def generate(
+    rows: int,
+    dim: int,
+    seed: int = 0,
+    *,
+    path: None = None,
+    init: Literal["normal", "uniform"] = "normal",
+    mean: float | None = None,
+    std: float | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    torch_kernel: Literal["avx2", "scalar"] = "avx2",
+    threads: int = 0,
+    fsync: bool = True,
+) -> _Rows: ...
+@overload
+def generate(
+    rows: int,
+    dim: int,
+    seed: int = 0,
+    *,
+    path: _Path,
+    init: Literal["normal", "uniform"] = "normal",
+    mean: float | None = None,
+    std: float | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    torch_kernel: Literal["avx2", "scalar"] = "avx2",
+    threads: int = 0,
+    fsync: bool = True,
+) -> None: ...
+def compress(
+    src: _Path,
+    dst: _Path,
+    *,
+    level: int = 3,
+    threads: int = 0,
+    frame_rows: int = 0,
+    force: bool = False,
+    fsync: bool = True,
+    trust_owner: _Owners = None,
+) -> None: ...
+def decompress(src: _Path, dst: _Path, *, threads: int = 0, force: bool = False, fsync: bool = True) -> None: ...
+def import_table(
+    src: _Path,
+    dst: _Path,
+    *,
+    tensor: str = "",
+    format: Literal["auto", "npy", "safetensors", "raw"] = "auto",
+    rows: int = 0,
+    dim: int = 0,
+    force: bool = False,
+    fsync: bool = True,
+) -> None: ...
+def list_tensors(src: _Path) -> list[_TensorInfo]: ...
+def export_table(
+    table: _Path | Table,
+    dst: _Path,
+    *,
+    tensor_name: str = "weight",
+    force: bool = False,
+    fsync: bool = True,
+    trust_owner: _Owners = None,
+) -> None: ...
+def share(
+    src: _Path,
+    name: str,
+    *,
+    force: bool = False,
+    mode: int = 0o600,
+    threads: int = 0,
+    trust_owner: _Owners = None,
+) -> None: ...
+def unshare(name: str) -> None: ...
+def shared() -> list[dict[str, Any]]: ...
