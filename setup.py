@@ -44,13 +44,21 @@ class CMakeBuild(build_ext):
             "-DEMBSTORE_BUILD_BENCHMARKS=OFF",
             "-DEMBSTORE_INSTALL=OFF",
             "-DBUILD_SHARED_LIBS=OFF",
-            # The interpreter running this build: a virtual environment's.
-            f"-DPython_EXECUTABLE={sys.executable}",
+            # The interpreter running this build (a virtual environment's
+            # python is a link to it: the headers and the module's suffix
+            # are the same, and so the build tree stays valid across them).
+            f"-DPython_EXECUTABLE={os.path.realpath(sys.executable)}",
         ]
-        if not (build / "CMakeCache.txt").exists() and shutil.which("ninja"):
-            configure += ["-G", "Ninja"]
         configure += shlex.split(os.environ.get("EMBSTORE_CMAKE_ARGS", ""))
-        subprocess.run(configure, check=True)
+        # A tree configured with other arguments (another interpreter, other
+        # EMBSTORE_CMAKE_ARGS) starts afresh: CMake would keep their values.
+        stamp = build / "embstore-configure-args"
+        if stamp.exists() and stamp.read_text() != repr(configure):
+            shutil.rmtree(build)
+        build.mkdir(parents=True, exist_ok=True)
+        generator = ["-G", "Ninja"] if shutil.which("ninja") and not (build / "CMakeCache.txt").exists() else []
+        subprocess.run(configure + generator, check=True)
+        stamp.write_text(repr(configure))
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL") or str(os.cpu_count() or 1)
         subprocess.run(["cmake", "--build", str(build), "--target", "embstore_python", "-j", jobs], check=True)
         package = build / "python" / "embstore"

@@ -34,16 +34,24 @@ extern "C" void OnInterrupt(int sig) {
   g_interrupt.Cancel(sig);
 }
 
-}  // namespace
-
-Interruption::Interruption() {
-  g_interrupt.Reset();
+// A signal ignored when the command started stays ignored (a shell
+// without job control starts `cmd &` with SIGINT ignored, so that Ctrl-C
+// in the foreground leaves it running).
+void Catch(int sig, struct sigaction* old) {
+  if (::sigaction(sig, nullptr, old) != 0 || old->sa_handler == SIG_IGN) return;
   struct sigaction sa = {};
   sa.sa_handler = OnInterrupt;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  ::sigaction(SIGINT, &sa, &g_old_int);
-  ::sigaction(SIGTERM, &sa, &g_old_term);
+  ::sigaction(sig, &sa, nullptr);
+}
+
+}  // namespace
+
+Interruption::Interruption() {
+  g_interrupt.Reset();
+  Catch(SIGINT, &g_old_int);
+  Catch(SIGTERM, &g_old_term);
 }
 
 Interruption::~Interruption() {
@@ -56,8 +64,13 @@ const CancelToken* Interruption::token() const { return &g_interrupt; }
 int Report(const std::string& cmd, const Status& status) {
   if (status.IsCancelled()) {
     std::fprintf(stderr, "embstore %s: %s; nothing was written\n", cmd.c_str(), ForTerminal(status.message()).c_str());
-    const int sig = g_interrupt.signal();
-    return sig > 0 ? 128 + sig : 128 + SIGINT;
+    // Everything is cleaned up: end as the signal would have, so that the
+    // shell sees it (a script's loop stops at Ctrl-C; $? is 130 or 143).
+    const int sig = g_interrupt.signal() > 0 ? g_interrupt.signal() : SIGINT;
+    std::fflush(stdout);
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+    return 128 + sig;  // only if the signal is blocked
   }
   std::fprintf(stderr, "embstore %s: %s\n", cmd.c_str(), ForTerminal(status.message()).c_str());
   return status.IsInvalidArgument() ? kExitUsage : kExitData;

@@ -32,18 +32,20 @@ struct UsageError {
 };
 
 // Prints "embstore <cmd>: <message>" to stderr and returns the exit code
-// for the status (invalid argument: 2, cancelled by a signal: 128 + the
-// signal, anything else: 1). Control characters in the message (from a
+// for the status (invalid argument: 2, anything else: 1); a status
+// cancelled by a signal ends the process by that signal (see Interruption). Control characters in the message (from a
 // file's bytes) are escaped.
 int Report(const std::string& cmd, const Status& status);
 
 // Ctrl-C (SIGINT) and SIGTERM during long work (generate, compress,
 // decompress, verify, import, export, share). While an Interruption is
 // alive, the first such signal cancels token(): the work stops within
-// milliseconds and leaves nothing behind, and Report() of its status exits
-// 130 (SIGINT) or 143 (SIGTERM). A second signal ends the process at once,
-// by the signal's default action. Outside an Interruption both signals
-// keep their default action (`get` streaming rows stops at once).
+// milliseconds and leaves nothing behind, and Report() of its status ends
+// the process by the same signal once it is clean (the shell's $? is 130
+// for SIGINT, 143 for SIGTERM, and a script's loop stops). A second signal
+// ends the process at once. A signal ignored at start stays ignored.
+// Outside an Interruption both signals keep their default action (`get`
+// streaming rows stops at once).
 class Interruption {
  public:
   Interruption();

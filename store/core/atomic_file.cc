@@ -229,6 +229,7 @@ Result<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& path, 
   f->size_ = size;
   f->sync_ = options.sync;
   f->no_replace_ = options.no_replace;
+  f->cancel_ = options.cancel;
   f->follow_symlinks_ = options.follow_symlinks;
   f->dir_fd_ = ::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
   if (f->dir_fd_ < 0) return IoErrorFromErrno(path, "cannot open folder " + dir);
@@ -354,6 +355,7 @@ Status AtomicFile::Commit() {
     mapping_ = nullptr;
   }
   if (sync_ && ::fsync(fd_) != 0) return fail(IoErrorFromErrno(path_, "fsync"));
+  if (IsCancelled(cancel_)) return fail(cancel_->Error());
   if (no_replace_) {
     // Publish only if the name is free, atomically: linkat never replaces,
     // and RENAME_NOREPLACE makes rename refuse too.

@@ -39,6 +39,7 @@
 #include <string>
 
 #include "format/status.h"
+#include "store/core/cancel.h"
 #include "store/core/file_util.h"
 
 namespace embstore {
@@ -58,6 +59,9 @@ struct AtomicFileOptions {
   // A symlink at the destination is followed (its target replaced). Off in
   // world-writable folders such as /dev/shm, where anyone may plant one.
   bool follow_symlinks = true;
+  // Commit checks it last, after the fsync (which may take seconds): once
+  // cancelled, the new file is discarded instead of put in place.
+  const CancelToken* cancel = nullptr;
 };
 
 class AtomicFile {
@@ -98,6 +102,7 @@ class AtomicFile {
   uint64_t size_ = 0;
   bool sync_ = true;
   bool no_replace_ = false;
+  const CancelToken* cancel_ = nullptr;
   bool follow_symlinks_ = true;
   bool reserved_ = false;
   int dir_fd_ = -1;

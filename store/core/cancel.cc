@@ -2,6 +2,10 @@
 
 #include <signal.h>
 
+#include <algorithm>
+
+#include "format/checksum.h"
+
 namespace embstore {
 
 Status CancelToken::Error() const {
@@ -11,6 +15,17 @@ Status CancelToken::Error() const {
     case SIGTERM: return Status::Cancelled("interrupted by SIGTERM");
     default: return Status::Cancelled("interrupted by signal " + std::to_string(signal()));
   }
+}
+
+std::optional<uint64_t> Hash64Cancellable(const uint8_t* data, uint64_t size, const CancelToken* cancel) {
+  constexpr uint64_t kPiece = uint64_t{64} << 20;
+  if (size <= kPiece) return Hash64(data, size);
+  StreamingHash hash;
+  for (uint64_t at = 0; at < size; at += kPiece) {
+    if (IsCancelled(cancel)) return std::nullopt;
+    hash.Update(data + at, std::min(kPiece, size - at));
+  }
+  return hash.Digest();
 }
 
 }  // namespace embstore

@@ -16,6 +16,8 @@
 #define EMBSTORE_STORE_CORE_CANCEL_H_
 
 #include <atomic>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "format/status.h"
@@ -52,6 +54,10 @@ class CancelToken {
 
 // For the polling loops: a null token is never cancelled.
 inline bool IsCancelled(const CancelToken* token) { return token != nullptr && token->cancelled(); }
+
+// Hash64 (XXH3-64) of size bytes, 64 MiB at a time with a look at the token
+// in between, for spans that may be gigabytes long; nullopt once cancelled.
+std::optional<uint64_t> Hash64Cancellable(const uint8_t* data, uint64_t size, const CancelToken* cancel);
 
 }  // namespace embstore
 

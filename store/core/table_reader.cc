@@ -200,7 +200,9 @@ Result<VerifyReport> TableReader::Verify(const VerifyOptions& options) const {
       uint64_t bytes = 0;
       for (uint64_t b = first; b < last; ++b) {
         const BlockRange r = BlockAt(h, b);
-        const uint64_t computed = Hash64(base + r.byte_offset, r.byte_size);
+        const auto hashed = Hash64Cancellable(base + r.byte_offset, r.byte_size, options.cancel);
+        if (!hashed) return;  // cancelled: RunParallel says so
+        const uint64_t computed = *hashed;
         const uint64_t stored = LoadLE64(table + 8 * b);
         if (computed != stored) {
           bad_count.fetch_add(1, std::memory_order_relaxed);

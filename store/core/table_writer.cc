@@ -42,6 +42,7 @@ Result<std::unique_ptr<TableWriter>> TableWriter::Create(const std::string& path
   fo.sync = options.sync;
   fo.unnamed_temp = options.unnamed_temp;
   fo.no_replace = !options.replace;
+  fo.cancel = options.cancel;
   EMB_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path, header.file_size(), fo));
   std::unique_ptr<TableWriter> w(new TableWriter(std::move(file), header, std::move(metadata)));
   return w;

@@ -44,6 +44,7 @@ struct WriterOptions {
   // already-exists error if a file is there when the table is put in place
   // (however late it appeared), and leaves that file as it is.
   bool replace = true;
+  const CancelToken* cancel = nullptr;  // Finish discards the table once it is cancelled (after the fsync)
 };
 
 class TableWriter {

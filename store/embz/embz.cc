@@ -88,6 +88,7 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
   AtomicFileOptions fo;
   fo.sync = options.sync;
   fo.no_replace = !options.replace;
+  fo.cancel = options.cancel;
   EMB_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(dst, 0, fo));
 
   // The seek table will vouch for these bytes, so check them against the
@@ -169,8 +170,16 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
     }
     const uint64_t k = written % window;
     {
+      // Waiting for the next frame, awake to a cancel (a large frame at a
+      // high level may take seconds).
       std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return ready[k] != 0; });
+      while (!cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return ready[k] != 0; })) {
+        if (IsCancelled(options.cancel)) break;
+      }
+      if (ready[k] == 0) {
+        status = options.cancel->Error();
+        break;
+      }
     }
     status = slot_status[k];
     if (status.ok()) status = out->WriteAt(slot[k].data(), slot[k].size(), offset);
@@ -539,7 +548,7 @@ Status EmbzReader::Walk(AtomicFile* out, unsigned threads, const std::function<v
       pend_row = u0;
       pend_used = 0;
       Status st;
-      for (uint64_t g = u0 / fr; g <= (u1 - 1) / fr && st.ok(); ++g) {
+      for (uint64_t g = u0 / fr; g <= (u1 - 1) / fr && st.ok() && !IsCancelled(cancel); ++g) {
         const uint64_t g0 = g * fr, g1 = g0 + FrameRows(g);
         const uint64_t p0 = std::max(u0, g0), p1 = std::min(u1, g1);
         const uint64_t gbytes = (g1 - g0) * stride;
@@ -691,6 +700,7 @@ Status EmbzReader::Decompress(const std::string& dst, const DecompressOptions& o
   AtomicFileOptions fo;
   fo.sync = options.sync;
   fo.no_replace = !options.replace;
+  fo.cancel = options.cancel;
   EMB_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(dst, embz_.table_size, fo));
   EMB_RETURN_IF_ERROR(DecompressInto(out.get(), options.threads, options.progress, options.cancel));
   return out->Commit();

@@ -299,6 +299,7 @@ Status ImportTable(const std::string& source, const std::string& dst, const Impo
   wo.metadata = metadata;
   wo.sync = options.sync;
   wo.replace = options.replace;
+  wo.cancel = options.cancel;
   auto created = TableWriter::Create(dst, src.rows, src.dim, wo);
   if (!created.ok()) {
     const Status& st = created.status();
@@ -314,7 +315,11 @@ Status ImportTable(const std::string& source, const std::string& dst, const Impo
   std::vector<float> block(block_rows * src.dim);
   StreamingHash hash;
   uint64_t fortran_hash = 0;
-  if (src.fortran) fortran_hash = Hash64(src.data.data(), src.data.size());  // stored order is column-major
+  if (src.fortran) {  // stored order is column-major: the whole source, first
+    auto h = Hash64Cancellable(src.data.data(), src.data.size(), options.cancel);
+    if (!h) return options.cancel->Error();
+    fortran_hash = *h;
+  }
   std::vector<float> column;
   for (uint64_t r0 = 0; r0 < src.rows; r0 += block_rows) {
     if (IsCancelled(options.cancel)) return options.cancel->Error();
@@ -364,6 +369,7 @@ Status ExportRows(const std::string& dst, uint64_t rows, uint64_t dim, const Met
   AtomicFileOptions fo;
   fo.sync = options.sync;
   fo.no_replace = !options.replace;
+  fo.cancel = options.cancel;
   EMB_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(dst, head.size() + data_size, fo));
   if (check_source) EMB_RETURN_IF_ERROR(check_source());
   EMB_RETURN_IF_ERROR(out->WriteAt(head.data(), head.size(), 0));

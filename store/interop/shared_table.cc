@@ -147,6 +147,7 @@ Status ShareTable(const std::string& source, const std::string& name, const Shar
   fo.mode = static_cast<int>(options.mode & 0444u);
   fo.no_replace = !options.replace;
   fo.follow_symlinks = false;  // /dev/shm is writable by everyone
+  fo.cancel = options.cancel;
   auto out = AtomicFile::Create(path, table->emb_size(), fo);
   if (!out.ok()) return out.status().WithContext(Quoted(name));
   EMB_RETURN_IF_ERROR(

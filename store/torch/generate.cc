@@ -393,6 +393,7 @@ Status GenerateTable(const std::string& path, const GenerateSpec& spec,
   WriterOptions options;
   options.metadata = GenerateMetadata(spec);
   options.sync = spec.sync;
+  options.cancel = spec.cancel;
   EMB_ASSIGN_OR_RETURN(auto writer, TableWriter::Create(path, spec.rows, spec.dim, options));
   const Header& h = writer->header();
   auto rows_progress = [&](uint64_t done, uint64_t total) {
@@ -411,7 +412,11 @@ Status GenerateTable(const std::string& path, const GenerateSpec& spec,
   // mapped page. This costs a table-sized buffer, on such filesystems only.
   std::vector<float> table(spec.rows * spec.dim);
   EMB_RETURN_IF_ERROR(GenerateRows(spec, table, OutputMemory::kResident, 0, nullptr, rows_progress));
-  EMB_RETURN_IF_ERROR(writer->Append(table));
+  const uint64_t piece = std::max<uint64_t>(1, (uint64_t{64} << 20) / (spec.dim * sizeof(float))) * spec.dim;
+  for (uint64_t at = 0; at < table.size(); at += piece) {  // in pieces, to notice a cancel
+    if (IsCancelled(spec.cancel)) return spec.cancel->Error();
+    EMB_RETURN_IF_ERROR(writer->Append(std::span<const float>(table).subspan(at, std::min<uint64_t>(piece, table.size() - at))));
+  }
   return writer->Finish();
 }
 

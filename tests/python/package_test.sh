@@ -9,7 +9,9 @@
 #      parameters against the module's own (stub_signatures_test.py), and
 #      a typed example that passes `mypy --strict` and runs;
 #   3. `python3 -m build --wheel --no-isolation` makes a wheel that installs
-#      into another environment and works there.
+#      into another environment and works there;
+#   4. `python3 -m build --sdist` makes a source distribution that holds
+#      every source file, whose CMake project configures.
 #   package_test.sh SOURCE_DIR [PYTHON]
 set -euo pipefail
 SRC=$(cd "$1" && pwd)
@@ -62,7 +64,8 @@ cp "$SRC/tests/python/typed_example.py" "$T/typed_example.py"
 "$T/v/bin/python" "$T/typed_example.py" "$T" >/dev/null || fail "the typed example does not run"
 ok "a typed example passes mypy --strict with the installed package and runs"
 
-# 3. A wheel, installed elsewhere.
+# 3. A wheel (the build tree of step 1 is reused: same interpreter),
+# installed elsewhere.
 (cd "$T/src" && "$PY" -m build --wheel --no-isolation --outdir "$T/dist") >"$T/build.log" 2>&1 ||
   { tail -30 "$T/build.log"; fail "python3 -m build --wheel --no-isolation failed"; }
 wheel=$(ls "$T"/dist/embstore-"$VERSION"-*.whl)
@@ -75,6 +78,21 @@ assert embstore.__version__ == '$VERSION'
 assert embstore.generate(3, 2, 1).tolist() == embstore.generate(3, 2, 1).tolist()
 " || fail "the wheel's module in another environment"
 ok "python3 -m build --wheel --no-isolation: $(basename "$wheel") installs into another environment and works"
+
+# 4. A source distribution holds what building from it needs: every source
+# file of the library and the module, and the CMake project configures.
+(cd "$T/src" && "$PY" -m build --sdist --no-isolation --outdir "$T/dist") >"$T/sdist.log" 2>&1 ||
+  { tail -30 "$T/sdist.log"; fail "python3 -m build --sdist --no-isolation failed"; }
+mkdir "$T/sdist"
+tar -xzf "$T/dist/embstore-$VERSION.tar.gz" -C "$T/sdist"
+S="$T/sdist/embstore-$VERSION"
+for f in CMakeLists.txt setup.py pyproject.toml $(cd "$T/src" && find format store tools -type f); do
+  [ -f "$S/$f" ] || fail "the sdist lacks $f"
+done
+cmake -S "$S" -B "$T/sdist-build" -DEMBSTORE_BUILD_TESTS=OFF -DEMBSTORE_BUILD_BENCHMARKS=OFF \
+  -DEMBSTORE_INSTALL=OFF -DPython_EXECUTABLE="$PY" >"$T/sdist-cmake.log" 2>&1 ||
+  { tail -20 "$T/sdist-cmake.log"; fail "the sdist's CMake project does not configure"; }
+ok "python3 -m build --sdist: the source distribution holds every source file, and its CMake project configures"
 
 echo
 echo "package_test: $PASS passed, 0 failed"

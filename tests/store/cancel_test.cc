@@ -14,6 +14,8 @@
 #include <string>
 #include <thread>
 
+#include "format/checksum.h"
+#include "store/core/atomic_file.h"
 #include "store/core/cancel.h"
 #include "store/core/table_reader.h"
 #include "store/embz/embz.h"
@@ -160,6 +162,38 @@ TEST(CancelTest, StopsWorkersMidway) {
   st = GenerateTable(dir.File("big.emb"), spec, cancel_now);
   EXPECT_TRUE(st.IsCancelled()) << st.ToString();
   EXPECT_TRUE(Listing(dir.path()).empty());
+}
+
+// The last look is after the fsync (which may take seconds on a large
+// file): a cancel that came during it discards the file instead of putting
+// it in place.
+TEST(CancelTest, CommitDiscardsOnceCancelled) {
+  TempDir dir;
+  CancelToken token;
+  AtomicFileOptions fo;
+  fo.cancel = &token;
+  auto f = AtomicFile::Create(dir.File("x"), 4, fo);
+  ASSERT_OK(f.status());
+  ASSERT_OK((*f)->WriteAt("abcd", 4, 0));
+  token.Cancel(SIGTERM);
+  Status st = (*f)->Commit();
+  EXPECT_TRUE(st.IsCancelled()) << st.ToString();
+  EXPECT_EQ(st.message(), "interrupted by SIGTERM");
+  EXPECT_TRUE(Listing(dir.path()).empty());
+}
+
+// Spans of gigabytes (a huge checksum block, a whole Fortran-order source)
+// are hashed in pieces with a look at the token between them.
+TEST(CancelTest, HashInPiecesEqualsHash64) {
+  std::vector<uint8_t> bytes((uint64_t{64} << 20) + 12345);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 2654435761u >> 13);
+  CancelToken token;
+  auto h = Hash64Cancellable(bytes.data(), bytes.size(), &token);
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(*h, Hash64(bytes.data(), bytes.size()));
+  EXPECT_EQ(Hash64Cancellable(bytes.data(), 100, nullptr), Hash64(bytes.data(), 100));
+  token.Cancel();
+  EXPECT_FALSE(Hash64Cancellable(bytes.data(), bytes.size(), &token).has_value());
 }
 
 }  // namespace

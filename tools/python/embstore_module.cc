@@ -228,18 +228,30 @@ uint64_t SeedArg(const py::int_& seed) {
 // default action). The work then stops within milliseconds, leaving nothing
 // behind, and the signal is raised again for Python's handler: Ctrl-C
 // raises KeyboardInterrupt.
-std::atomic<CancelToken*> g_signal_target{nullptr};
+//
+// The token is one of static storage (only the main thread's work uses it),
+// so that a handler running late on another thread never writes to a token
+// that is gone.
+CancelToken g_main_token;
+std::atomic<bool> g_main_armed{false};
 
 extern "C" void CancelOnSignal(int sig) {
-  if (CancelToken* token = g_signal_target.load()) token->Cancel(sig);
+  if (g_main_armed.load()) g_main_token.Cancel(sig);
 }
 
 class SignalCancel {
  public:
-  explicit SignalCancel(CancelToken* token) {
+  // On the main thread, takes SIGINT and SIGTERM for the work; elsewhere
+  // does nothing (token() is then the caller's own). Throws the exception
+  // of a signal that came before (KeyboardInterrupt: the work never starts).
+  explicit SignalCancel(CancelToken* own) : token_(own) {
     py::object main = py::module_::import("threading").attr("main_thread")();
     if (py::cast<unsigned long>(main.attr("ident")) != PyThread_get_thread_ident()) return;
-    g_signal_target.store(token);
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    token_ = &g_main_token;
+    g_main_token.Reset();
+    g_main_armed.store(true);
+    armed_ = true;
     struct sigaction sa = {};
     sa.sa_handler = CancelOnSignal;
     sigemptyset(&sa.sa_mask);
@@ -250,27 +262,41 @@ class SignalCancel {
       if (now.sa_handler == SIG_DFL || now.sa_handler == SIG_IGN) continue;
       if (::sigaction(kSignals[i], &sa, &old_[i]) == 0) installed_[i] = true;
     }
+    // One that came while the handlers were being put in place.
+    if (PyErr_CheckSignals() != 0) {
+      Restore();
+      throw py::error_already_set();
+    }
   }
   ~SignalCancel() { Restore(); }
+  SignalCancel(const SignalCancel&) = delete;
+  SignalCancel& operator=(const SignalCancel&) = delete;
+
+  CancelToken* token() const { return token_; }
 
   // Puts Python's handlers back; a signal that came meanwhile goes to
   // Python's handler now (an exception, if it raises one, is left set:
   // returns false then).
   bool Restore() {
+    if (!armed_) return true;
+    armed_ = false;
     for (int i = 0; i < 2; ++i) {
       if (installed_[i]) ::sigaction(kSignals[i], &old_[i], nullptr);
       installed_[i] = false;
     }
-    CancelToken* token = g_signal_target.exchange(nullptr);
-    if (token == nullptr || token->signal() == 0) return true;
+    g_main_armed.store(false);
+    const int sig = g_main_token.signal();
+    if (sig == 0) return true;
     // Raised again with Python's handler back in place: its C handler marks
     // the signal, and PyErr_CheckSignals runs the Python one.
-    ::raise(token->signal());
+    ::raise(sig);
     return PyErr_CheckSignals() == 0;
   }
 
  private:
   static constexpr int kSignals[2] = {SIGINT, SIGTERM};
+  CancelToken* token_;
+  bool armed_ = false;
   struct sigaction old_[2] = {};
   bool installed_[2] = {false, false};
 };
@@ -283,13 +309,14 @@ enum class WorkKind { kQuick, kCancellable };
 template <typename Work>
 void RunWork(const char* label, const char* unit, Work work, WorkKind kind = WorkKind::kCancellable) {
   Status st;
-  CancelToken token;
+  CancelToken own;
   std::optional<SignalCancel> signals;
-  if (kind == WorkKind::kCancellable) signals.emplace(&token);
+  if (kind == WorkKind::kCancellable) signals.emplace(&own);
+  const CancelToken* token = signals ? signals->token() : &own;
   {
     py::gil_scoped_release nogil;
     cli::ProgressBar bar(label, unit);
-    st = work(bar.Callback(), &token);
+    st = work(bar.Callback(), token);
   }
   if (signals && !signals->Restore()) {
     // KeyboardInterrupt, or what another handler raised. It says whether
