@@ -7,7 +7,7 @@
 #include <vector>
 
 namespace embstore {
-namespace {
+namespace checksum_test {
 
 // FORMAT.md, "Checksums": the published XXH3-64 vectors.
 TEST(ChecksumTest, KnownVectors) {
@@ -39,5 +39,5 @@ TEST(ChecksumTest, OneBitChangesTheHash) {
   EXPECT_NE(Hash64(data.data(), data.size()), base);
 }
 
-}  // namespace
+}  // namespace checksum_test
 }  // namespace embstore

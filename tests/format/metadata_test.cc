@@ -7,7 +7,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace metadata_test {
 
 std::span<const uint8_t> Bytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
@@ -84,5 +84,5 @@ TEST(MetadataTest, DecodeRejectsEveryMalformation) {
   ExpectCorrupt(std::string(kMaxMetadataSize + 1, '\0'), "exceeds the limit");
 }
 
-}  // namespace
+}  // namespace metadata_test
 }  // namespace embstore

@@ -9,7 +9,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace npy_test {
 
 std::vector<uint8_t> Bytes(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
 
@@ -108,5 +108,5 @@ TEST(SafetensorsTest, FlipEveryByteNeverCrashes) {
   EXPECT_GT(refused, 100u);
 }
 
-}  // namespace
+}  // namespace npy_test
 }  // namespace embstore

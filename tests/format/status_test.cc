@@ -5,7 +5,7 @@
 #include <memory>
 
 namespace embstore {
-namespace {
+namespace status_test {
 
 Result<int> Half(int x) {
   if (x % 2) return Status::InvalidArgument(std::to_string(x) + " is odd");
@@ -48,5 +48,5 @@ TEST(StatusTest, ResultPropagates) {
   EXPECT_EQ(*std::move(moved).value(), 5);
 }
 
-}  // namespace
+}  // namespace status_test
 }  // namespace embstore

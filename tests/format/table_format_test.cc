@@ -10,7 +10,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace table_format_test {
 
 Header Plan(uint64_t rows, uint64_t dim, uint64_t meta = 4, uint64_t block_rows = 0) {
   TableShape s;
@@ -334,5 +334,5 @@ TEST(DecodeHeaderTest, EveryTruncationAndEveryFlipIsCaught) {
   }
 }
 
-}  // namespace
+}  // namespace table_format_test
 }  // namespace embstore

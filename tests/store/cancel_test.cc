@@ -25,7 +25,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace cancel_test {
 
 using testing::TempDir;
 
@@ -196,5 +196,5 @@ TEST(CancelTest, HashInPiecesEqualsHash64) {
   EXPECT_FALSE(Hash64Cancellable(bytes.data(), bytes.size(), &token).has_value());
 }
 
-}  // namespace
+}  // namespace cancel_test
 }  // namespace embstore

@@ -18,7 +18,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace concurrency_test {
 
 using testing::TempDir;
 
@@ -171,5 +171,5 @@ TEST(ConcurrencyTest, FrameCacheUnderContention) {
   EXPECT_TRUE(report->ok());
 }
 
-}  // namespace
+}  // namespace concurrency_test
 }  // namespace embstore

@@ -12,7 +12,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace embz_codec_test {
 
 std::vector<uint8_t> Bytes(const std::vector<float>& v) {
   std::vector<uint8_t> b(v.size() * 4);
@@ -164,5 +164,5 @@ TEST_P(DamagedFrameTest, AFrameThatInflatesToTheWrongSizeIsNamed) {
 INSTANTIATE_TEST_SUITE_P(EmbzCodecTest, DamagedFrameTest,
                          ::testing::Values(kEmbzCodecSplitRans, kEmbzCodecSplitRans32));
 
-}  // namespace
+}  // namespace embz_codec_test
 }  // namespace embstore

@@ -17,7 +17,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace embz_test {
 
 using testing::NoSync;
 
@@ -424,5 +424,5 @@ TEST(EmbzTest, DefaultFramesTileTheChecksumBlocks) {
   EXPECT_EQ(DefaultFrameRows(h) % 5, 0u);
 }
 
-}  // namespace
+}  // namespace embz_test
 }  // namespace embstore

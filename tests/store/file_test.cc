@@ -38,7 +38,7 @@ extern "C" int renameat2(int olddirfd, const char* oldpath, int newdirfd, const 
 }
 
 namespace embstore {
-namespace {
+namespace file_test {
 
 using testing::ReadBytes;
 using testing::TempDir;
@@ -274,5 +274,5 @@ TEST(FileTest, InputsThatAreNotRegularFilesFailAtOnce) {
   EXPECT_EQ(direct->owner_uid(), ::geteuid());
 }
 
-}  // namespace
+}  // namespace file_test
 }  // namespace embstore

@@ -16,7 +16,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace generate_test {
 
 using testing::FloatBits;
 
@@ -258,5 +258,5 @@ TEST(GenerateTest, RejectsBadSpecs) {
   EXPECT_TRUE(GenerateRows(Spec(2, 2, 0, TorchKernel::kAvx2), small).IsInvalidArgument());
 }
 
-}  // namespace
+}  // namespace generate_test
 }  // namespace embstore

@@ -13,7 +13,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace golden_test {
 
 using testing::NoSync;
 
@@ -179,5 +179,5 @@ TEST(GoldenTest, BadCompressedFilesFailWithTheirNamedError) {
   EXPECT_NE(st.message().find("does not match the table's checksum"), std::string::npos) << st.ToString();
 }
 
-}  // namespace
+}  // namespace golden_test
 }  // namespace embstore

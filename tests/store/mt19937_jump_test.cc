@@ -10,7 +10,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace mt19937_jump_test {
 
 TEST(Mt19937JumpTest, CommittedCharPolyIsRecomputedExactly) {
   const auto phi = ComputeMt19937CharPoly();
@@ -98,5 +98,5 @@ TEST(Mt19937JumpTest, JumpCostIsMilliseconds) {
   for (int i = 0; i < 100; ++i) ASSERT_EQ(a.Next(), b.Next());
 }
 
-}  // namespace
+}  // namespace mt19937_jump_test
 }  // namespace embstore

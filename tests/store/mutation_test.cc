@@ -13,7 +13,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace mutation_test {
 
 using testing::ReadBytes;
 using testing::TempDir;
@@ -160,5 +160,5 @@ TEST(MutationTest, FlipEveryByteOfTheNewerMinorTable) {
 TEST(MutationTest, CutTheNotebookTableAtEveryLength) { CutAtEveryLength(kGolden + "/good/notebook-6x4-seed123.emb"); }
 TEST(MutationTest, CutTheMultiBlockTableAtEveryLength) { CutAtEveryLength(kGolden + "/good/blocks-37x5.emb"); }
 
-}  // namespace
+}  // namespace mutation_test
 }  // namespace embstore

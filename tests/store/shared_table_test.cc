@@ -14,7 +14,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace shared_table_test {
 
 using testing::ReadBytes;
 using testing::TempDir;
@@ -188,5 +188,5 @@ TEST_F(SharedTableTest, APlantedSymlinkIsNotFollowed) {
   EXPECT_TRUE(S_ISREG(st.st_mode));
 }
 
-}  // namespace
+}  // namespace shared_table_test
 }  // namespace embstore

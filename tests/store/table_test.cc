@@ -24,7 +24,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace table_test {
 
 using testing::ReadBytes;
 using testing::TempDir;
@@ -432,5 +432,5 @@ TEST(TableTest, ConcurrentReadersOnManyThreads) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
-}  // namespace
+}  // namespace table_test
 }  // namespace embstore

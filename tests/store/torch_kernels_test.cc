@@ -13,7 +13,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace torch_kernels_test {
 
 using testing::FloatBits;
 
@@ -94,5 +94,5 @@ TEST(TorchKernelsTest, UniformFusedMatchesFmaf) {
   EXPECT_GT(differ, 0u);
 }
 
-}  // namespace
+}  // namespace torch_kernels_test
 }  // namespace embstore

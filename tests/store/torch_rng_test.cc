@@ -11,7 +11,7 @@
 #include "tests/test_util.h"
 
 namespace embstore {
-namespace {
+namespace torch_rng_test {
 
 TEST(Mt19937Test, FirstDrawsMatchTorch) {  // 12.1
   const std::vector<std::pair<uint64_t, std::vector<uint32_t>>> cases = {
@@ -54,5 +54,5 @@ TEST(UniformTest, RandVectors) {  // 12.2
   EXPECT_EQ(UniformDouble(d.Next64()), 0.5917800383018739);
 }
 
-}  // namespace
+}  // namespace torch_rng_test
 }  // namespace embstore
