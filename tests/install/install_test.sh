@@ -89,6 +89,16 @@ mv "$T/static" "$T/static-moved"
 check_prefix "$T/static-moved" static
 consumers "$T/static-moved" static
 
+# The plain recipe on a machine without GoogleTest, Google Benchmark or
+# pybind11 (the README's first command installs none of the first two):
+# it configures, and leaves out what needs them.
+cmake -S "$SRC" -B "$T/plain" "${GEN[@]}" -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON \
+  -DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON -DCMAKE_DISABLE_FIND_PACKAGE_pybind11=ON \
+  >"$T/plain.log" 2>&1 || { tail -20 "$T/plain.log"; fail "plain: cmake -S . -B build fails without GoogleTest"; }
+grep -q "embstore: tests OFF, benchmarks OFF, Python module OFF, install rules ON" "$T/plain.log" ||
+  fail "plain: $(grep 'embstore:' "$T/plain.log")"
+ok "plain: cmake -S . -B build configures without GoogleTest, Google Benchmark or pybind11, and leaves out what needs them"
+
 # 3: inside another project, shared, with no test or Python package to find.
 cmake -S "$SRC/tests/install/subproject" -B "$T/sub" "${GEN[@]}" -DEMBSTORE_SOURCE_DIR="$SRC" \
   -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O0 -DBUILD_SHARED_LIBS=ON -DEMBSTORE_INSTALL=ON \
