@@ -104,6 +104,9 @@ def main():
         "get 256 random rows, .embz": ["get", z, *ids, "--raw"],
         "verify .emb (154 MB)": ["verify", t],
         "verify .embz": ["verify", z],
+        "generate 50,257 x 768": ["generate", "--rows", "50257", "--dim", "768", "--seed", "7", "-o", out + ".gen",
+                                  "--no-fsync"],
+        "compress .emb": ["compress", t, "-o", out + ".embz", "-f", "-q", "--no-fsync"],
         "decompress .embz": ["decompress", z, "-o", out, "-f", "--no-fsync"],
         "export .npy": ["export", t, "-o", out + ".npy", "-f", "-q", "--no-fsync"],
         "import .npy": ["import", n, "-o", out, "-f", "-q", "--no-fsync"],
@@ -124,8 +127,10 @@ def main():
         mo, mw = statistics.median(o), statistics.median(w)
         print(f"{name:42} {human(mo)} {human(mw)} {mw / mo:8.3f}")
     modules = [os.path.join(b, "python") for b in (a.old, a.new)]
-    if all(any(f.startswith("embstore.") for f in os.listdir(m)) for m in modules if os.path.isdir(m)) \
-            and all(os.path.isdir(m) for m in modules):
+    # The module: python/embstore.*.so before 0.1's packaging, the package
+    # python/embstore/ since.
+    if all(os.path.isdir(m) and any(f == "embstore" or f.startswith("embstore.") for f in os.listdir(m))
+           for m in modules):
         per = ([], [])
         for _ in range(8):  # microsecond calls swing between interpreters: alternate eight
             for k, m in enumerate(modules):
@@ -152,7 +157,7 @@ def main():
             mo = statistics.median(r[name] for r in per[0])
             mw = statistics.median(r[name] for r in per[1] if name in r)
             print(f"{bench + ' ' + name:42} {human(mo)} {human(mw)} {mw / mo:8.3f}")
-    for p in (t, z, n, out, out + ".npy"):
+    for p in (t, z, n, out, out + ".npy", out + ".gen", out + ".embz"):
         if os.path.exists(p):
             os.unlink(p)
 

@@ -88,22 +88,25 @@ def shell_loop_and_ignored(d, env):
     gen = f"{EMB} generate --rows {ROWS} --dim {DIM} --no-fsync -T 2"
     # A loop in a shell without job control, Ctrl-C sent to the whole
     # process group (as a terminal does) during the first command.
-    p = subprocess.Popen(["bash", "-c", f"for i in 1 2 3 4; do {gen} -o {out}/$i.emb; echo next; done"],
+    # (Forty commands: still running when the signal comes, however fast.)
+    p = subprocess.Popen(["bash", "-c", f"for i in $(seq 40); do {gen} -o {out}/$i.emb; echo next; done"],
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    time.sleep(0.05 if not SANITIZED else 0.2)
+    time.sleep(0.1)
     os.killpg(p.pid, signal.SIGINT)
     o, e = p.communicate()
     # The commands that finished before it each wrote their table and said
     # "next"; the one it stopped wrote nothing, and no other one started.
     done = o.count(b"next")
     check("a shell loop of commands stops at Ctrl-C (the shell sees its child die by SIGINT)",
-          p.returncode == -signal.SIGINT and done < 4 and
-          sorted(os.listdir(out)) == [f"{i}.emb" for i in range(1, done + 1)],
+          p.returncode == -signal.SIGINT and done < 40 and
+          sorted(os.listdir(out)) == sorted(f"{i}.emb" for i in range(1, done + 1)),
           f"exit {p.returncode}, stdout {o!r}, stderr {e[-300:]!r}, left {os.listdir(out)}")
     for f in os.listdir(out):
         os.unlink(os.path.join(out, f))
-    # Started with SIGINT ignored: it stays ignored.
-    p = subprocess.Popen(gen.split() + ["-o", os.path.join(out, "ignored.emb")], env=env,
+    # Started with SIGINT ignored: it stays ignored (a table four times the
+    # size, still being made when the signal comes).
+    big = f"{EMB} generate --rows {4 * ROWS} --dim {DIM} --no-fsync -T 2"
+    p = subprocess.Popen(big.split() + ["-o", os.path.join(out, "ignored.emb")], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     time.sleep(0.05 if not SANITIZED else 0.2)
