@@ -55,6 +55,14 @@ class Interruption {
   const CancelToken* token() const;
 };
 
+// work(token) inside an Interruption: a command's long work, whose Status
+// (or Result) Report() turns into the signal's exit.
+template <typename Work>
+auto Interruptible(Work work) {
+  Interruption interrupt;
+  return work(interrupt.token());
+}
+
 // Text from a file or a user, made safe to print on a terminal: every line
 // through EscapeForDisplay (no terminal escapes, no invalid UTF-8).
 std::string ForTerminal(const std::string& text);

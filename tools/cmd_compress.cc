@@ -96,12 +96,10 @@ int Run(int argc, char** argv, bool compress) {
     if (!table.ok()) return Report(cmd, table.status());
     ProgressBar bar(cmd, table->header().data_size, "bytes");
     if (!c.quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
-    Status st;
-    {
-      Interruption interrupt;
-      o.cancel = interrupt.token();
-      st = CompressTable(*table, c.output, o);
-    }
+    Status st = Interruptible([&](const CancelToken* cancel) {
+      o.cancel = cancel;
+      return CompressTable(*table, c.output, o);
+    });
     bar.Done();
     if (!st.ok()) return Report(cmd, st);
     if (c.verbose) {
@@ -124,12 +122,10 @@ int Run(int argc, char** argv, bool compress) {
   o.sync = !c.no_fsync;
   o.replace = c.force;
   if (!c.quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
-  Status st;
-  {
-    Interruption interrupt;
-    o.cancel = interrupt.token();
-    st = (*z)->Decompress(c.output, o);
-  }
+  Status st = Interruptible([&](const CancelToken* cancel) {
+    o.cancel = cancel;
+    return (*z)->Decompress(c.output, o);
+  });
   bar.Done();
   if (!st.ok()) return Report(cmd, st);
   if (c.verbose) std::fprintf(stderr, "%s: %" PRIu64 " bytes\n", c.output.c_str(), (*z)->embz_header().table_size);

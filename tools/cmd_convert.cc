@@ -58,12 +58,10 @@ int ImportMain(int argc, char** argv) {
   if (Status st = CheckOutput(output, force); !st.ok()) return Report("import", st);
   ProgressBar bar("import", "bytes");
   if (!quiet) o.progress = bar.Callback();
-  Status st;
-  {
-    Interruption interrupt;
-    o.cancel = interrupt.token();
-    st = ImportTable(source, output, o);
-  }
+  Status st = Interruptible([&](const CancelToken* cancel) {
+    o.cancel = cancel;
+    return ImportTable(source, output, o);
+  });
   bar.Done();
   return st.ok() ? kExitOk : Report("import", st);
 }
@@ -99,12 +97,10 @@ int ExportMain(int argc, char** argv) {
   o.replace = force;
   ProgressBar bar("export", (*table)->rows(), "rows");
   if (!quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
-  Status st;
-  {
-    Interruption interrupt;
-    o.cancel = interrupt.token();
-    st = ExportTable(**table, output, o);
-  }
+  Status st = Interruptible([&](const CancelToken* cancel) {
+    o.cancel = cancel;
+    return ExportTable(**table, output, o);
+  });
   bar.Done();
   return st.ok() ? kExitOk : Report("export", st);
 }

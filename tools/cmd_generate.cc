@@ -61,12 +61,10 @@ int GenerateMain(int argc, char** argv) {
   if (!created->empty()) spec.extra_metadata["created"] = *created;
 
   ProgressBar bar("generate", spec.rows, "rows");
-  Status st;
-  {
-    Interruption interrupt;
-    spec.cancel = interrupt.token();
-    st = GenerateTable(output, spec, [&](uint64_t done, uint64_t) { bar.Update(done); });
-  }
+  Status st = Interruptible([&](const CancelToken* cancel) {
+    spec.cancel = cancel;
+    return GenerateTable(output, spec, [&](uint64_t done, uint64_t) { bar.Update(done); });
+  });
   bar.Done();
   if (!st.ok()) return Report("generate", st);
   return kExitOk;

@@ -69,12 +69,10 @@ int ShareMain(int argc, char** argv) {
   // The total is the table's size, which only ShareTable knows (.embz).
   ProgressBar bar("share", "bytes");
   if (!quiet) o.progress = bar.Callback();
-  Status st;
-  {
-    Interruption interrupt;
-    o.cancel = interrupt.token();
-    st = ShareTable(source, name, o);
-  }
+  Status st = Interruptible([&](const CancelToken* cancel) {
+    o.cancel = cancel;
+    return ShareTable(source, name, o);
+  });
   bar.Done();
   if (!st.ok()) return Report("share", st);
   if (verbose) {

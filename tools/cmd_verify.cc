@@ -33,11 +33,10 @@ int VerifyMain(int argc, char** argv) {
   const Table& table = **opened;
   ProgressBar bar("verify", table.header().data_size, "bytes");
   if (bar.enabled()) vo.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
-  Result<VerifyReport> report = [&] {
-    Interruption interrupt;
-    vo.cancel = interrupt.token();
+  Result<VerifyReport> report = Interruptible([&](const CancelToken* cancel) {
+    vo.cancel = cancel;
     return table.Verify(vo);
-  }();
+  });
   bar.Done();
   if (!report.ok()) return Report("verify", report.status());
 
