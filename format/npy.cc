@@ -243,8 +243,8 @@ Result<NpyHeader> ParseNpyHeader(std::span<const uint8_t> prefix, uint64_t file_
   return h;
 }
 
-std::string EncodeNpyHeader(uint64_t rows, uint64_t dim) {
-  std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
+std::string EncodeNpyHeader(uint64_t rows, uint64_t dim, const std::string& descr) {
+  std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
                      std::to_string(dim) + "), }";
   // NumPy pads with spaces and a final '\n' so that magic + version +
   // length + header is a multiple of 64.

@@ -58,7 +58,8 @@ Result<NpyHeader> ParseNpyHeader(std::span<const uint8_t> prefix, uint64_t file_
 // The bytes before the data of a C-order little-endian float32 array of
 // shape (rows, dim), version 1.0 (2.0 if the header needs it), padded as
 // NumPy pads so the data starts on a 64-byte boundary.
-std::string EncodeNpyHeader(uint64_t rows, uint64_t dim);
+// descr: "<f4" (float32) or "<f2" (float16).
+std::string EncodeNpyHeader(uint64_t rows, uint64_t dim, const std::string& descr = "<f4");
 
 }  // namespace embstore
 

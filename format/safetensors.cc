@@ -220,10 +220,11 @@ Result<SafetensorsHeader> ParseSafetensorsHeader(std::span<const uint8_t> json, 
 }
 
 Result<std::string> EncodeSafetensorsHeader(const std::string& name, uint64_t rows, uint64_t dim,
-                                            const std::map<std::string, std::string>& metadata) {
+                                            const std::map<std::string, std::string>& metadata,
+                                            const std::string& dtype_name, uint64_t element_size) {
   if (name.empty() || name == "__metadata__") return Status::InvalidArgument("tensor name " + Show(name) + " is not allowed");
   uint64_t bytes;
-  if (!CheckedMul(rows, dim, &bytes) || !CheckedMul(bytes, 4, &bytes)) {
+  if (!CheckedMul(rows, dim, &bytes) || !CheckedMul(bytes, element_size, &bytes)) {
     return Status::InvalidArgument("tensor size overflows");
   }
   nlohmann::ordered_json j;
@@ -231,7 +232,7 @@ Result<std::string> EncodeSafetensorsHeader(const std::string& name, uint64_t ro
     j["__metadata__"] = nlohmann::ordered_json::object();
     for (const auto& [k, v] : metadata) j["__metadata__"][k] = v;
   }
-  j[name] = {{"dtype", "F32"}, {"shape", {rows, dim}}, {"data_offsets", {0, bytes}}};
+  j[name] = {{"dtype", dtype_name}, {"shape", {rows, dim}}, {"data_offsets", {0, bytes}}};
   // Stray bytes that are not UTF-8 are replaced (the default would be an exception).
   std::string text = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   text.append((8 - text.size() % 8) % 8, ' ');

@@ -55,8 +55,10 @@ Result<SafetensorsHeader> ParseSafetensorsHeader(std::span<const uint8_t> json, 
 // The 8 + N bytes before the data of a file holding one F32 tensor `name`
 // of shape (rows, dim), with `metadata` as "__metadata__"; padded with
 // spaces so the data starts on an 8-byte boundary.
+// dtype_name: "F32", "F16" or "BF16"; element_size its bytes.
 Result<std::string> EncodeSafetensorsHeader(const std::string& name, uint64_t rows, uint64_t dim,
-                                            const std::map<std::string, std::string>& metadata);
+                                            const std::map<std::string, std::string>& metadata,
+                                            const std::string& dtype_name = "F32", uint64_t element_size = 4);
 
 }  // namespace embstore
 

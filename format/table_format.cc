@@ -59,6 +59,17 @@ const char* DtypeName(uint32_t dtype) {
   return "unknown";
 }
 
+const char* DtypeName(Dtype dtype) { return DtypeName(static_cast<uint32_t>(dtype)); }
+
+Result<Dtype> ParseDtype(const std::string& name) {
+  if (name == "float32" || name == "f32") return Dtype::kFloat32;
+  if (name == "float16" || name == "f16" || name == "half") return Dtype::kFloat16;
+  if (name == "bfloat16" || name == "bf16") return Dtype::kBFloat16;
+  return Status::InvalidArgument("unknown dtype '" + name + "': expected float32, float16 or bfloat16");
+}
+
+uint16_t MinorVersionFor(Dtype dtype) { return dtype == Dtype::kFloat32 ? 0 : 1; }
+
 uint64_t DtypeSize(uint32_t dtype) {
   switch (dtype) {
     case static_cast<uint32_t>(Dtype::kFloat32): return 4;
@@ -81,9 +92,9 @@ BlockRange BlockAt(const Header& h, uint64_t block) {
 
 Result<Header> PlanLayout(const TableShape& shape) {
   const uint64_t esize = DtypeSize(shape.dtype);
-  if (shape.dtype != static_cast<uint32_t>(Dtype::kFloat32)) {
-    return Status::NotSupported(Fmt("dtype %u (%s): only float32 tables can be written", shape.dtype,
-                                    DtypeName(shape.dtype)));
+  if (esize == 0) {
+    return Status::NotSupported(Fmt("dtype %u (%s): only float32, float16 and bfloat16 tables can be written",
+                                    shape.dtype, DtypeName(shape.dtype)));
   }
   if (shape.rows == 0 || shape.rows > kMaxRows) {
     return Status::InvalidArgument(
@@ -99,6 +110,7 @@ Result<Header> PlanLayout(const TableShape& shape) {
   }
   Header h;
   h.dtype = shape.dtype;
+  h.version_minor = MinorVersionFor(static_cast<Dtype>(shape.dtype));
   h.rows = shape.rows;
   h.dim = shape.dim;
   h.row_stride = shape.dim * esize;  // dense rows; both factors are capped
@@ -147,7 +159,7 @@ std::array<uint8_t, kHeaderSizeV1_0> EncodeHeader(const Header& h) {
   return out;
 }
 
-Result<Header> DecodeHeader(std::span<const uint8_t> prefix, uint64_t file_size) {
+Result<Header> DecodeHeader(std::span<const uint8_t> prefix, uint64_t file_size, uint32_t readable) {
   const uint8_t* p = prefix.data();
   const uint64_t avail = prefix.size() < file_size ? prefix.size() : file_size;
 
@@ -221,9 +233,13 @@ Result<Header> DecodeHeader(std::span<const uint8_t> prefix, uint64_t file_size)
         Fmt("unknown required feature flags 0x%016" PRIx64 ": the table needs a newer reader", unknown));
   }
   const uint64_t esize = DtypeSize(h.dtype);
-  if (h.dtype != static_cast<uint32_t>(Dtype::kFloat32)) {
-    return Status::NotSupported(
-        Fmt("dtype %u (%s) is not supported: this reader reads float32 tables", h.dtype, DtypeName(h.dtype)));
+  if (esize == 0 || h.dtype >= 32 || (readable & (uint32_t{1} << h.dtype)) == 0) {
+    std::string names;
+    for (uint32_t d = 1; d < 32; ++d) {
+      if (readable & (uint32_t{1} << d)) names += std::string(names.empty() ? "" : ", ") + DtypeName(d);
+    }
+    return Status::NotSupported(Fmt("dtype %u (%s) is not supported: this reader reads %s tables", h.dtype,
+                                    DtypeName(h.dtype), names.c_str()));
   }
 
   // Products first, so an absurd field is reported as the overflow it causes.
@@ -242,9 +258,9 @@ Result<Header> DecodeHeader(std::span<const uint8_t> prefix, uint64_t file_size)
     return BadHeader(Fmt("dim %" PRIu64 " out of range [1, %" PRIu64 "]", h.dim, kMaxDim));
   }
   if (h.row_stride < min_stride || h.row_stride % esize != 0 || h.row_stride > kMaxRowStride) {
-    return BadHeader(Fmt("row_stride %" PRIu64 " must be a multiple of %" PRIu64 " in [dim*%" PRIu64
+    return BadHeader(Fmt("row_stride %" PRIu64 " must be a multiple of %" PRIu64 " (the %s element size) in [dim*%" PRIu64
                          " = %" PRIu64 ", %" PRIu64 "]",
-                         h.row_stride, esize, esize, min_stride, kMaxRowStride));
+                         h.row_stride, esize, DtypeName(h.dtype), esize, min_stride, kMaxRowStride));
   }
   if (h.data_size != data_size) {
     return BadHeader(Fmt("data_size %" PRIu64 " != rows*row_stride = %" PRIu64, h.data_size, data_size));

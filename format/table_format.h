@@ -1,4 +1,4 @@
-// The embstore table file, version 1.0, as code: constants, the fixed
+// The embstore table file, version 1.1, as code: constants, the fixed
 // 128-byte header, its encoder and its validating decoder, and the layout
 // planner writers use. FORMAT.md is the normative text; each constant here
 // cites it.
@@ -23,7 +23,10 @@ namespace embstore {
 inline constexpr uint8_t kMagic[8] = {0x89, 'E', 'M', 'B', '\r', '\n', 0x1A, '\n'};
 inline constexpr uint32_t kByteOrderMark = 0x01020304;  // stored little-endian: 04 03 02 01
 inline constexpr uint16_t kVersionMajor = 1;
-inline constexpr uint16_t kVersionMinor = 0;
+// The newest minor version this code knows. Writers write the oldest minor
+// that can hold the table: 0 for float32 (a 1.0 reader opens it), 1 for the
+// 2-byte dtypes 1.1 added (MinorVersionFor).
+inline constexpr uint16_t kVersionMinor = 1;
 inline constexpr uint32_t kHeaderSizeV1_0 = 128;
 inline constexpr uint32_t kMaxHeaderSize = 4096;
 inline constexpr uint64_t kDataAlignment = 4096;
@@ -45,16 +48,31 @@ inline constexpr uint64_t kTargetBlockBytes = uint64_t{1} << 20;
 // FORMAT.md, "Feature flags": none are defined in 1.0.
 inline constexpr uint64_t kKnownRequiredFlags = 0;
 
-// FORMAT.md, "Dtypes". Only kFloat32 is readable in 1.0; the others are
-// reserved so a future minor version can add them.
+// FORMAT.md, "Dtypes". 1.0 reads only kFloat32; 1.1 adds the two 2-byte
+// types. Elements are little-endian.
 enum class Dtype : uint32_t {
-  kFloat32 = 1,
-  kFloat16 = 2,   // reserved
-  kBFloat16 = 3,  // reserved
+  kFloat32 = 1,   // IEEE 754 binary32
+  kFloat16 = 2,   // IEEE 754 binary16 (1.1)
+  kBFloat16 = 3,  // bfloat16: the top 16 bits of a binary32 (1.1)
 };
-const char* DtypeName(uint32_t dtype);  // "float32", ..., or "unknown"
+const char* DtypeName(uint32_t dtype);  // "float32", "float16", "bfloat16", or "unknown"
+const char* DtypeName(Dtype dtype);
 // Element size in bytes; 0 for an unknown dtype.
 uint64_t DtypeSize(uint32_t dtype);
+inline uint64_t DtypeSize(Dtype dtype) { return DtypeSize(static_cast<uint32_t>(dtype)); }
+// The dtype named "float32", "float16" or "bfloat16" (also "f32", "f16",
+// "bf16", "half"), or an invalid-argument error listing the names.
+Result<Dtype> ParseDtype(const std::string& name);
+// The version_minor a writer gives a table of this dtype.
+uint16_t MinorVersionFor(Dtype dtype);
+
+// A set of dtypes, bit (1 << dtype) for each: the ones a reader can read.
+inline constexpr uint32_t DtypeBit(Dtype d) { return uint32_t{1} << static_cast<uint32_t>(d); }
+inline constexpr uint32_t kReadableDtypes =
+    DtypeBit(Dtype::kFloat32) | DtypeBit(Dtype::kFloat16) | DtypeBit(Dtype::kBFloat16);
+// What a 1.0 reader could read; only tests pass it, to show the error such
+// a reader gives a 1.1 half table (rule R9).
+inline constexpr uint32_t kReadableDtypesV1_0 = DtypeBit(Dtype::kFloat32);
 
 // The decoded header. Field order and meaning follow FORMAT.md, "Header".
 struct Header {
@@ -101,12 +119,12 @@ struct TableShape {
   uint64_t block_rows = 0;  // 0: pick so that a block is about kTargetBlockBytes
 };
 
-// Lays out a new 1.0 file: header, metadata, checksum table, zero padding,
+// Lays out a new file (version 1.MinorVersionFor(dtype)): header, metadata, checksum table, zero padding,
 // then data at the next 4096-byte boundary. Rejects shapes outside the limits
 // with a message naming the field. metadata_checksum is left 0.
 Result<Header> PlanLayout(const TableShape& shape);
 
-// Writes h as the 128-byte 1.0 header, computing the header checksum.
+// Writes h as a 128-byte header, computing the header checksum.
 // REQUIRES: h came from PlanLayout (with metadata_checksum filled in).
 std::array<uint8_t, kHeaderSizeV1_0> EncodeHeader(const Header& h);
 
@@ -116,7 +134,9 @@ std::array<uint8_t, kHeaderSizeV1_0> EncodeHeader(const Header& h);
 // dtype, shape and stride, overflow, limits, section placement and alignment,
 // and that the file is exactly as long as the header says. Touches only the
 // header bytes, so it runs in O(1).
-Result<Header> DecodeHeader(std::span<const uint8_t> prefix, uint64_t file_size);
+// `readable` is the set of dtypes to accept (R9).
+Result<Header> DecodeHeader(std::span<const uint8_t> prefix, uint64_t file_size,
+                            uint32_t readable = kReadableDtypes);
 
 }  // namespace embstore
 

@@ -122,6 +122,7 @@ int CompressMain(int argc, char** argv);
 int DecompressMain(int argc, char** argv);
 int ImportMain(int argc, char** argv);
 int ExportMain(int argc, char** argv);
+int ConvertMain(int argc, char** argv);
 int ShareMain(int argc, char** argv);
 int UnshareMain(int argc, char** argv);
 int SharedMain(int argc, char** argv);

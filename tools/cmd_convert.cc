@@ -1,5 +1,6 @@
-// embstore import / export: tables in from .npy, .safetensors and raw
-// float32, and out to .npy and .safetensors (store/interop/convert.h).
+// embstore import / export / convert: tables in from .npy, .safetensors and
+// raw float32, out to .npy and .safetensors, and from one element type to
+// another (store/interop/convert.h).
 
 #include <cstdio>
 
@@ -9,8 +10,19 @@
 
 namespace embstore::cli {
 
+namespace {
+
+// --dtype's value, or a usage error naming the accepted ones.
+Dtype DtypeOption(const std::string& name) {
+  auto d = ParseDtype(name);
+  if (!d.ok()) throw UsageError{"--dtype: " + d.status().message()};
+  return *d;
+}
+
+}  // namespace
+
 int ImportMain(int argc, char** argv) {
-  std::string source, output, tensor, format = "auto", rows = "0", dim = "0";
+  std::string source, output, tensor, format = "auto", rows = "0", dim = "0", dtype;
   bool force = false, quiet = false, list = false, no_fsync = false;
   po::options_description options("options");
   options.add_options()
@@ -18,6 +30,7 @@ int ImportMain(int argc, char** argv) {
       ("output,o", po::value(&output), "the new table (never half-written)")
       ("tensor", po::value(&tensor), "safetensors: the tensor to import (default: the only 2-D one)")
       ("list", po::bool_switch(&list), "safetensors: list the tensors and stop")
+      ("dtype", po::value(&dtype), "the table's type: float32, float16 or bfloat16 (default: the source's; float64 -> float32)")
       ("format", po::value(&format)->default_value("auto"), "auto, npy, safetensors or raw")
       ("rows", po::value(&rows)->default_value("0"), "raw: rows")
       ("dim", po::value(&dim)->default_value("0"), "raw: floats per row")
@@ -30,10 +43,11 @@ int ImportMain(int argc, char** argv) {
   const std::string usage =
       "usage: embstore import SRC -o FILE.emb [--tensor NAME] [--format npy|safetensors|raw] [--rows R --dim D]\n"
       "       embstore import FILE.safetensors --list\n\n"
-      "Makes a table from a .npy (versions 1.0-3.0; float32 copied, float16/float64 converted,\n"
-      "big-endian swapped, Fortran order transposed), a safetensors tensor (F32, F16, BF16, F64)\n"
-      "or raw little-endian float32. Streams: the source is never loaded whole. The table's\n"
-      "metadata records the source and the XXH3-64 of its tensor bytes.";
+      "Makes a table from a .npy (versions 1.0-3.0: <f4, <f2, <f8, either byte order, Fortran order\n"
+      "transposed), a safetensors tensor (F32, F16, BF16, F64) or raw little-endian float32. The\n"
+      "table keeps the source's type (float64 becomes float32); --dtype float32 widens half types\n"
+      "exactly, --dtype float16|bfloat16 rounds as PyTorch's .to(dtype). Streams: the source is\n"
+      "never loaded whole. The table's metadata records the source and the XXH3-64 of its bytes.";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
   ImportOptions o;
   auto parsed_format = ParseSourceFormat(format);
@@ -43,6 +57,7 @@ int ImportMain(int argc, char** argv) {
   o.dim = ParseU64(dim, "--dim");
   o.tensor = tensor;
   o.sync = !no_fsync;
+  if (!dtype.empty()) o.dtype = DtypeOption(dtype);
   if (list) {
     auto tensors = ListSafetensors(source);
     if (!tensors.ok()) return Report("import", tensors.status());
@@ -67,7 +82,7 @@ int ImportMain(int argc, char** argv) {
 }
 
 int ExportMain(int argc, char** argv) {
-  std::string input, output, tensor_name = "weight";
+  std::string input, output, tensor_name = "weight", dtype;
   bool force = false, quiet = false, no_fsync = false;
   std::vector<std::string> owners;
   po::options_description options("options");
@@ -75,6 +90,7 @@ int ExportMain(int argc, char** argv) {
       ("table", po::value(&input)->required(), "FILE.emb, FILE.embz or shm:NAME")
       ("output,o", po::value(&output)->required(), "OUT.npy or OUT.safetensors (never half-written)")
       ("tensor-name", po::value(&tensor_name)->default_value("weight"), "safetensors: the tensor's name")
+      ("dtype", po::value(&dtype), "write float32, float16 or bfloat16 (default: the table's own type)")
       ("force,f", po::bool_switch(&force), "overwrite an existing output file")
       ("quiet,q", po::bool_switch(&quiet), "no progress bar")
       ("no-fsync", po::bool_switch(&no_fsync), "skip fsync before the rename");
@@ -83,9 +99,10 @@ int ExportMain(int argc, char** argv) {
   positional.add("table", 1);
   po::variables_map vm;
   const std::string usage =
-      "usage: embstore export TABLE -o OUT.npy | OUT.safetensors [--tensor-name weight]\n\n"
-      "Writes the table as a .npy that numpy.load(..., mmap_mode='r') maps without a copy, or as\n"
-      "a safetensors file with one F32 tensor (the table's metadata in __metadata__).";
+      "usage: embstore export TABLE -o OUT.npy | OUT.safetensors [--tensor-name weight] [--dtype T]\n\n"
+      "Writes the table in its own type as a .npy that numpy.load(..., mmap_mode='r') maps without\n"
+      "a copy (<f4 or <f2; NumPy has no bfloat16, so a bfloat16 table needs --dtype float32), or as\n"
+      "a safetensors file with one F32, F16 or BF16 tensor (the table's metadata in __metadata__).";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
   const OpenOptions open_options = OpenOptionsFrom(owners);
   if (Status st = CheckOutput(output, force); !st.ok()) return Report("export", st);
@@ -93,6 +110,7 @@ int ExportMain(int argc, char** argv) {
   if (!table.ok()) return Report("export", table.status());
   ExportOptions o;
   o.tensor_name = tensor_name;
+  if (!dtype.empty()) o.dtype = DtypeOption(dtype);
   o.sync = !no_fsync;
   o.replace = force;
   ProgressBar bar("export", (*table)->rows(), "rows");
@@ -103,6 +121,47 @@ int ExportMain(int argc, char** argv) {
   });
   bar.Done();
   return st.ok() ? kExitOk : Report("export", st);
+}
+
+int ConvertMain(int argc, char** argv) {
+  std::string input, output, dtype;
+  bool force = false, quiet = false, no_fsync = false;
+  std::vector<std::string> owners;
+  po::options_description options("options");
+  options.add_options()
+      ("table", po::value(&input)->required(), "FILE.emb, FILE.embz or shm:NAME")
+      ("output,o", po::value(&output)->required(), "the new table, FILE.emb (never half-written)")
+      ("dtype", po::value(&dtype)->required(), "float32, float16 or bfloat16")
+      ("force,f", po::bool_switch(&force), "overwrite an existing output file")
+      ("quiet,q", po::bool_switch(&quiet), "no progress bar")
+      ("no-fsync", po::bool_switch(&no_fsync), "skip fsync before the rename");
+  AddTrustOption(options, &owners);
+  po::positional_options_description positional;
+  positional.add("table", 1);
+  po::variables_map vm;
+  const std::string usage =
+      "usage: embstore convert TABLE -o OUT.emb --dtype float32|float16|bfloat16\n\n"
+      "Writes the table's rows as another element type, rounded exactly as PyTorch's\n"
+      "Tensor.to(dtype) rounds: to nearest, ties to even; overflow to infinity; subnormals kept;\n"
+      "NaN stays NaN (float16 0x7E00 with its sign, bfloat16 0xFFFF). Widening is exact. The new\n"
+      "table's metadata records the source, its type and the XXH3-64 of its rows.";
+  if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
+  ConvertOptions o;
+  o.dtype = DtypeOption(dtype);
+  o.sync = !no_fsync;
+  o.replace = force;
+  const OpenOptions open_options = OpenOptionsFrom(owners);
+  if (Status st = CheckOutput(output, force); !st.ok()) return Report("convert", st);
+  auto table = OpenTable(input, open_options);
+  if (!table.ok()) return Report("convert", table.status());
+  ProgressBar bar("convert", (*table)->rows(), "rows");
+  if (!quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
+  Status st = Interruptible([&](const CancelToken* cancel) {
+    o.cancel = cancel;
+    return ConvertTable(**table, output, o);
+  });
+  bar.Done();
+  return st.ok() ? kExitOk : Report("convert", st);
 }
 
 }  // namespace embstore::cli

@@ -1,4 +1,5 @@
-// embstore generate: a seeded float32 table, bit-identical to PyTorch.
+// embstore generate: a seeded table (float32, float16 or bfloat16),
+// bit-identical to PyTorch.
 
 #include "store/torch/generate.h"
 #include "tools/cli.h"
@@ -6,11 +7,12 @@
 namespace embstore::cli {
 
 int GenerateMain(int argc, char** argv) {
-  std::string rows, dim, seed, init, mean, std_dev, low, high, kernel, threads, output;
+  std::string rows, dim, seed, init, mean, std_dev, low, high, kernel, threads, output, dtype;
   po::options_description options("options");
   options.add_options()
       ("rows", po::value(&rows)->required(), "number of rows V (vocabulary size)")
-      ("dim", po::value(&dim)->required(), "floats per row D")
+      ("dim", po::value(&dim)->required(), "values per row D")
+      ("dtype", po::value(&dtype)->default_value("float32"), "float32, float16 or bfloat16 (nn.Embedding(..., dtype=))")
       ("seed", po::value(&seed)->default_value("0"), "torch.manual_seed value (only the low 32 bits matter)")
       ("init", po::value(&init)->default_value("normal"), "normal (nn.Embedding, randn) or uniform (uniform_, rand)")
       ("mean", po::value(&mean)->default_value("0"), "normal: mean")
@@ -25,11 +27,12 @@ int GenerateMain(int argc, char** argv) {
                    "(never half-written under its name)");
   po::variables_map vm;
   const std::string usage =
-      "usage: embstore generate --rows V --dim D [--seed S] [--init normal|uniform] -o FILE\n\n"
-      "Writes, bit for bit, the V x D float32 table PyTorch makes with\n"
-      "  torch.manual_seed(S); torch.nn.Embedding(V, D).weight    (= torch.randn(V, D))\n"
-      "or, with --mean/--std or --init uniform --low/--high, torch.empty(V, D).normal_(mean, std)\n"
-      "or .uniform_(low, high). Set SOURCE_DATE_EPOCH to record a creation time; otherwise equal\n"
+      "usage: embstore generate --rows V --dim D [--seed S] [--dtype T] [--init normal|uniform] -o FILE\n\n"
+      "Writes, bit for bit, the V x D table PyTorch makes with\n"
+      "  torch.manual_seed(S); torch.nn.Embedding(V, D, dtype=T).weight    (= torch.randn(V, D, dtype=T))\n"
+      "or, with --mean/--std or --init uniform --low/--high, torch.empty(V, D, dtype=T).normal_(mean, std)\n"
+      "or .uniform_(low, high). float16 and bfloat16 follow PyTorch's own half-precision path (not the\n"
+      "float32 table rounded). Set SOURCE_DATE_EPOCH to record a creation time; otherwise equal\n"
       "commands write equal bytes.";
   if (!ParseArgs(argc, argv, usage, options, {}, &vm)) return kExitOk;
 
@@ -38,6 +41,9 @@ int GenerateMain(int argc, char** argv) {
   spec.dim = ParseU64(dim, "--dim");
   spec.seed = ParseSeed(seed);
   spec.threads = ParseThreads(threads);
+  auto parsed_dtype = ParseDtype(dtype);
+  if (!parsed_dtype.ok()) throw UsageError{"--dtype: " + parsed_dtype.status().message()};
+  spec.dtype = *parsed_dtype;
   spec.sync = vm.count("no-fsync") == 0;
   auto parsed_init = ParseInit(init);
   if (!parsed_init.ok()) throw UsageError{"--init: " + parsed_init.status().message()};

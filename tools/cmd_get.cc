@@ -1,4 +1,4 @@
-// embstore get: rows out, as text, JSON or raw little-endian float32 bytes.
+// embstore get: rows out, as text, JSON or raw bytes as stored.
 
 #include <unistd.h>
 
@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "store/core/half.h"
 #include "store/core/table_reader.h"
 #include "tools/cli.h"
 
@@ -92,14 +93,16 @@ int GetMain(int argc, char** argv) {
       ("ids", po::value(&ids)->multitoken(), "row ids: N, or a half-open range A:B (A: to the end, :B from 0)")
       ("precision", po::value(&precision), "decimals to print (text default 4; JSON default: exact)")
       ("json", "print a JSON array of {\"id\": N, \"row\": [...]} objects")
-      ("raw", "write the rows as little-endian float32 bytes, nothing else");
+      ("raw", "write the rows' bytes as stored, nothing else: little-endian float32, float16 or bfloat16 "
+              "(the table's dtype, as 'embstore info' shows it)");
   AddTrustOption(options, &owners);
   po::positional_options_description positional;
   positional.add("file", 1).add("ids", -1);
   po::variables_map vm;
   const std::string usage =
       "usage: embstore get FILE ID... [--precision N | --json | --raw]\n\n"
-      "Prints rows, one line each, values separated by spaces (4 decimals, like PyTorch).\n"
+      "Prints rows, one line each, values separated by spaces (4 decimals, like PyTorch; float16\n"
+      "and bfloat16 values are printed as the float32 they widen to exactly).\n"
       "IDs are row numbers or half-open ranges: 'embstore get t.emb 0:50257 --raw' streams every row.";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
   const bool json = vm.count("json"), raw = vm.count("raw");
@@ -123,34 +126,47 @@ int GetMain(int argc, char** argv) {
   const uint64_t dim = table.dim();
   // Every id is checked before anything is printed.
   if (Status st = ResolveIds(&*ranges, rows); !st.ok()) return Report("get", st);
-  const uint64_t read_rows = std::max<uint64_t>(1, (uint64_t{1} << 20) / (dim * sizeof(float)));
-  std::vector<float> buf;  // grows to what a read needs
+  const Dtype dtype = table.dtype();
+  const uint64_t row_size = table.row_size();  // bytes of a row as stored
+  const uint64_t read_rows = std::max<uint64_t>(1, (uint64_t{1} << 20) / row_size);
+  std::vector<uint8_t> buf;  // grows to what a read needs
   uint64_t buf_first = 0, buf_count = 0;
   Status row_error;
-  auto row = [&](uint64_t id, uint64_t end) -> std::span<const float> {
-    if (mapped) return mapped->row(id);
+  // Row id's bytes as stored; `end` bounds how far ahead a read may go.
+  auto stored_row = [&](uint64_t id, uint64_t end) -> std::span<const uint8_t> {
+    if (mapped) return mapped->row_bytes(id, 1).first(row_size);
     if (id < buf_first || id >= buf_first + buf_count) {
       buf_first = id;
       buf_count = std::min(read_rows, end - id);
-      if (buf.size() < buf_count * dim) buf.resize(buf_count * dim);
-      if (row_error.ok()) row_error = table.ReadRows(buf_first, buf_count, std::span<float>(buf.data(), buf_count * dim));
+      if (buf.size() < buf_count * row_size) buf.resize(buf_count * row_size);
+      if (row_error.ok()) {
+        row_error = table.ReadRows(buf_first, buf_count, dtype, std::span<uint8_t>(buf.data(), buf_count * row_size));
+      }
     }
-    return std::span<const float>(buf.data() + (id - buf_first) * dim, dim);
+    return std::span<const uint8_t>(buf.data() + (id - buf_first) * row_size, row_size);
+  };
+  // The same as float32 values (widened exactly from a half type).
+  std::vector<float> widened(dtype == Dtype::kFloat32 ? 0 : dim);
+  auto row = [&](uint64_t id, uint64_t end) -> std::span<const float> {
+    const std::span<const uint8_t> bytes = stored_row(id, end);
+    if (dtype == Dtype::kFloat32) return {reinterpret_cast<const float*>(bytes.data()), dim};
+    ConvertElements(dtype, bytes.data(), Dtype::kFloat32, widened.data(), dim);
+    return widened;
   };
 
   Out out;
   if (raw) {
     for (const IdRange& r : *ranges) {
       if (out.failed()) break;
-      if (mapped && mapped->header().row_stride == dim * sizeof(float)) {
+      if (mapped && mapped->header().row_stride == row_size) {
         // Rows of a range are contiguous in the file: one write, no copy.
         auto bytes = mapped->row_bytes(r.begin, r.end - r.begin);
         if (!out.WriteDirect(bytes.data(), bytes.size())) break;
         continue;
       }
       for (uint64_t id = r.begin; id < r.end && row_error.ok() && !out.failed(); ++id) {
-        auto v = row(id, r.end);  // buffered: one write per megabyte, not per row
-        if (row_error.ok()) out.Put(reinterpret_cast<const char*>(v.data()), v.size_bytes());
+        auto v = stored_row(id, r.end);  // buffered: one write per megabyte, not per row
+        if (row_error.ok()) out.Put(reinterpret_cast<const char*>(v.data()), v.size());
       }
     }
   } else if (json) {

@@ -26,6 +26,7 @@ constexpr Command kCommands[] = {
     {"decompress", embstore::cli::DecompressMain, "turn a .embz back into the original .emb, byte for byte"},
     {"import", embstore::cli::ImportMain, "make a table from a .npy, a safetensors tensor or raw float32"},
     {"export", embstore::cli::ExportMain, "write a table as .npy or .safetensors"},
+    {"convert", embstore::cli::ConvertMain, "write a table as float32, float16 or bfloat16 (PyTorch's rounding)"},
     {"share", embstore::cli::ShareMain, "place a table in named shared memory (read it as shm:NAME)"},
     {"unshare", embstore::cli::UnshareMain, "remove a shared table's name"},
     {"shared", embstore::cli::SharedMain, "list the shared tables"},

@@ -51,10 +51,15 @@ std::string VerifyReport::Summary() const {
 std::string OutOfRangeMessage(uint64_t id, uint64_t rows) { return OutOfRangeText(std::to_string(id), rows); }
 std::string OutOfRangeMessage(int64_t id, uint64_t rows) { return OutOfRangeText(std::to_string(id), rows); }
 
-Status CheckRowsOut(uint64_t count, uint64_t dim, std::span<const float> out) {
-  if (out.size() / dim != count || out.size() % dim != 0) {
-    return Status::InvalidArgument("output holds " + std::to_string(out.size()) + " floats, " + std::to_string(count) +
-                                   " rows of dim " + std::to_string(dim) + " need " + std::to_string(count * dim));
+Status CheckRowsOut(uint64_t count, uint64_t dim, Dtype as, std::span<const uint8_t> out) {
+  const uint64_t esize = DtypeSize(as);
+  if (esize == 0) return Status::InvalidArgument("rows asked for as dtype " + std::to_string(uint32_t(as)) + ", unknown");
+  const uint64_t row = dim * esize;
+  if (out.size() / row != count || out.size() % row != 0) {
+    const std::string name = DtypeName(as);
+    return Status::InvalidArgument("output holds " + std::to_string(out.size() / esize) + " " + name + ", " +
+                                   std::to_string(count) + " rows of dim " + std::to_string(dim) + " need " +
+                                   std::to_string(count * dim));
   }
   return Status::OK();
 }

@@ -10,11 +10,12 @@
 // (store/embz/embz.h: rows decoded a frame at a time and checked). Tables
 // are opened by name with OpenTable (store/interop/open_table.h).
 //
+// Element types (dtype(): float32, float16, bfloat16) are part of the
+// interface: Gather and ReadRows hand out rows in the type the caller
+// names, the stored bytes or converted (float32 when nothing is said), and
+// mapped() gives typed spans of the stored elements.
+//
 // How the kinds still to come fit without touching the callers:
-// - other element types (header().dtype: float16, bfloat16): Gather and
-//   ReadRows widen into float32, which is what every caller asks for;
-//   mapped() answers null for them, since a span of floats into the file
-//   cannot exist (a typed span would be a capability of its own);
 // - a set of shards: a Table that sends each id to the shard holding it
 //   and verifies them all, one report naming rows of the whole table;
 // - keys (a token to a row id): a capability beside mapped() and embz(),
@@ -27,6 +28,7 @@
 #ifndef EMBSTORE_STORE_CORE_TABLE_H_
 #define EMBSTORE_STORE_CORE_TABLE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -109,13 +111,28 @@ class Table {
   // Bytes it takes where it is stored (a .embz: the compressed file).
   virtual uint64_t file_size() const = 0;
 
-  // Copies rows ids[0], ids[1], ... into out, dim() float32 each. Every id
-  // is checked first (an out-of-range error names it); on error, out may
-  // hold some rows. REQUIRES: out.size() == ids.size() * dim() (else an
-  // invalid-argument error).
-  virtual Status Gather(std::span<const uint64_t> ids, std::span<float> out) const = 0;
-  // Rows [first, first + count) into out (count * dim() floats).
-  virtual Status ReadRows(uint64_t first, uint64_t count, std::span<float> out) const = 0;
+  // The element type rows are stored in, and its size in bytes.
+  Dtype dtype() const { return static_cast<Dtype>(header().dtype); }
+  uint64_t element_size() const { return DtypeSize(header().dtype); }
+  // Bytes of one row as stored, without padding: dim() * element_size().
+  uint64_t row_size() const { return dim() * element_size(); }
+
+  // Copies rows ids[0], ids[1], ... into out as elements of type `as`
+  // (dim() each): the stored bytes when `as` is dtype(), else converted
+  // with PyTorch's rounding (store/core/half.h; widening is exact). Every
+  // id is checked first (an out-of-range error names it); on error, out
+  // may hold some rows. REQUIRES: out.size() == ids.size() * dim() *
+  // DtypeSize(as) (else an invalid-argument error).
+  virtual Status Gather(std::span<const uint64_t> ids, Dtype as, std::span<uint8_t> out) const = 0;
+  // Rows [first, first + count) into out, the same way.
+  virtual Status ReadRows(uint64_t first, uint64_t count, Dtype as, std::span<uint8_t> out) const = 0;
+  // The same into float32, what most callers want whatever the table holds.
+  Status Gather(std::span<const uint64_t> ids, std::span<float> out) const {
+    return Gather(ids, Dtype::kFloat32, {reinterpret_cast<uint8_t*>(out.data()), out.size_bytes()});
+  }
+  Status ReadRows(uint64_t first, uint64_t count, std::span<float> out) const {
+    return ReadRows(first, count, Dtype::kFloat32, {reinterpret_cast<uint8_t*>(out.data()), out.size_bytes()});
+  }
   // Tells the kernel how rows [first_row, first_row + row_count) will be
   // read. Advice only: an error costs speed, never rows.
   virtual Status Advise(AccessHint hint, uint64_t first_row, uint64_t row_count) const = 0;
@@ -151,8 +168,9 @@ class Table {
 std::string OutOfRangeMessage(uint64_t id, uint64_t rows);
 // The same for a negative id (from a caller whose ids are signed).
 std::string OutOfRangeMessage(int64_t id, uint64_t rows);
-// An invalid-argument error unless out holds exactly count rows of dim.
-Status CheckRowsOut(uint64_t count, uint64_t dim, std::span<const float> out);
+// An invalid-argument error unless out holds exactly count rows of dim
+// elements of type `as`.
+Status CheckRowsOut(uint64_t count, uint64_t dim, Dtype as, std::span<const uint8_t> out);
 // An out-of-range error unless rows [first, first + count) lie in [0, rows).
 Status CheckRowRange(uint64_t first, uint64_t count, uint64_t rows);
 

@@ -8,6 +8,7 @@
 #include "format/checksum.h"
 #include "format/endian.h"
 #include "store/core/atomic_file.h"
+#include "store/core/half.h"
 #include "store/core/parallel.h"
 
 namespace embstore {
@@ -56,19 +57,24 @@ Result<TableReader> TableReader::Open(MappedFile file) {
 
 Result<std::span<const float>> TableReader::RowChecked(uint64_t id) const {
   if (id >= header_.rows) return Status::OutOfRange(OutOfRangeMessage(id, header_.rows));
+  if (dtype() != Dtype::kFloat32) {
+    return Status::InvalidArgument(std::string("a row of a ") + DtypeName(dtype()) + " table is not float32");
+  }
   return row(id);
 }
 
-Status TableReader::Gather(std::span<const uint64_t> ids, std::span<float> out) const {
+Status TableReader::Gather(std::span<const uint64_t> ids, Dtype as, std::span<uint8_t> out) const {
   const uint64_t dim = header_.dim;
-  EMB_RETURN_IF_ERROR(CheckRowsOut(ids.size(), dim, out).WithContext("gather"));
+  EMB_RETURN_IF_ERROR(CheckRowsOut(ids.size(), dim, as, out).WithContext("gather"));
   const uint64_t rows = header_.rows;
   for (uint64_t id : ids) {
     if (id >= rows) return Status::OutOfRange(OutOfRangeMessage(id, rows));
   }
-  const size_t row_bytes = dim * sizeof(float);
+  const size_t row_bytes = row_size();  // as stored
+  const size_t out_bytes = dim * DtypeSize(as);
+  const Dtype stored = dtype();
   const uint64_t stride = header_.row_stride;
-  float* dst = out.data();
+  uint8_t* dst = out.data();
   // Rows not in the page cache fault in one at a time, each waiting for its
   // own disk read. A large gather therefore first asks whether a few of its
   // rows are in memory (MappedFile::PageResident); if one is not, it tells the
@@ -96,22 +102,38 @@ Status TableReader::Gather(std::span<const uint64_t> ids, std::span<float> out) 
       const uint8_t* next = data_ + ids[k + 1] * stride;
       for (size_t off = 0; off < row_bytes; off += 4096) __builtin_prefetch(next + off);
     }
-    std::memcpy(dst, data_ + ids[k] * stride, row_bytes);
-    dst += dim;
+    if (as == stored) {
+      std::memcpy(dst, data_ + ids[k] * stride, row_bytes);
+    } else {
+      ConvertElements(stored, data_ + ids[k] * stride, as, dst, dim);
+    }
+    dst += out_bytes;
   }
   return Status::OK();
 }
 
-Status TableReader::ReadRows(uint64_t first, uint64_t count, std::span<float> out) const {
+Status TableReader::ReadRows(uint64_t first, uint64_t count, Dtype as, std::span<uint8_t> out) const {
   EMB_RETURN_IF_ERROR(CheckRowRange(first, count, header_.rows));
-  EMB_RETURN_IF_ERROR(CheckRowsOut(count, header_.dim, out).WithContext("read rows"));
+  EMB_RETURN_IF_ERROR(CheckRowsOut(count, header_.dim, as, out).WithContext("read rows"));
   if (count == 0) return Status::OK();  // out may be empty, its data() null: no memcpy
-  const uint64_t row_bytes = header_.dim * sizeof(float);
-  if (header_.row_stride == row_bytes) {
-    std::memcpy(out.data(), data_ + first * row_bytes, count * row_bytes);  // dense: one copy
+  const uint64_t row_bytes = row_size(), stride = header_.row_stride, out_row = header_.dim * DtypeSize(as);
+  const Dtype stored = dtype();
+  if (stride == row_bytes) {  // dense: one copy or one conversion
+    if (as == stored) {
+      std::memcpy(out.data(), data_ + first * row_bytes, count * row_bytes);
+    } else {
+      ConvertElements(stored, data_ + first * row_bytes, as, out.data(), count * header_.dim);
+    }
     return Status::OK();
   }
-  for (uint64_t i = 0; i < count; ++i) std::memcpy(out.data() + i * header_.dim, row(first + i).data(), row_bytes);
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint8_t* src = data_ + (first + i) * stride;
+    if (as == stored) {
+      std::memcpy(out.data() + i * out_row, src, row_bytes);
+    } else {
+      ConvertElements(stored, src, as, out.data() + i * out_row, header_.dim);
+    }
+  }
   return Status::OK();
 }
 
@@ -174,7 +196,9 @@ Result<VerifyReport> TableReader::Verify(const VerifyOptions& options) const {
   const Header& h = header_;
   const uint8_t* base = file_.data();
   VerifyReport report;
-  if (h.version_minor == 0) {
+  // Gaps are zero in every minor version this reader knows (1.1 added
+  // dtypes, no sections); a later one may put sections there.
+  if (h.version_minor <= kVersionMinor) {
     CheckZero(base, h.header_size, h.metadata_offset, "before the metadata", &report.bad_regions);
     CheckZero(base, h.metadata_offset + h.metadata_size, h.checksum_offset, "after the metadata",
               &report.bad_regions);

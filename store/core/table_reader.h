@@ -47,9 +47,14 @@ class TableReader final : public Table {
   // The whole file as mapped (header, metadata, checksums, padding, rows).
   std::span<const uint8_t> file_bytes() const { return file_.bytes(); }
 
-  // The row as floats. Unchecked. REQUIRES: id < rows().
-  std::span<const float> row(uint64_t id) const {
-    return {reinterpret_cast<const float*>(data_ + id * header_.row_stride), header_.dim};
+  // The row as floats. Unchecked. REQUIRES: id < rows(), dtype() float32.
+  std::span<const float> row(uint64_t id) const { return row_as<float>(id); }
+  // The row as stored elements of T: float for float32, uint16_t (the bit
+  // patterns) for float16 and bfloat16. Unchecked. REQUIRES: id < rows(),
+  // sizeof(T) == element_size().
+  template <typename T>
+  std::span<const T> row_as(uint64_t id) const {
+    return {reinterpret_cast<const T*>(data_ + id * header_.row_stride), header_.dim};
   }
   // Rows [first, first + count) as one contiguous byte range of the file.
   // REQUIRES: first + count <= rows().
@@ -57,13 +62,16 @@ class TableReader final : public Table {
     return {data_ + first * header_.row_stride, count * header_.row_stride};
   }
 
-  // Checked twin of row(): an out-of-range error names the id and the range.
+  // Checked twin of row(): an out-of-range error names the id and the
+  // range, and a table not of float32 is an invalid-argument error.
   Result<std::span<const float>> RowChecked(uint64_t id) const;
 
   // Table: every id is checked before anything is copied, so on error out
   // is untouched. Large gathers from rows not in memory read ahead.
-  Status Gather(std::span<const uint64_t> ids, std::span<float> out) const override;
-  Status ReadRows(uint64_t first, uint64_t count, std::span<float> out) const override;
+  using Table::Gather;
+  using Table::ReadRows;
+  Status Gather(std::span<const uint64_t> ids, Dtype as, std::span<uint8_t> out) const override;
+  Status ReadRows(uint64_t first, uint64_t count, Dtype as, std::span<uint8_t> out) const override;
 
   // Tells the kernel how the data pages will be read (whole table, or rows
   // [first, first + count)).

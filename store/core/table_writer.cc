@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "format/endian.h"
+#include "store/core/half.h"
 
 namespace embstore {
 
@@ -33,6 +34,7 @@ Result<std::unique_ptr<TableWriter>> TableWriter::Create(const std::string& path
   TableShape shape;
   shape.rows = rows;
   shape.dim = dim;
+  shape.dtype = static_cast<uint32_t>(options.dtype);
   shape.metadata_size = metadata.size();
   shape.block_rows = options.block_rows;
   EMB_ASSIGN_OR_RETURN(Header header, PlanLayout(shape));
@@ -67,22 +69,36 @@ Status TableWriter::FlushBuffer() {
   return Status::OK();
 }
 
-Status TableWriter::Append(std::span<const float> values) {
+Status TableWriter::Append(std::span<const uint8_t> elements, Dtype as) {
   if (dead_) return Status::InvalidArgument(path_ + ": writer already finished or failed");
   if (mapping_ != nullptr) return Status::InvalidArgument(path_ + ": Append on a mapped writer");
-  const uint64_t dim = header_.dim;
-  if (values.size() % dim != 0) {
-    return Status::InvalidArgument("append: " + std::to_string(values.size()) +
-                                   " floats is not a whole number of rows of dim " + std::to_string(dim));
+  const uint64_t dim = header_.dim, esize = DtypeSize(as);
+  if (esize == 0 || elements.size() % (dim * esize) != 0) {
+    return Status::InvalidArgument("append: " + std::to_string(elements.size()) + " bytes of " + DtypeName(as) +
+                                   " is not a whole number of rows of dim " + std::to_string(dim));
   }
-  const uint64_t n = values.size() / dim;
+  const uint64_t n = elements.size() / (dim * esize);
   if (n > header_.rows - rows_written_) {
     return Status::InvalidArgument("append: " + std::to_string(n) + " rows would exceed the table's " +
                                    std::to_string(header_.rows) + " rows (" + std::to_string(rows_written_) +
                                    " already written)");
   }
-  const uint8_t* src = reinterpret_cast<const uint8_t*>(values.data());
-  uint64_t left = n * header_.row_stride;  // row_stride == dim * 4 for files we write
+  const Dtype stored = static_cast<Dtype>(header_.dtype);
+  if (as == stored) return AppendStored(elements.data(), n);
+  // Converted a piece at a time (at least one row), so memory stays small.
+  const uint64_t in_row = dim * esize, out_row = header_.row_stride;
+  const uint64_t piece = std::max<uint64_t>(1, kBufferSize / out_row);
+  for (uint64_t r = 0; r < n; r += piece) {
+    const uint64_t m = std::min(piece, n - r);
+    convert_.resize(m * out_row);
+    ConvertElements(as, elements.data() + r * in_row, stored, convert_.data(), m * dim);
+    EMB_RETURN_IF_ERROR(AppendStored(convert_.data(), m));
+  }
+  return Status::OK();
+}
+
+Status TableWriter::AppendStored(const uint8_t* src, uint64_t n) {
+  uint64_t left = n * header_.row_stride;  // row_stride == dim * element size for files we write
   const uint64_t block_bytes = uint64_t{header_.checksum_block_rows} * header_.row_stride;
   while (left > 0) {
     const size_t take = static_cast<size_t>(std::min<uint64_t>(
@@ -121,13 +137,21 @@ Status TableWriter::Finish() {
 }
 
 Result<std::span<float>> TableWriter::MapRows() {
+  if (header_.dtype != static_cast<uint32_t>(Dtype::kFloat32)) {
+    return Status::InvalidArgument(path_ + ": MapRows on a " + DtypeName(header_.dtype) + " table");
+  }
+  EMB_ASSIGN_OR_RETURN(auto bytes, MapRowBytes());
+  return std::span<float>(reinterpret_cast<float*>(bytes.data()), header_.rows * header_.dim);
+}
+
+Result<std::span<uint8_t>> TableWriter::MapRowBytes() {
   if (dead_) return Status::InvalidArgument(path_ + ": writer already finished or failed");
   if (rows_written_ != 0 || mapping_ != nullptr) {
     return Status::InvalidArgument(path_ + ": MapRows after rows were appended or mapped");
   }
   EMB_ASSIGN_OR_RETURN(auto bytes, file_->Map(header_.data_offset, header_.data_size));
   mapping_ = bytes.data();
-  return std::span<float>(reinterpret_cast<float*>(bytes.data()), header_.rows * header_.dim);
+  return bytes;
 }
 
 Status TableWriter::FinishMapped(std::span<const uint64_t> block_hashes) {

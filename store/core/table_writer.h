@@ -36,6 +36,7 @@
 namespace embstore {
 
 struct WriterOptions {
+  Dtype dtype = Dtype::kFloat32;  // the element type rows are stored in
   Metadata metadata;
   uint64_t block_rows = 0;  // rows per checksum block; 0 picks ~1 MiB blocks
   bool sync = true;         // fsync file and folder before returning from Finish
@@ -58,9 +59,15 @@ class TableWriter {
   const Header& header() const { return header_; }
   uint64_t rows_written() const { return rows_written_; }
 
-  // Appends whole rows: values.size() must be a multiple of dim and not
+  // Appends whole rows of elements of type `as`, converted to the table's
+  // dtype where they differ (PyTorch's rounding, store/core/half.h):
+  // elements.size() must be a multiple of dim * DtypeSize(as) and not
   // exceed the rows still owed.
-  Status Append(std::span<const float> values);
+  Status Append(std::span<const uint8_t> elements, Dtype as);
+  // The same for float32 rows.
+  Status Append(std::span<const float> values) {
+    return Append({reinterpret_cast<const uint8_t*>(values.data()), values.size_bytes()}, Dtype::kFloat32);
+  }
 
   // Replaces the metadata given at Create, before Finish: for values known
   // only once every row is written (a checksum of the source). The new
@@ -76,7 +83,9 @@ class TableWriter {
   // block (FORMAT.md, "Checksum table"). Not mixed with Append. Fails with
   // not-supported where the file's space could not be reserved up front,
   // since a write through a mapping cannot report a full disk.
+  // REQUIRES for MapRows: a float32 table; MapRowBytes maps any.
   Result<std::span<float>> MapRows();
+  Result<std::span<uint8_t>> MapRowBytes();
   Status FinishMapped(std::span<const uint64_t> block_hashes);
 
  private:
@@ -84,6 +93,7 @@ class TableWriter {
   void Discard();              // unmaps, removes the temporary file
   Status Fail(Status status);  // Discard(), then returns status
   Status FlushBuffer();
+  Status AppendStored(const uint8_t* src, uint64_t n);  // n rows of the table's own dtype
   Status Commit();  // writes metadata, checksums and header; fsync; rename
 
   std::unique_ptr<AtomicFile> file_;
@@ -91,6 +101,7 @@ class TableWriter {
   Header header_;
   std::string metadata_bytes_;
   std::vector<uint8_t> buffer_;
+  std::vector<uint8_t> convert_;  // Append of another dtype: rows converted here
   uint64_t write_offset_;  // file offset of buffer_[0]
   uint64_t rows_written_ = 0;
   uint64_t block_bytes_done_ = 0;  // bytes of the current block hashed so far

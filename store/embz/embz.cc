@@ -14,6 +14,7 @@
 #include "format/checksum.h"
 #include "format/endian.h"
 #include "store/core/atomic_file.h"
+#include "store/core/half.h"
 #include "store/core/parallel.h"
 
 namespace embstore {
@@ -147,7 +148,7 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
       auto bytes = table.row_bytes(r0, n);
       std::vector<uint8_t>& out_slot = slot[f % window];
       out_slot.clear();
-      Status st = EncodeFrame(bytes, options.level, &out_slot);
+      Status st = EncodeFrame(bytes, options.level, &out_slot, kEmbzCodecCurrent, table.dtype());
       seek[f].checksum = Hash64(bytes.data(), bytes.size());
       std::lock_guard<std::mutex> lock(mu);
       slot_status[f % window] = st;
@@ -339,7 +340,7 @@ std::string EmbzReader::BlockMismatch(uint64_t b, uint64_t stored, uint64_t comp
 
 Status EmbzReader::DecodeFrameRaw(uint64_t f, std::span<uint8_t> out) const {
   const EmbzSeekEntry e = Seek(f);
-  Status st = DecodeFrame(file_.bytes().subspan(e.offset, e.coded_size), out, embz_.codec);
+  Status st = DecodeFrame(file_.bytes().subspan(e.offset, e.coded_size), out, embz_.codec, dtype());
   if (!st.ok()) return Status::Corruption(st.message());
   if (Hash64(out.data(), out.size()) != e.checksum) return Status::Corruption("checksum mismatch");
   return Status::OK();
@@ -489,22 +490,29 @@ Status EmbzReader::CheckBlocksOf(uint64_t f, const FramePtr& frame) const {
 }
 
 Status EmbzReader::ReadRow(uint64_t id, std::span<float> out) const {
-  if (id >= table_.rows) return Status::OutOfRange(OutOfRangeMessage(id, table_.rows));
-  if (out.size() != table_.dim) return Status::InvalidArgument("ReadRow: output holds " + std::to_string(out.size()) + " floats, a row " + std::to_string(table_.dim));
-  const uint64_t f = id / embz_.frame_rows;
-  EMB_ASSIGN_OR_RETURN(auto frame, Frame(f));
-  std::memcpy(out.data(), frame->data() + (id - f * embz_.frame_rows) * table_.row_stride, table_.dim * sizeof(float));
+  const uint64_t ids[1] = {id};
+  return Gather(ids, out);
+}
+
+Status EmbzReader::Gather(std::span<const uint64_t> ids, Dtype as, std::span<uint8_t> out) const {
+  EMB_RETURN_IF_ERROR(CheckRowsOut(ids.size(), table_.dim, as, out).WithContext("gather"));
+  for (uint64_t id : ids)
+    if (id >= table_.rows) return Status::OutOfRange(OutOfRangeMessage(id, table_.rows));
+  const uint64_t out_row = table_.dim * DtypeSize(as);
+  for (size_t k = 0; k < ids.size(); ++k) {
+    const uint64_t f = ids[k] / embz_.frame_rows;
+    EMB_ASSIGN_OR_RETURN(auto frame, Frame(f));
+    CopyRow(frame->data() + (ids[k] - f * embz_.frame_rows) * table_.row_stride, as, out.data() + k * out_row);
+  }
   return Status::OK();
 }
 
-Status EmbzReader::Gather(std::span<const uint64_t> ids, std::span<float> out) const {
-  EMB_RETURN_IF_ERROR(CheckRowsOut(ids.size(), table_.dim, out).WithContext("gather"));
-  for (uint64_t id : ids)
-    if (id >= table_.rows) return Status::OutOfRange(OutOfRangeMessage(id, table_.rows));
-  for (size_t k = 0; k < ids.size(); ++k) {
-    EMB_RETURN_IF_ERROR(ReadRow(ids[k], out.subspan(k * table_.dim, table_.dim)));
+void EmbzReader::CopyRow(const uint8_t* src, Dtype as, uint8_t* dst) const {
+  if (as == dtype()) {
+    std::memcpy(dst, src, row_size());
+  } else {
+    ConvertElements(dtype(), src, as, dst, table_.dim);
   }
-  return Status::OK();
 }
 
 Status EmbzReader::Walk(AtomicFile* out, unsigned threads, const std::function<void(uint64_t, uint64_t)>& progress,
@@ -667,17 +675,15 @@ Status EmbzReader::Walk(AtomicFile* out, unsigned threads, const std::function<v
   return Status::OK();
 }
 
-Status EmbzReader::ReadRows(uint64_t first, uint64_t count, std::span<float> out) const {
+Status EmbzReader::ReadRows(uint64_t first, uint64_t count, Dtype as, std::span<uint8_t> out) const {
   EMB_RETURN_IF_ERROR(CheckRowRange(first, count, table_.rows));
-  EMB_RETURN_IF_ERROR(CheckRowsOut(count, table_.dim, out).WithContext("read rows"));
-  const uint64_t fr = embz_.frame_rows, dim = table_.dim, stride = table_.row_stride;
+  EMB_RETURN_IF_ERROR(CheckRowsOut(count, table_.dim, as, out).WithContext("read rows"));
+  const uint64_t fr = embz_.frame_rows, stride = table_.row_stride, out_row = table_.dim * DtypeSize(as);
   for (uint64_t row = first; row < first + count;) {
     const uint64_t f = row / fr;
     EMB_ASSIGN_OR_RETURN(auto frame, Frame(f));
     const uint64_t end = std::min(first + count, f * fr + FrameRows(f));
-    for (; row < end; ++row) {
-      std::memcpy(out.data() + (row - first) * dim, frame->data() + (row - f * fr) * stride, dim * sizeof(float));
-    }
+    for (; row < end; ++row) CopyRow(frame->data() + (row - f * fr) * stride, as, out.data() + (row - first) * out_row);
   }
   return Status::OK();
 }

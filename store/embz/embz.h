@@ -120,8 +120,10 @@ class EmbzReader final : public Table {
   // Copies row id into out (dim() floats). Errors name the id and range, or
   // the frame (or checksum block) and its rows when the data is damaged.
   Status ReadRow(uint64_t id, std::span<float> out) const;
-  Status Gather(std::span<const uint64_t> ids, std::span<float> out) const override;
-  Status ReadRows(uint64_t first, uint64_t count, std::span<float> out) const override;
+  using Table::Gather;
+  using Table::ReadRows;
+  Status Gather(std::span<const uint64_t> ids, Dtype as, std::span<uint8_t> out) const override;
+  Status ReadRows(uint64_t first, uint64_t count, Dtype as, std::span<uint8_t> out) const override;
   // Advises the kernel about the coded frames that hold the rows.
   Status Advise(AccessHint hint, uint64_t first_row, uint64_t row_count) const override;
 
@@ -153,6 +155,8 @@ class EmbzReader final : public Table {
   // Decodes frame f into out (its exact size) and checks its checksum; the
   // error names the frame and its rows (DecodeFrameRaw's only what failed).
   Status DecodeFrameAt(uint64_t f, std::span<uint8_t> out) const;
+  // One stored row at src into dst as elements of `as`.
+  void CopyRow(const uint8_t* src, Dtype as, uint8_t* dst) const;
   Status DecodeFrameRaw(uint64_t f, std::span<uint8_t> out) const;
   // Frame f from the cache, or decoded into it; its blocks checked.
   Result<FramePtr> Frame(uint64_t f) const;

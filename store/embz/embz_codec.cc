@@ -179,6 +179,41 @@ void Merge(const uint8_t* exps, const uint8_t* rest, size_t n, uint8_t* dst) {
   MergeScalar(exps, rest, 0, n, dst);
 }
 
+// The filter for 2-byte elements (FORMAT.md, ".embz frames"): bfloat16 b ->
+// exponent byte (b >> 7) & 0xFF and one byte (b & 0x7F) | sign << 7;
+// float16 h -> its high byte (sign, 5 exponent bits, 2 mantissa bits) and
+// its low byte. Merge16 may run in place as Merge does (element i is
+// written to bytes [2i, 2i + 2) after rest[i] is read; rest sits at n..).
+void Split16(Dtype dtype, const uint8_t* src, size_t n, uint8_t* exps, uint8_t* rest) {
+  if (dtype == Dtype::kBFloat16) {
+    for (size_t i = 0; i < n; ++i) {
+      const uint16_t b = LoadLE16(src + 2 * i);
+      exps[i] = static_cast<uint8_t>(b >> 7);
+      rest[i] = static_cast<uint8_t>((b & 0x7Fu) | (b >> 15) << 7);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      exps[i] = src[2 * i + 1];
+      rest[i] = src[2 * i];
+    }
+  }
+}
+
+void Merge16(Dtype dtype, const uint8_t* exps, const uint8_t* rest, size_t n, uint8_t* dst) {
+  if (dtype == Dtype::kBFloat16) {
+    for (size_t i = 0; i < n; ++i) {
+      const uint16_t r = rest[i];
+      StoreLE16(dst + 2 * i, static_cast<uint16_t>((r & 0x7Fu) | uint16_t{exps[i]} << 7 | (r >> 7) << 15));
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t lo = rest[i];
+      dst[2 * i + 1] = exps[i];
+      dst[2 * i] = lo;
+    }
+  }
+}
+
 // Interleaving (FORMAT.md, ".embz frames"): symbol i is coded by lane
 // i % L, and lanes are split evenly over S word streams, lane j writing to
 // stream j / (L / S) in lane order. Codec 1: L = 4, S = 4 (four scalar
@@ -577,14 +612,22 @@ Status ZstdDecompressStream(std::span<const uint8_t> in, uint64_t size,
 }
 
 // Frame: u32 size of the rANS section | rANS(exponent bytes) | zstd(sign +
-// mantissa, 3 bytes per float, little-endian).
-Status EncodeFrame(std::span<const uint8_t> floats, int level, std::vector<uint8_t>* out, uint32_t codec) {
-  if (floats.size() % 4 != 0) return Status::InvalidArgument("frame of " + std::to_string(floats.size()) + " bytes");
-  const size_t n = floats.size() / 4;
+// mantissa, E - 1 bytes per element of E bytes, little-endian).
+Status EncodeFrame(std::span<const uint8_t> rows, int level, std::vector<uint8_t>* out, uint32_t codec,
+                   Dtype dtype) {
+  const size_t esize = DtypeSize(dtype);
+  if (esize == 0 || rows.size() % esize != 0) {
+    return Status::InvalidArgument("frame of " + std::to_string(rows.size()) + " bytes of " + DtypeName(dtype));
+  }
+  const size_t n = rows.size() / esize, rest_bytes = (esize - 1) * n;
   thread_local std::vector<uint8_t> exps, rest;
   exps.resize(n + 4);
-  rest.resize(3 * n + 4);  // slack: groups are stored 4 bytes at a time
-  Split(floats.data(), n, exps.data(), rest.data());
+  rest.resize(rest_bytes + 4);  // slack: 3-byte groups are stored 4 bytes at a time
+  if (esize == 4) {
+    Split(rows.data(), n, exps.data(), rest.data());
+  } else {
+    Split16(dtype, rows.data(), n, exps.data(), rest.data());
+  }
   const size_t base = out->size();
   out->resize(base + 4);
   RansEncode(std::span<const uint8_t>(exps).first(n), codec, out);
@@ -594,46 +637,56 @@ Status EncodeFrame(std::span<const uint8_t> floats, int level, std::vector<uint8
   // decoder then reads in place.
   const size_t mode_at = out->size();
   out->push_back(kRestZstd);
-  EMB_RETURN_IF_ERROR(ZstdCompress(std::span<const uint8_t>(rest).first(3 * n), level, out));
-  if (out->size() - mode_at - 1 >= 3 * n) {
+  EMB_RETURN_IF_ERROR(ZstdCompress(std::span<const uint8_t>(rest).first(rest_bytes), level, out));
+  if (out->size() - mode_at - 1 >= rest_bytes) {
     out->resize(mode_at);
     out->push_back(kRestRaw);
-    out->insert(out->end(), rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(3 * n));
+    out->insert(out->end(), rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(rest_bytes));
   }
   return Status::OK();
 }
 
-Status DecodeFrame(std::span<const uint8_t> coded, std::span<uint8_t> out, uint32_t codec) {
-  if (out.size() % 4 != 0) return Status::InvalidArgument("frame of " + std::to_string(out.size()) + " bytes");
+Status DecodeFrame(std::span<const uint8_t> coded, std::span<uint8_t> out, uint32_t codec, Dtype dtype) {
+  const size_t esize = DtypeSize(dtype);
+  if (esize == 0 || out.size() % esize != 0) {
+    return Status::InvalidArgument("frame of " + std::to_string(out.size()) + " bytes of " + DtypeName(dtype));
+  }
   if (coded.size() < 4) return Corrupt(std::to_string(coded.size()) + " bytes");
   const uint32_t rans_size = LoadLE32(coded.data());
   if (rans_size > coded.size() - 4) {
     return Corrupt("rANS section of " + std::to_string(rans_size) + " bytes in a frame of " +
                    std::to_string(coded.size()));
   }
-  const size_t n = out.size() / 4;
-  // The only scratch is the exponent bytes (a quarter of the frame): sign
-  // and mantissa bytes are read in place (raw) or inflated into the last
-  // three quarters of `out`, and Merge then fills `out` from the front.
-  // That is safe in place: float i is written to bytes [4i, 4i + 4), below
-  // the bytes n + 3i.. it and every later float read (i < n), and each
+  const size_t n = out.size() / esize, rest_bytes = (esize - 1) * n;
+  // The only scratch is the exponent bytes (1/E of the frame): sign and
+  // mantissa bytes are read in place (raw) or inflated into the last
+  // (E - 1)/E of `out`, and Merge then fills `out` from the front. That is
+  // safe in place: element i is written to bytes [Ei, Ei + E), below the
+  // bytes n + (E - 1)i.. it and every later element read (i < n), and each
   // step of every Merge loads before it stores.
   thread_local std::vector<uint8_t> exps;
   exps.resize(n + 4);
   EMB_RETURN_IF_ERROR(RansDecode(coded.subspan(4, rans_size), codec, std::span<uint8_t>(exps).first(n)));
   const auto tail = coded.subspan(4 + rans_size);
   if (tail.empty()) return Corrupt("no sign and mantissa section");
+  const uint8_t* rest;
   if (tail[0] == kRestRaw) {
-    if (tail.size() - 1 != 3 * n) {
+    if (tail.size() - 1 != rest_bytes) {
       return Corrupt("raw sign and mantissa section of " + std::to_string(tail.size() - 1) + " bytes, expected " +
-                     std::to_string(3 * n));
+                     std::to_string(rest_bytes));
     }
-    Merge(exps.data(), tail.data() + 1, n, out.data());  // read in place
-    return Status::OK();
+    rest = tail.data() + 1;  // read in place
+  } else if (tail[0] == kRestZstd) {
+    EMB_RETURN_IF_ERROR(ZstdDecompress(tail.subspan(1), out.subspan(n, rest_bytes)));
+    rest = out.data() + n;
+  } else {
+    return Corrupt("unknown sign and mantissa mode " + std::to_string(tail[0]));
   }
-  if (tail[0] != kRestZstd) return Corrupt("unknown sign and mantissa mode " + std::to_string(tail[0]));
-  EMB_RETURN_IF_ERROR(ZstdDecompress(tail.subspan(1), out.subspan(n, 3 * n)));
-  Merge(exps.data(), out.data() + n, n, out.data());
+  if (esize == 4) {
+    Merge(exps.data(), rest, n, out.data());
+  } else {
+    Merge16(dtype, exps.data(), rest, n, out.data());
+  }
   return Status::OK();
 }
 

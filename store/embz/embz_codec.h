@@ -28,6 +28,7 @@
 
 #include "format/embz_format.h"
 #include "format/status.h"
+#include "format/table_format.h"
 
 namespace embstore {
 
@@ -40,15 +41,18 @@ inline constexpr int kDefaultLevel = 3;
 // kEmbzCodecCurrent; readers pass what the file says (1 or 2, already
 // validated).
 
-// Appends the coded form of `floats` (bytes of little-endian float32; a
-// multiple of 4 bytes) to out.
-Status EncodeFrame(std::span<const uint8_t> floats, int level, std::vector<uint8_t>* out,
-                   uint32_t codec = kEmbzCodecCurrent);
+// Appends the coded form of `rows` (little-endian elements of dtype: a
+// multiple of its size) to out. 2-byte elements (float16, bfloat16) split
+// into an exponent byte and one byte of sign and mantissa.
+Status EncodeFrame(std::span<const uint8_t> rows, int level, std::vector<uint8_t>* out,
+                   uint32_t codec = kEmbzCodecCurrent, Dtype dtype = Dtype::kFloat32);
 
-// Decodes a frame into out, which must be exactly the frame's uncompressed
-// size. Every length inside the frame is checked against `coded` and `out`
-// before use; a damaged frame is an error, never an out-of-bounds access.
-Status DecodeFrame(std::span<const uint8_t> coded, std::span<uint8_t> out, uint32_t codec = kEmbzCodecCurrent);
+// Decodes a frame of elements of dtype into out, which must be exactly the
+// frame's uncompressed size. Every length inside the frame is checked
+// against `coded` and `out` before use; a damaged frame is an error, never
+// an out-of-bounds access.
+Status DecodeFrame(std::span<const uint8_t> coded, std::span<uint8_t> out, uint32_t codec = kEmbzCodecCurrent,
+                   Dtype dtype = Dtype::kFloat32);
 
 // The rANS coder on its own (tests, measurements): bytes in, bytes out.
 void RansEncode(std::span<const uint8_t> symbols, uint32_t codec, std::vector<uint8_t>* out);

@@ -113,16 +113,42 @@ Status Need2D(const std::vector<uint64_t>& shape, const std::string& what) {
   return Status::OK();
 }
 
-std::string ConversionText(SourceType type, bool big_endian, bool fortran) {
+// The table dtype a source element type is kept as, if it can be.
+std::optional<Dtype> SameDtype(SourceType type) {
+  switch (type) {
+    case SourceType::kFloat32: return Dtype::kFloat32;
+    case SourceType::kFloat16: return Dtype::kFloat16;
+    case SourceType::kBFloat16: return Dtype::kBFloat16;
+    case SourceType::kFloat64: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::string ConversionText(SourceType type, Dtype to, bool big_endian, bool fortran) {
   std::vector<std::string> steps;
+  const std::string from = SourceTypeName(type), target = DtypeName(to);
   if (big_endian) steps.push_back("byte-swapped from big-endian");
-  if (type == SourceType::kFloat16) steps.push_back("float16 to float32 (exact)");
-  if (type == SourceType::kBFloat16) steps.push_back("bfloat16 to float32 (exact)");
-  if (type == SourceType::kFloat64) steps.push_back("float64 to float32 (rounded to nearest)");
+  if (type == SourceType::kFloat64) {
+    steps.push_back("float64 to float32 (rounded to nearest)");
+  } else if (SameDtype(type) != to) {
+    steps.push_back(to == Dtype::kFloat32 ? from + " to float32 (exact)"
+                                          : from + " to " + target + " (rounded to nearest even, as PyTorch's .to)");
+  }
   if (fortran) steps.push_back("Fortran order transposed to rows");
   std::string s;
   for (const auto& step : steps) s += (s.empty() ? "" : "; ") + step;
-  return s.empty() ? "none (float32 copied as it is)" : s;
+  return s.empty() ? "none (" + target + " copied as it is)" : s;
+}
+
+// n elements of esize bytes at src, little-endian or big-endian, to out as
+// little-endian.
+void CopyLE(const uint8_t* src, uint64_t n, uint64_t esize, bool big_endian, uint8_t* out) {
+  if (!big_endian || esize == 1) {
+    std::memcpy(out, src, n * esize);
+    return;
+  }
+  for (uint64_t i = 0; i < n; ++i)
+    for (uint64_t b = 0; b < esize; ++b) out[i * esize + b] = src[i * esize + esize - 1 - b];
 }
 
 Result<Source> NpySource(std::span<const uint8_t> file, const std::string& path) {
@@ -290,12 +316,25 @@ Status ImportTable(const std::string& source, const std::string& dst, const Impo
   }
   Source& src = *opened;
   const uint64_t esize = SourceTypeSize(src.type);
+  const Dtype target = options.dtype ? *options.dtype : SameDtype(src.type).value_or(Dtype::kFloat32);
+  if (src.type == SourceType::kFloat64 && target != Dtype::kFloat32) {
+    return Status::InvalidArgument(source + ": a float64 array imports as float32; rounding it to " +
+                                   DtypeName(target) + " through float32 would round twice ('embstore convert' "
+                                   "rounds a float32 table as PyTorch's .to does)");
+  }
+  // float64, and widening to float32, go through the NumPy-exact Convert;
+  // everything else is copied as stored elements and converted, if at all,
+  // by the writer (PyTorch's rounding).
+  const bool numpy_widen = target == Dtype::kFloat32 && src.type != SourceType::kFloat32;
+  const Dtype append_as = numpy_widen ? Dtype::kFloat32 : *SameDtype(src.type);
+  const uint64_t append_esize = DtypeSize(append_as);
   Metadata metadata = src.metadata;
   metadata["embstore.version"] = kEmbstoreVersion;
   metadata["import.source"] = std::filesystem::path(source).filename().string();
-  metadata["import.conversion"] = ConversionText(src.type, src.big_endian, src.fortran);
+  metadata["import.conversion"] = ConversionText(src.type, target, src.big_endian, src.fortran);
   metadata["import.xxh3"] = std::string(16, '0');  // filled in at the end: same length, same layout
   WriterOptions wo;
+  wo.dtype = target;
   wo.metadata = metadata;
   wo.sync = options.sync;
   wo.replace = options.replace;
@@ -312,7 +351,7 @@ Status ImportTable(const std::string& source, const std::string& dst, const Impo
                     static_cast<uint64_t>(src.data.data() - file.data()), src.data.size());
 
   const uint64_t block_rows = std::max<uint64_t>(1, kBlockBytes / (src.dim * 4));
-  std::vector<float> block(block_rows * src.dim);
+  std::vector<uint8_t> block(block_rows * src.dim * append_esize);
   StreamingHash hash;
   uint64_t fortran_hash = 0;
   if (src.fortran) {  // stored order is column-major: the whole source, first
@@ -320,22 +359,32 @@ Status ImportTable(const std::string& source, const std::string& dst, const Impo
     if (!h) return options.cancel->Error();
     fortran_hash = *h;
   }
-  std::vector<float> column;
+  // n elements at in (as stored) -> n elements of append_as at out.
+  auto convert = [&](const uint8_t* in, uint64_t n, uint8_t* out) {
+    if (numpy_widen) {
+      Convert(in, n, src.type, src.big_endian, reinterpret_cast<float*>(out));
+    } else {
+      CopyLE(in, n, esize, src.big_endian, out);
+    }
+  };
+  std::vector<uint8_t> column;
   for (uint64_t r0 = 0; r0 < src.rows; r0 += block_rows) {
     if (IsCancelled(options.cancel)) return options.cancel->Error();
     const uint64_t n = std::min(block_rows, src.rows - r0);
     if (!src.fortran) {
       const std::span<const uint8_t> in = src.data.subspan(r0 * src.dim * esize, n * src.dim * esize);
       hash.Update(in.data(), in.size());
-      Convert(in.data(), n * src.dim, src.type, src.big_endian, block.data());
+      convert(in.data(), n * src.dim, block.data());
     } else {
-      column.resize(n);
+      column.resize(n * append_esize);
       for (uint64_t j = 0; j < src.dim; ++j) {
-        Convert(src.data.data() + (j * src.rows + r0) * esize, n, src.type, src.big_endian, column.data());
-        for (uint64_t i = 0; i < n; ++i) block[i * src.dim + j] = column[i];
+        convert(src.data.data() + (j * src.rows + r0) * esize, n, column.data());
+        for (uint64_t i = 0; i < n; ++i) {
+          std::memcpy(&block[(i * src.dim + j) * append_esize], &column[i * append_esize], append_esize);
+        }
       }
     }
-    EMB_RETURN_IF_ERROR(writer->Append(std::span<const float>(block.data(), n * src.dim)));
+    EMB_RETURN_IF_ERROR(writer->Append(std::span<const uint8_t>(block.data(), n * src.dim * append_esize), append_as));
     if (options.progress) options.progress((r0 + n) * src.dim * esize, src.data.size());
   }
   metadata["import.xxh3"] = Hex64(src.fortran ? fortran_hash : hash.Digest());
@@ -350,20 +399,27 @@ namespace {
 // before any row is written.
 Status ExportRows(const std::string& dst, uint64_t rows, uint64_t dim, const Metadata& metadata,
                   const RowSource& rows_of, const ExportOptions& options, const std::function<Status()>& check_source) {
+  const Dtype dtype = options.dtype.value_or(Dtype::kFloat32);
+  const uint64_t esize = DtypeSize(dtype);
   std::string head;
   if (EndsWith(dst, ".npy")) {
-    head = EncodeNpyHeader(rows, dim);
+    if (dtype == Dtype::kBFloat16) {
+      return Status::InvalidArgument(dst + ": a .npy cannot hold bfloat16 (NumPy has no such type); export with "
+                                     "--dtype float32 (exact), or to .safetensors (BF16)");
+    }
+    head = EncodeNpyHeader(rows, dim, dtype == Dtype::kFloat16 ? "<f2" : "<f4");
   } else if (EndsWith(dst, ".safetensors")) {
     std::map<std::string, std::string> text;
     for (const auto& [k, v] : metadata)
       if (EscapeForDisplay(v) == v) text[k] = v;  // UTF-8 without control characters only
     text["format"] = "pt";  // what PyTorch's save_file writes: the tensors are torch tensors
-    EMB_ASSIGN_OR_RETURN(head, EncodeSafetensorsHeader(options.tensor_name, rows, dim, text));
+    const char* name = dtype == Dtype::kFloat16 ? "F16" : dtype == Dtype::kBFloat16 ? "BF16" : "F32";
+    EMB_ASSIGN_OR_RETURN(head, EncodeSafetensorsHeader(options.tensor_name, rows, dim, text, name, esize));
   } else {
     return Status::InvalidArgument(dst + ": export writes .npy or .safetensors (name the file so)");
   }
   uint64_t data_size;
-  if (!CheckedMul(rows, dim, &data_size) || !CheckedMul(data_size, 4, &data_size)) {
+  if (!CheckedMul(rows, dim, &data_size) || !CheckedMul(data_size, esize, &data_size)) {
     return Status::InvalidArgument("table too large");
   }
   AtomicFileOptions fo;
@@ -373,16 +429,31 @@ Status ExportRows(const std::string& dst, uint64_t rows, uint64_t dim, const Met
   EMB_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(dst, head.size() + data_size, fo));
   if (check_source) EMB_RETURN_IF_ERROR(check_source());
   EMB_RETURN_IF_ERROR(out->WriteAt(head.data(), head.size(), 0));
-  const uint64_t block_rows = std::max<uint64_t>(1, kBlockBytes / (dim * 4));
-  std::vector<float> block(block_rows * dim);
+  const uint64_t row_bytes = dim * esize;
+  const uint64_t block_rows = std::max<uint64_t>(1, kBlockBytes / row_bytes);
+  std::vector<uint8_t> block(block_rows * row_bytes);
   for (uint64_t r0 = 0; r0 < rows; r0 += block_rows) {
     if (IsCancelled(options.cancel)) return options.cancel->Error();
     const uint64_t n = std::min(block_rows, rows - r0);
-    EMB_ASSIGN_OR_RETURN(const float* rows_here, rows_of(r0, n, block.data()));
-    EMB_RETURN_IF_ERROR(out->WriteAt(rows_here, n * dim * 4, head.size() + r0 * dim * 4));
+    EMB_ASSIGN_OR_RETURN(const uint8_t* rows_here, rows_of(r0, n, block.data()));
+    EMB_RETURN_IF_ERROR(out->WriteAt(rows_here, n * row_bytes, head.size() + r0 * row_bytes));
     if (options.progress) options.progress(r0 + n, rows);
   }
   return out->Commit();
+}
+
+// A check that the table's rows match its checksums, for writers of
+// formats that carry none (or that record the source's checksum).
+std::function<Status()> VerifyFirst(const Table& table, const CancelToken* cancel, const char* verb) {
+  if (table.checks_rows_on_read()) return {};
+  return [&table, cancel, verb]() -> Status {
+    VerifyOptions vo;
+    vo.cancel = cancel;
+    EMB_ASSIGN_OR_RETURN(VerifyReport report, table.Verify(vo));
+    if (report.ok()) return Status::OK();
+    return Status::Corruption(table.path() + ": the table to " + verb + " fails verification (" + report.Summary() +
+                              "); nothing was written ('embstore verify' lists them all)");
+  };
 }
 
 }  // namespace
@@ -395,25 +466,59 @@ Status ExportTable(const std::string& dst, uint64_t rows, uint64_t dim, const Me
 Status ExportTable(const Table& table, const std::string& dst, const ExportOptions& options) {
   const Header& h = table.header();
   const TableReader* mapped = table.mapped();
-  std::function<Status()> verify;
-  if (!table.checks_rows_on_read()) {
-    verify = [&]() -> Status {
-      VerifyOptions vo;
-      vo.cancel = options.cancel;
-      EMB_ASSIGN_OR_RETURN(VerifyReport report, table.Verify(vo));
-      if (report.ok()) return Status::OK();
-      return Status::Corruption(table.path() + ": the table to export fails verification (" + report.Summary() +
-                                "); nothing was written ('embstore verify' lists them all)");
-    };
-  }
+  ExportOptions o = options;
+  const Dtype dtype = options.dtype.value_or(table.dtype());
+  o.dtype = dtype;
+  const uint64_t row_bytes = h.dim * DtypeSize(dtype);
   return ExportRows(
       dst, h.rows, h.dim, table.metadata(),
-      [&](uint64_t first, uint64_t count, float* scratch) -> Result<const float*> {
-        if (mapped != nullptr && h.row_stride == h.dim * 4) return mapped->row(first).data();  // no copy
-        EMB_RETURN_IF_ERROR(table.ReadRows(first, count, std::span<float>(scratch, count * h.dim)));
-        return static_cast<const float*>(scratch);
+      [&](uint64_t first, uint64_t count, uint8_t* scratch) -> Result<const uint8_t*> {
+        if (mapped != nullptr && dtype == table.dtype() && h.row_stride == row_bytes) {
+          return mapped->row_bytes(first, count).data();  // no copy
+        }
+        EMB_RETURN_IF_ERROR(table.ReadRows(first, count, dtype, std::span<uint8_t>(scratch, count * row_bytes)));
+        return static_cast<const uint8_t*>(scratch);
       },
-      options, verify);
+      o, VerifyFirst(table, options.cancel, "export"));
+}
+
+Status ConvertTable(const Table& table, const std::string& dst, const ConvertOptions& options) {
+  const Header& h = table.header();
+  const Dtype from = table.dtype(), to = options.dtype;
+  Metadata metadata = table.metadata();
+  metadata["embstore.version"] = kEmbstoreVersion;
+  metadata["convert.source"] = std::filesystem::path(table.path()).filename().string();
+  metadata["convert.dtype"] = DtypeName(from);
+  metadata["convert.rounding"] =
+      from == to ? "none (copied as it is)"
+      : DtypeSize(to) >= DtypeSize(from) && to == Dtype::kFloat32
+          ? std::string(DtypeName(from)) + " to float32 (exact)"
+          : std::string(DtypeName(from)) + " to " + DtypeName(to) + " (rounded to nearest even, as PyTorch's .to)";
+  metadata["convert.xxh3"] = std::string(16, '0');  // filled in at the end
+  WriterOptions wo;
+  wo.dtype = to;
+  wo.metadata = metadata;
+  wo.sync = options.sync;
+  wo.replace = options.replace;
+  wo.cancel = options.cancel;
+  EMB_ASSIGN_OR_RETURN(auto writer, TableWriter::Create(dst, h.rows, h.dim, wo));
+  if (auto verify = VerifyFirst(table, options.cancel, "convert")) EMB_RETURN_IF_ERROR(verify());
+  const uint64_t in_row = table.row_size();
+  const uint64_t block_rows = std::max<uint64_t>(1, kBlockBytes / in_row);
+  std::vector<uint8_t> block(block_rows * in_row);
+  StreamingHash hash;  // of the source rows as stored (dense)
+  for (uint64_t r0 = 0; r0 < h.rows; r0 += block_rows) {
+    if (IsCancelled(options.cancel)) return options.cancel->Error();
+    const uint64_t n = std::min(block_rows, h.rows - r0);
+    const std::span<uint8_t> rows(block.data(), n * in_row);
+    EMB_RETURN_IF_ERROR(table.ReadRows(r0, n, from, rows));
+    hash.Update(rows.data(), rows.size());
+    EMB_RETURN_IF_ERROR(writer->Append(rows, from));
+    if (options.progress) options.progress(r0 + n, h.rows);
+  }
+  metadata["convert.xxh3"] = Hex64(hash.Digest());
+  EMB_RETURN_IF_ERROR(writer->ReplaceMetadata(metadata));
+  return writer->Finish();
 }
 
 }  // namespace embstore

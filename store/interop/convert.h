@@ -3,17 +3,24 @@
 //
 // Import maps the source read-only and streams it into a new table (a
 // TableWriter: temporary file, rename), a block of rows at a time, so a
-// table larger than RAM imports without being loaded. float32 is copied as
-// it is; float16, bfloat16 and float64 are converted to float32 (float16
-// and bfloat16 exactly, float64 rounded to nearest, as NumPy's and
-// PyTorch's casts do); big-endian data is byte-swapped; a Fortran-order
-// .npy is transposed into rows. The table's metadata records the source
-// (file name, format, tensor, dtype, what was converted) and the XXH3-64 of
-// the source tensor's bytes as stored.
+// table larger than RAM imports without being loaded. A table keeps the
+// source's element type: float32, float16 and bfloat16 are copied as they
+// are; float64 becomes float32 (rounded to nearest, as NumPy's astype).
+// Asked for another dtype, import converts: to float32 exactly as NumPy's
+// astype widens (float16 NaN payloads kept as they are), to float16 or
+// bfloat16 as PyTorch's .to(dtype) rounds (store/core/half.h). Big-endian
+// data is byte-swapped; a Fortran-order .npy is transposed into rows. The
+// table's metadata records the source (file name, format, tensor, dtype,
+// what was converted) and the XXH3-64 of the source tensor's bytes as stored.
 //
-// Export writes a file NumPy maps with numpy.load(mmap_mode='r') (data
-// 64-byte aligned, as NumPy writes it) or a safetensors file with one F32
-// tensor (data 8-byte aligned), through the same temporary-file-and-rename.
+// Export writes the table's own element type (or the one asked for) as a
+// file NumPy maps with numpy.load(mmap_mode='r') (data 64-byte aligned, as
+// NumPy writes it; float32 or float16, since NumPy has no bfloat16) or a
+// safetensors file with one F32, F16 or BF16 tensor (data 8-byte aligned),
+// through the same temporary-file-and-rename.
+//
+// Convert makes a new table of another dtype from any table, rounding as
+// PyTorch's Tensor.to(dtype) does.
 //
 // Stateless; safe from any thread.
 
@@ -22,6 +29,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +53,8 @@ struct ImportOptions {
   SourceFormat format = SourceFormat::kAuto;
   std::string tensor;         // safetensors: which tensor (empty: the only 2-D one)
   uint64_t rows = 0, dim = 0; // raw: the shape (the file must hold exactly that)
+  // The table's element type; unset: the source's (float64: float32).
+  std::optional<Dtype> dtype;
   bool sync = true;           // fsync before the rename
   // Replace a file at dst; false: an already-exists error if a file is there
   // when the table is put in place, however late it appeared.
@@ -66,20 +76,24 @@ Result<std::vector<SafetensorsTensor>> ListSafetensors(const std::string& source
 
 struct ExportOptions {
   std::string tensor_name = "weight";  // safetensors only
+  // The element type written; unset: the table's own. A .npy cannot hold
+  // bfloat16 (NumPy has no such type): an invalid-argument error.
+  std::optional<Dtype> dtype;
   bool sync = true;
   bool replace = true;  // as ImportOptions::replace
   std::function<void(uint64_t, uint64_t)> progress;  // (rows done, rows total)
   const CancelToken* cancel = nullptr;               // stops the work early (store/core/cancel.h)
 };
 
-// Rows [first, first + count) as float32: a pointer to count x dim floats,
-// either into the caller's own memory or into `scratch` (that many floats),
-// which it fills.
-using RowSource = std::function<Result<const float*>(uint64_t first, uint64_t count, float* scratch)>;
+// Rows [first, first + count) as elements of the dtype being written: a
+// pointer to count x dim of them, either into the caller's own memory or
+// into `scratch` (that many), which it fills.
+using RowSource = std::function<Result<const uint8_t*>(uint64_t first, uint64_t count, uint8_t* scratch)>;
 
 // Writes the rows x dim table that `rows_of` produces as a .npy (if dst
 // ends in .npy) or a .safetensors (if it ends in .safetensors; the table's
-// metadata goes into __metadata__ where it is UTF-8).
+// metadata goes into __metadata__ where it is UTF-8), with elements of
+// options.dtype (unset: float32).
 Status ExportTable(const std::string& dst, uint64_t rows, uint64_t dim, const Metadata& metadata,
                    const RowSource& rows_of, const ExportOptions& options = {});
 // The same from any table: rows straight from the mapping when it has one,
@@ -88,6 +102,21 @@ Status ExportTable(const std::string& dst, uint64_t rows, uint64_t dim, const Me
 // safetensors file has no checksums to carry the damage, so it would be
 // laundered.
 Status ExportTable(const Table& table, const std::string& dst, const ExportOptions& options = {});
+
+struct ConvertOptions {
+  Dtype dtype = Dtype::kFloat32;  // the new table's element type
+  bool sync = true;
+  bool replace = true;  // as ImportOptions::replace
+  std::function<void(uint64_t, uint64_t)> progress;  // (rows done, rows total)
+  const CancelToken* cancel = nullptr;
+};
+// A new table at dst holding `table`'s rows as options.dtype, rounded as
+// PyTorch's Tensor.to(dtype) rounds (the same dtype copies). Its metadata is
+// the source's, plus convert.source (file name), convert.dtype (the
+// source's dtype), convert.rounding and convert.xxh3 (the source rows'
+// XXH3-64 as stored). A source whose rows are not checked as they are read
+// is verified first, as export does.
+Status ConvertTable(const Table& table, const std::string& dst, const ConvertOptions& options);
 
 }  // namespace embstore
 

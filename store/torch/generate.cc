@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <vector>
 
@@ -27,6 +28,7 @@
 #include "store/core/table_writer.h"
 #include "store/core/version.h"
 #include "store/torch/mt19937_jump.h"
+#include "store/torch/torch_half.h"
 #include "store/torch/torch_rng.h"
 
 namespace embstore {
@@ -96,23 +98,25 @@ constexpr uint64_t kChunk = 4096;
 // overwrite them.
 constexpr uint64_t kPrefaultElems = uint64_t{1} << 16;
 
-// Copies n floats with non-temporal stores where dst allows (16-byte
-// aligned): the table is far larger than the caches and written once.
-void StreamOut(float* dst, const float* src, uint64_t n) {
+// Copies n bytes with non-temporal stores where dst allows (16-byte
+// aligned; src is): the table is far larger than the caches and written once.
+void StreamOut(uint8_t* dst, const uint8_t* src, uint64_t n) {
 #if defined(__x86_64__)
   if ((reinterpret_cast<uintptr_t>(dst) & 15) == 0) {
     uint64_t i = 0;
-    for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_load_ps(src + i));
-    for (; i < n; ++i) dst[i] = src[i];
+    for (; i + 16 <= n; i += 16) {
+      _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i), _mm_load_si128(reinterpret_cast<const __m128i*>(src + i)));
+    }
+    std::memcpy(dst + i, src + i, n - i);
     return;
   }
 #endif
-  std::memcpy(dst, src, n * sizeof(float));
+  std::memcpy(dst, src, n);
 }
 
 // Faults in the pages of [p, p + bytes) with one call instead of a trap per
 // 4 KiB page (MADV_POPULATE_WRITE, Linux 5.14). A hint: errors are ignored.
-void Prefault(float* p, uint64_t bytes) {
+void Prefault(uint8_t* p, uint64_t bytes) {
 #ifdef MADV_POPULATE_WRITE
   const uintptr_t begin = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095};
   const uintptr_t end = reinterpret_cast<uintptr_t>(p) + bytes;
@@ -205,6 +209,9 @@ Metadata GenerateMetadata(const GenerateSpec& spec) {
   m["generator.init"] = InitName(spec.init);
   m["generator.kernel"] = TorchKernelName(spec.kernel);
   m["generator.seed"] = std::to_string(spec.seed);
+  // float32 tables record no dtype (the header has it), so they keep the
+  // bytes earlier versions wrote; half tables name the PyTorch path.
+  if (spec.dtype != Dtype::kFloat32) m["generator.dtype"] = DtypeName(spec.dtype);
   if (spec.init == Init::kNormal) {
     m["generator.mean"] = PythonRepr(spec.mean);
     m["generator.std"] = PythonRepr(spec.std);
@@ -223,6 +230,9 @@ std::string TorchReproduction(const Metadata& m, uint64_t rows, uint64_t dim) {
   const std::string init = Get(m, "generator.init"), kernel = Get(m, "generator.kernel");
   if (kernel != "avx2" && kernel != "scalar") return "";
   const std::string shape = std::to_string(rows) + ", " + std::to_string(dim);
+  const std::string dtype = Get(m, "generator.dtype");
+  if (!dtype.empty() && dtype != "float16" && dtype != "bfloat16") return "";
+  const std::string typed = dtype.empty() ? shape : shape + ", dtype=torch." + dtype;
   std::string make;
   if (init == "normal") {
     double mean, std;
@@ -230,14 +240,14 @@ std::string TorchReproduction(const Metadata& m, uint64_t rows, uint64_t dim) {
       return "";
     }
     make = mean == 0.0 && std == 1.0 && !std::signbit(mean)
-               ? "torch.nn.Embedding(" + shape + ").weight.detach()"
-               : "torch.empty(" + shape + ").normal_(" + PythonRepr(mean) + ", " + PythonRepr(std) + ")";
+               ? "torch.nn.Embedding(" + typed + ").weight.detach()"
+               : "torch.empty(" + typed + ").normal_(" + PythonRepr(mean) + ", " + PythonRepr(std) + ")";
   } else if (init == "uniform") {
     double low, high;
     if (!ParseDoubleExact(Get(m, "generator.low"), &low) || !ParseDoubleExact(Get(m, "generator.high"), &high)) {
       return "";
     }
-    make = "torch.empty(" + shape + ").uniform_(" + PythonRepr(low) + ", " + PythonRepr(high) + ")";
+    make = "torch.empty(" + typed + ").uniform_(" + PythonRepr(low) + ", " + PythonRepr(high) + ")";
   } else {
     return "";
   }
@@ -277,16 +287,28 @@ void NormalSerial(const GenerateSpec& spec, uint64_t n, float* out) {
 
 Status GenerateRows(const GenerateSpec& spec, std::span<float> out, OutputMemory memory, uint64_t block_rows,
                     uint64_t* block_hashes, const std::function<void(uint64_t, uint64_t)>& progress) {
+  if (spec.dtype != Dtype::kFloat32) {
+    return Status::InvalidArgument(std::string("generate: float32 output for a ") + DtypeName(spec.dtype) + " table");
+  }
+  return GenerateRows(spec, std::span<uint8_t>(reinterpret_cast<uint8_t*>(out.data()), out.size_bytes()), memory,
+                      block_rows, block_hashes, progress);
+}
+
+Status GenerateRows(const GenerateSpec& spec, std::span<uint8_t> out, OutputMemory memory, uint64_t block_rows,
+                    uint64_t* block_hashes, const std::function<void(uint64_t, uint64_t)>& progress) {
   EMB_RETURN_IF_ERROR(ValidateGenerateSpec(spec));
   const uint64_t rows = spec.rows, dim = spec.dim;
   const uint64_t n = rows * dim;  // both capped: no overflow
-  if (out.size() != n) {
-    return Status::InvalidArgument("generate: output holds " + std::to_string(out.size()) + " floats, the table " +
-                                   std::to_string(n));
+  const Dtype dtype = spec.dtype;
+  const uint64_t esize = DtypeSize(dtype);
+  const bool half = dtype != Dtype::kFloat32;
+  if (out.size() != n * esize) {
+    return Status::InvalidArgument("generate: output holds " + std::to_string(out.size()) + " bytes, the table " +
+                                   std::to_string(n * esize));
   }
   if (block_hashes != nullptr && block_rows == 0) return Status::InvalidArgument("generate: block_rows is 0");
-  float* data = out.data();
-  const uint64_t row_bytes = dim * sizeof(float);
+  uint8_t* data = out.data();
+  const uint64_t row_bytes = dim * esize;
   const uint64_t blocks = block_hashes ? (rows + block_rows - 1) / block_rows : 0;
   const bool normal = spec.init == Init::kNormal;
   // Section 5.4: with a partial last block, the last 16 outputs come from 16
@@ -299,11 +321,20 @@ Status GenerateRows(const GenerateSpec& spec, std::span<float> out, OutputMemory
   };
   auto hash_block = [&](uint64_t b) {  // from memory: for blocks the tail rewrote
     const uint64_t first = b * block_rows, count = std::min(block_rows, rows - first);
-    block_hashes[b] = Hash64(reinterpret_cast<const uint8_t*>(data) + first * row_bytes, count * row_bytes);
+    block_hashes[b] = Hash64(data + first * row_bytes, count * row_bytes);
   };
 
   if (normal && n < 16) {
-    NormalSerial(spec, n, data);
+    float v[16];
+    NormalSerial(spec, n, v);
+    for (uint64_t i = 0; i < n; ++i) {
+      if (half) {
+        const uint16_t h = RoundToHalfType(dtype, v[i]);  // double -> float -> the type, as c10 casts
+        std::memcpy(data + 2 * i, &h, 2);
+      } else {
+        std::memcpy(data + 4 * i, &v[i], 4);
+      }
+    }
     for (uint64_t b = 0; b < blocks; ++b) hash_block(b);
     if (progress) progress(n, n);
     return Status::OK();
@@ -319,6 +350,30 @@ Status GenerateRows(const GenerateSpec& spec, std::span<float> out, OutputMemory
   const Isa isa = DetectIsa();
   const float mean = static_cast<float>(spec.mean), std_f = static_cast<float>(spec.std);
   const float low = static_cast<float>(spec.low), range = static_cast<float>(spec.high) - low;
+  // Half types: PyTorch's generic kernels (store/torch/torch_half.h).
+  std::unique_ptr<HalfNormalKernel> half_normal;
+  if (half && normal) half_normal = std::make_unique<HalfNormalKernel>(dtype, spec.kernel, spec.mean, spec.std);
+  // Draws for elements [e, e + m) (m a multiple of 16 for normal) into
+  // `to`, m elements of the table's type; `draws` is scratch for half types.
+  auto make = [&](Mt19937& engine, uint64_t m, uint8_t* to, uint32_t* draws) {
+    if (!half) {
+      float* f = reinterpret_cast<float*>(to);
+      engine.FillUniform(f, m);
+      if (normal) {
+        NormalBlocks(spec.kernel, isa, f, m / 16, mean, std_f);
+      } else {
+        UniformTransform(spec.kernel, isa, f, f, m, low, range);
+      }
+      return;
+    }
+    engine.Fill(draws, m);
+    uint16_t* h = reinterpret_cast<uint16_t*>(to);
+    if (normal) {
+      half_normal->Blocks(draws, h, m / 16);
+    } else {
+      HalfUniform(dtype, draws, h, m, spec.low, spec.high);
+    }
+  };
   std::atomic<uint64_t> done{0};
 
   auto work = [&](unsigned w) {
@@ -332,7 +387,8 @@ Status GenerateRows(const GenerateSpec& spec, std::span<float> out, OutputMemory
     // read-for-ownership); fresh pages are faulted in just ahead (zeroed by
     // the kernel, so in cache) and written through the cache, since a
     // non-temporal store to a cached line costs a second write-back.
-    alignas(64) float scratch[kChunk];
+    alignas(64) uint8_t scratch[kChunk * 4];
+    alignas(64) uint32_t draws[kChunk];  // half types: the raw draws
     StreamingHash hash;
     uint64_t block = block_hashes ? r0 / block_rows : 0;
     const bool fresh = memory == OutputMemory::kFresh;
@@ -341,20 +397,15 @@ Status GenerateRows(const GenerateSpec& spec, std::span<float> out, OutputMemory
       const uint64_t m = std::min(kChunk, e1 - e);  // a multiple of 16 for normal
       if (fresh && e + m > faulted) {
         const uint64_t next = std::min(e1, faulted + kPrefaultElems);
-        Prefault(data + faulted, (next - faulted) * sizeof(float));
+        Prefault(data + faulted * esize, (next - faulted) * esize);
         faulted = next;
       }
-      engine.FillUniform(scratch, m);
-      if (normal) {
-        NormalBlocks(spec.kernel, isa, scratch, m / 16, mean, std_f);
-      } else {
-        UniformTransform(spec.kernel, isa, scratch, scratch, m, low, range);
-      }
+      make(engine, m, scratch, draws);
       for (uint64_t pos = e; block_hashes && pos < e + m;) {
         const uint64_t block_end = std::min(rows, (block + 1) * block_rows) * dim;
         const uint64_t take = std::min(e + m, block_end) - pos;
         const bool early = block_final_early(block);
-        if (early) hash.Update(scratch + (pos - e), take * sizeof(float));
+        if (early) hash.Update(scratch + (pos - e) * esize, take * esize);
         pos += take;
         if (pos == block_end) {
           if (early) block_hashes[block] = hash.Digest();
@@ -363,9 +414,9 @@ Status GenerateRows(const GenerateSpec& spec, std::span<float> out, OutputMemory
         }
       }
       if (fresh) {
-        std::memcpy(data + e, scratch, m * sizeof(float));  // hits the freshly zeroed lines
+        std::memcpy(data + e * esize, scratch, m * esize);  // hits the freshly zeroed lines
       } else {
-        StreamOut(data + e, scratch, m);
+        StreamOut(data + e * esize, scratch, m * esize);
       }
       e += m;
       done.fetch_add(m, std::memory_order_relaxed);
@@ -375,11 +426,11 @@ Status GenerateRows(const GenerateSpec& spec, std::span<float> out, OutputMemory
   EMB_RETURN_IF_ERROR(RunParallel(threads, work, &done, whole, progress, spec.cancel));
 
   if (tail) {
-    float t[16];
+    alignas(64) uint8_t t[16 * 4];
+    uint32_t draws[16];
     Mt19937 engine = Mt19937AfterDraws(spec.seed, n);
-    engine.FillUniform(t, 16);
-    NormalBlocks(spec.kernel, isa, t, 1, mean, std_f);
-    std::memcpy(data + n - 16, t, sizeof(t));
+    make(engine, 16, t, draws);
+    std::memcpy(data + (n - 16) * esize, t, 16 * esize);
   }
   for (uint64_t b = 0; b < blocks; ++b) {
     if (!block_final_early(b)) hash_block(b);
@@ -391,6 +442,7 @@ Status GenerateTable(const std::string& path, const GenerateSpec& spec,
                      const std::function<void(uint64_t, uint64_t)>& progress) {
   EMB_RETURN_IF_ERROR(ValidateGenerateSpec(spec));
   WriterOptions options;
+  options.dtype = spec.dtype;
   options.metadata = GenerateMetadata(spec);
   options.sync = spec.sync;
   options.cancel = spec.cancel;
@@ -400,7 +452,7 @@ Status GenerateTable(const std::string& path, const GenerateSpec& spec,
     if (progress) progress(total ? done * spec.rows / total : spec.rows, spec.rows);
   };
   std::vector<uint64_t> hashes(h.checksum_count);
-  auto mapped = writer->MapRows();
+  auto mapped = writer->MapRowBytes();
   if (mapped.ok()) {
     EMB_RETURN_IF_ERROR(
         GenerateRows(spec, *mapped, OutputMemory::kFresh, h.checksum_block_rows, hashes.data(), rows_progress));
@@ -410,12 +462,14 @@ Status GenerateTable(const std::string& path, const GenerateSpec& spec,
   // No reservable space (a filesystem without fallocate): generate into
   // memory and write it out, so a full disk is an error, not a fault in a
   // mapped page. This costs a table-sized buffer, on such filesystems only.
-  std::vector<float> table(spec.rows * spec.dim);
+  const uint64_t row_bytes = spec.dim * DtypeSize(spec.dtype);
+  std::vector<uint8_t> table(spec.rows * row_bytes);
   EMB_RETURN_IF_ERROR(GenerateRows(spec, table, OutputMemory::kResident, 0, nullptr, rows_progress));
-  const uint64_t piece = std::max<uint64_t>(1, (uint64_t{64} << 20) / (spec.dim * sizeof(float))) * spec.dim;
+  const uint64_t piece = std::max<uint64_t>(1, (uint64_t{64} << 20) / row_bytes) * row_bytes;
   for (uint64_t at = 0; at < table.size(); at += piece) {  // in pieces, to notice a cancel
     if (IsCancelled(spec.cancel)) return spec.cancel->Error();
-    EMB_RETURN_IF_ERROR(writer->Append(std::span<const float>(table).subspan(at, std::min<uint64_t>(piece, table.size() - at))));
+    EMB_RETURN_IF_ERROR(writer->Append(std::span<const uint8_t>(table).subspan(at, std::min<uint64_t>(piece, table.size() - at)),
+                                       spec.dtype));
   }
   return writer->Finish();
 }

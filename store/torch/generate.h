@@ -19,6 +19,7 @@
 
 #include "format/metadata.h"
 #include "format/status.h"
+#include "format/table_format.h"
 #include "store/core/cancel.h"
 #include "store/torch/torch_kernels.h"
 
@@ -39,6 +40,7 @@ struct GenerateSpec {
   uint64_t rows = 0;
   uint64_t dim = 0;
   uint64_t seed = 0;  // as torch.manual_seed reads it: only the low 32 bits matter
+  Dtype dtype = Dtype::kFloat32;  // nn.Embedding(..., dtype=): float16 and bfloat16 take PyTorch's half paths
   Init init = Init::kNormal;
   double mean = 0.0, std = 1.0;   // kNormal
   double low = 0.0, high = 1.0;   // kUniform
@@ -84,6 +86,10 @@ enum class OutputMemory {
 Status GenerateRows(const GenerateSpec& spec, std::span<float> out,
                     OutputMemory memory = OutputMemory::kResident, uint64_t block_rows = 0,
                     uint64_t* block_hashes = nullptr,
+                    const std::function<void(uint64_t, uint64_t)>& progress = {});
+// The same for any spec.dtype: out holds rows*dim elements of it (bytes).
+Status GenerateRows(const GenerateSpec& spec, std::span<uint8_t> out, OutputMemory memory = OutputMemory::kResident,
+                    uint64_t block_rows = 0, uint64_t* block_hashes = nullptr,
                     const std::function<void(uint64_t, uint64_t)>& progress = {});
 
 // Generates straight into a new table file's mapping (TableWriter: reserved

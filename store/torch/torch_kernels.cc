@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "format/half.h"
 #include "store/torch/torch_avx_constants.h"
 
 namespace embstore {
@@ -16,16 +17,8 @@ namespace {
 
 using namespace avx_constants;
 
-inline float F(uint32_t bits) {
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-inline uint32_t B(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
+inline float F(uint32_t bits) { return BitsFloat(bits); }
+inline uint32_t B(float f) { return FloatBits(f); }
 
 // Section 7.3, one lane. x > 0 here (u1 is in [2^-24, 1]).
 float Log8(float x) {
@@ -92,36 +85,6 @@ const char* TorchKernelName(TorchKernel kernel) {
     case TorchKernel::kScalar: return "scalar";
   }
   return "unknown";
-}
-
-const char* IsaName(Isa isa) {
-  switch (isa) {
-    case Isa::kPortable: return "portable";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512: return "avx512";
-  }
-  return "unknown";
-}
-
-bool CpuHas(Isa isa) {
-  switch (isa) {
-    case Isa::kPortable: return true;
-    case Isa::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case Isa::kAvx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
-  return false;
-}
-
-Isa DetectIsa() {
-  Isa best = CpuHas(Isa::kAvx512) ? Isa::kAvx512 : CpuHas(Isa::kAvx2) ? Isa::kAvx2 : Isa::kPortable;
-  if (const char* want = std::getenv("EMBSTORE_ISA")) {
-    const std::string w = want;
-    if (w == "portable") return Isa::kPortable;
-    if (w == "avx2") return CpuHas(Isa::kAvx2) ? Isa::kAvx2 : Isa::kPortable;
-    if (w == "avx512") return best;
-  }
-  return best;
 }
 
 float Avx2RadiusPortable(float u1) { return std::sqrt(-2.0f * Log8(u1)); }

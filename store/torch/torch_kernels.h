@@ -17,6 +17,8 @@
 
 #include <cstdint>
 
+#include "store/core/cpu.h"
+
 namespace embstore {
 
 // Which PyTorch CPU build to match.
@@ -26,13 +28,7 @@ enum class TorchKernel {
 };
 const char* TorchKernelName(TorchKernel kernel);  // "avx2", "scalar"
 
-// The instruction set a kernel runs with; never changes the bits.
-enum class Isa { kPortable, kAvx2, kAvx512 };
-const char* IsaName(Isa isa);  // "portable", "avx2", "avx512"
-// The best the CPU supports, unless EMBSTORE_ISA names a lower one (for
-// tests and benchmarks). A request the CPU lacks falls back to portable.
-Isa DetectIsa();
-bool CpuHas(Isa isa);
+// The instruction set a kernel runs with (store/core/cpu.h) never changes the bits.
 
 // Transforms nblocks consecutive 16-float blocks of uniforms in place into
 // normals: lanes j and j+8 form a Box-Muller pair (section 5.3).

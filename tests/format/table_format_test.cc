@@ -67,8 +67,27 @@ TEST(PlanLayoutTest, RejectsShapesOutsideTheLimits) {
   s.metadata_size = kMaxMetadataSize + 1;
   EXPECT_TRUE(PlanLayout(s).status().IsInvalidArgument());
   s.metadata_size = 0;
-  s.dtype = 2;
+  s.dtype = 4;
   EXPECT_TRUE(PlanLayout(s).status().IsNotSupported());
+}
+
+// 1.1: the 2-byte dtypes, dense rows of dim * 2 bytes, version 1.1; float32
+// tables stay 1.0 (every 1.0 reader opens them).
+TEST(PlanLayoutTest, HalfTablesAreVersion1_1) {
+  for (uint32_t dtype : {2u, 3u}) {
+    TableShape s;
+    s.rows = 37;
+    s.dim = 5;
+    s.dtype = dtype;
+    s.metadata_size = 4;
+    auto h = PlanLayout(s);
+    ASSERT_OK(h.status());
+    EXPECT_EQ(h->row_stride, 10u);
+    EXPECT_EQ(h->data_size, 370u);
+    EXPECT_EQ(h->version_minor, 1u);
+    EXPECT_EQ(h->dtype, dtype);
+  }
+  EXPECT_EQ(Plan(6, 4, 4).version_minor, 0u);
 }
 
 TEST(PlanLayoutTest, LargestTableHasNoOverflow) {
@@ -190,10 +209,30 @@ TEST(DecodeHeaderTest, NamedErrors) {
     EXPECT_OK(f.Decode().status());
   }
   {
+    // A float16 table (its rows padded to 16 bytes) opens here; a 1.0
+    // reader refuses it by its dtype.
     FileImage f;
     f.Put32(20, 2);
     f.Reseal();
-    ExpectError(f.Decode(), C::kNotSupported, "dtype 2 (float16)");
+    EXPECT_OK(f.Decode().status());
+    ExpectError(DecodeHeader(f.bytes, f.bytes.size(), kReadableDtypesV1_0), C::kNotSupported,
+                "dtype 2 (float16) is not supported: this reader reads float32 tables");
+  }
+  {
+    FileImage f;  // dim 4 of bfloat16: a stride of 7 splits an element
+    f.Put32(20, 3);
+    f.Put64(56, 7);
+    f.Put64(72, 42);
+    f.Reseal();
+    ExpectError(f.Decode(), C::kCorruption, "row_stride 7 must be a multiple of 2 (the bfloat16 element size)");
+  }
+  {
+    FileImage f;  // dim 4 of float16 needs 8 bytes a row
+    f.Put32(20, 2);
+    f.Put64(56, 6);
+    f.Put64(72, 36);
+    f.Reseal();
+    ExpectError(f.Decode(), C::kCorruption, "row_stride 6 must be a multiple of 2 (the float16 element size) in [dim*2 = 8");
   }
   {
     FileImage f;

@@ -14,9 +14,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)report;
   std::vector<float> out(t->dim() * 2);
   const uint64_t ids[2] = {0, t->rows() - 1};
-  (void)t->Gather(ids, out);
+  (void)t->Gather(ids, out);  // widened to float32 from any dtype
+  std::vector<uint8_t> stored(t->row_size() * 2);
+  (void)t->Gather(ids, t->dtype(), stored);
   (void)t->RowChecked(t->rows());
   float sum = 0;
-  for (uint64_t r = 0; r < t->rows() && r < 64; ++r) sum += t->row(r)[t->dim() - 1];
+  for (uint64_t r = 0; r < t->rows() && r < 64; ++r) {
+    if (t->dtype() == embstore::Dtype::kFloat32) {
+      sum += t->row(r)[t->dim() - 1];
+    } else {
+      sum += static_cast<float>(t->row_as<uint16_t>(r)[t->dim() - 1]);
+    }
+  }
   return sum == 12345.0f ? 0 : 0;
 }

@@ -31,8 +31,10 @@ cp "$G"/bad/import/*.npy "$W/seed/fuzz_npy/"
 cp "$G"/bad/import/*.safetensors "$W/seed/fuzz_safetensors/"
 "$CLI" export "$G/good/notebook-6x4-seed123.emb" -o "$W/seed/fuzz_npy/good.npy" -q --no-fsync
 "$CLI" export "$G/good/notebook-6x4-seed123.emb" -o "$W/seed/fuzz_safetensors/good.safetensors" -q --no-fsync
-# Frames: each golden .embz frame, behind the byte that picks its codec and
-# its 8 floats (fuzz_embz_frame.cc).
+"$CLI" export "$G/good/notebook-6x4-seed123-float16.emb" -o "$W/seed/fuzz_npy/good-f16.npy" -q --no-fsync
+"$CLI" export "$G/good/notebook-6x4-seed123-bfloat16.emb" -o "$W/seed/fuzz_safetensors/good-bf16.safetensors" -q --no-fsync
+# Frames: each golden .embz frame, behind the byte that picks its codec, its
+# 8 elements and their dtype (fuzz_embz_frame.cc).
 /usr/bin/python3 - "$G" "$W/seed/fuzz_embz_frame" <<'PY'
 import os, struct, sys
 golden, out = sys.argv[1], sys.argv[2]
@@ -43,7 +45,8 @@ for name in sorted(os.listdir(os.path.join(golden, "good"))):
     codec, frames, seek = struct.unpack_from("<I", b, 20)[0], struct.unpack_from("<Q", b, 72)[0], struct.unpack_from("<Q", b, 80)[0]
     for f in range(frames):
         off, size, _ = struct.unpack_from("<QQQ", b, seek + 24 * f)
-        lead = (3 << 1) | (1 if codec == 2 else 0)  # 8 floats
+        dtype = 3 if "bfloat16" in name else 2 if "float16" in name else 0
+        lead = (dtype << 4) | (3 << 1) | (1 if codec == 2 else 0)  # 8 elements
         open(os.path.join(out, f"{name}-{f}"), "wb").write(bytes([lead]) + b[off:off + size])
 PY
 

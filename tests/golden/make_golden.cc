@@ -105,7 +105,27 @@ int main(int argc, char** argv) {
     if (Status st = (*w)->Finish(); !st.ok()) return Fail(st);
   }
 
+  // good/notebook-6x4-seed123-{float16,bfloat16}.emb: the notebook table
+  // made by nn.Embedding(6, 4, dtype=...) (1.1 files), and the bfloat16 one
+  // compressed (frames of 2-byte elements).
+  for (Dtype dtype : {Dtype::kFloat16, Dtype::kBFloat16}) {
+    GenerateSpec half = spec;
+    half.kernel = TorchKernel::kAvx2;
+    half.dtype = dtype;
+    const std::string name = good + "notebook-6x4-seed123-" + DtypeName(dtype);
+    if (Status st = GenerateTable(name + ".emb", half); !st.ok()) return Fail(st);
+    if (dtype == Dtype::kBFloat16) {
+      auto table = TableReader::Open(name + ".emb");
+      if (!table.ok()) return Fail(table.status());
+      CompressOptions o;
+      o.frame_rows = 2;
+      o.threads = 1;
+      if (Status st = CompressTable(*table, name + ".embz", o); !st.ok()) return Fail(st);
+    }
+  }
+
   const std::vector<uint8_t> nb = Read(good + "notebook-6x4-seed123.emb");
+  const std::vector<uint8_t> nbf = Read(good + "notebook-6x4-seed123-bfloat16.emb");
 
   // good/minor-1.1-longer-header.emb: what a future 1.1 writer might make: a
   // 136-byte header with an unknown field at 120, an unknown optional flag,
@@ -139,7 +159,7 @@ int main(int argc, char** argv) {
   variant("newer-major-version.emb", [](auto& b) { StoreLE16(&b[12], 2); }, true);
   variant("unknown-required-flag.emb", [](auto& b) { StoreLE64(&b[24], 1ull << 5); }, true);
   variant("header-checksum-mismatch.emb", [](auto& b) { StoreLE64(&b[40], 7); }, false);
-  variant("unsupported-dtype-float16.emb", [](auto& b) { StoreLE32(&b[20], 2); }, true);
+  variant("unsupported-dtype-4.emb", [](auto& b) { StoreLE32(&b[20], 4); }, true);
   variant("misaligned-data-offset.emb", [](auto& b) { StoreLE64(&b[64], 4100); }, true);
   variant("rows-times-dim-overflow.emb", [](auto& b) { StoreLE64(&b[40], 1ull << 61); }, true);
   variant("data-size-mismatch.emb", [](auto& b) { StoreLE64(&b[72], 4104); }, true);
@@ -149,6 +169,24 @@ int main(int argc, char** argv) {
   variant("trailing-bytes.emb", [](auto& b) { b.push_back(0); }, false);
   variant("truncated-header.emb", [](auto& b) { b.resize(60); }, false);
   variant("empty.emb", [](auto& b) { b.clear(); }, false);
+  // Hostile half-table headers (a valid checksum over a stride or size that
+  // disagrees with the 2-byte dtype).
+  auto half_variant = [&](const std::string& name, auto mutate) {
+    std::vector<uint8_t> b = nbf;
+    mutate(b);
+    Reseal(b);
+    Write(bad + name, b);
+  };
+  half_variant("half-stride-odd.emb", [](auto& b) {  // splits an element
+    StoreLE64(&b[56], 9);
+    StoreLE64(&b[72], 54);
+  });
+  half_variant("half-stride-below-dim.emb", [](auto& b) {  // 4 bfloat16 need 8 bytes
+    StoreLE64(&b[56], 4);
+    StoreLE64(&b[72], 24);
+  });
+  half_variant("half-data-size-as-float32.emb", [](auto& b) { StoreLE64(&b[72], 96); });  // rows*dim*4
+  half_variant("half-dtype-as-float32.emb", [](auto& b) { StoreLE32(&b[20], 1); });  // 8-byte rows of float32 dim 4
   // Opens (every header field is fine) but verify must fail: a data bit flipped.
   variant("corrupt-data-row3.emb", [](auto& b) { b[4096 + 3 * 16 + 5] ^= 0x04; }, false);
 

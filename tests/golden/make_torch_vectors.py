@@ -7,7 +7,8 @@ Needs Debian's python3-torch. Each kernel runs in its own child process with
 ATEN_CPU_CAPABILITY set before torch loads: "avx2" (what x86-64 PyTorch uses
 by default) and "default" (PyTorch's scalar kernel). Small tables are stored
 whole; larger ones as SHA-256 plus sampled elements (first, around block and
-tail boundaries, last).
+tail boundaries, last). float16 and bfloat16 cases carry "dtype" and 16-bit
+words; the others are float32.
 """
 
 import hashlib
@@ -39,26 +40,46 @@ CASES = [
     (100, 100, 2**40 + 5, "uniform", -0.05, 0.05),
     (1, 1, 1, "uniform", 2.0, 2.0),
 ]
+CASES = [c + ("float32",) for c in CASES]
+# PyTorch's half paths: the serial path, tails, (mean, std) where its AVX2
+# and DEFAULT builds differ for float16, uniform, and a 50257 x 768 table.
+for dt in ("float16", "bfloat16"):
+    CASES += [
+        (6, 4, 123, "normal", 0.0, 1.0, dt),
+        (1, 3, 123, "normal", 0.0, 1.0, dt),
+        (1, 15, 7, "normal", -3.0, 7.0, dt),
+        (1, 17, 123, "normal", 0.0, 1.0, dt),
+        (5, 7, 2**32 + 123, "normal", 0.0, 1.0, dt),
+        (31, 3, 2024, "normal", 0.5, 0.02, dt),
+        (64, 33, 99, "normal", -3.0, 7.0, dt),
+        (1000, 64, 0, "normal", 0.0, 1.0, dt),
+        (50257, 768, 123, "normal", 0.0, 1.0, dt),
+        (4, 1, 123, "uniform", -0.3, 0.3, dt),
+        (100, 100, 2**40 + 5, "uniform", -0.05, 0.05, dt),
+    ]
 
 CHILD = r"""
 import hashlib, json, sys, torch
 out = []
-for rows, dim, seed, init, a, b in json.loads(sys.argv[1]):
+for rows, dim, seed, init, a, b, dt in json.loads(sys.argv[1]):
     torch.manual_seed(seed)
-    w = torch.empty(rows, dim)
+    w = torch.empty(rows, dim, dtype=getattr(torch, dt))
     if init == "normal":
         w.normal_(a, b)
     else:
         w.uniform_(a, b)
-    raw = w.contiguous().numpy().astype("<f4").tobytes()
+    if dt == "float32":
+        raw = w.contiguous().numpy().astype("<f4").tobytes()
+    else:
+        raw = w.contiguous().view(torch.int16).numpy().astype("<i2").tobytes()
     out.append(raw.hex())
 print(json.dumps(out))
 """
 
 
-def words(hexstr):
+def words(hexstr, size):
     b = bytes.fromhex(hexstr)
-    return ["%08x" % int.from_bytes(b[i:i + 4], "little") for i in range(0, len(b), 4)]
+    return [("%0" + str(2 * size) + "x") % int.from_bytes(b[i:i + size], "little") for i in range(0, len(b), size)]
 
 
 def main():
@@ -67,15 +88,17 @@ def main():
         env = dict(os.environ, ATEN_CPU_CAPABILITY=capability)
         tables = json.loads(subprocess.run([sys.executable, "-c", CHILD, json.dumps(CASES)], env=env, check=True,
                                            capture_output=True, text=True).stdout)
-        for (rows, dim, seed, init, a, b), hexstr in zip(CASES, tables):
-            w = words(hexstr)
+        for (rows, dim, seed, init, a, b, dt), hexstr in zip(CASES, tables):
+            w = words(hexstr, 4 if dt == "float32" else 2)
             n = rows * dim
             entry = {
-                "name": f"{kernel} {init}({a}, {b}) {rows}x{dim} seed {seed}",
+                "name": f"{kernel} {'' if dt == 'float32' else dt + ' '}{init}({a}, {b}) {rows}x{dim} seed {seed}",
                 "rows": rows, "dim": dim, "seed": seed, "seed_u64": seed % 2**64,
                 "kernel": kernel, "init": init, "a": a, "b": b,
                 "sha256": hashlib.sha256(bytes.fromhex(hexstr)).hexdigest(),
             }
+            if dt != "float32":
+                entry["dtype"] = dt
             if n <= 4096:
                 entry["bits"] = w
                 entry["samples"] = {}

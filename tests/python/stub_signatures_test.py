@@ -86,8 +86,9 @@ def compare(qualname, fn, runtime):
     got = stub_params(fn)
     if any(isinstance(d, ast.Name) and d.id == "overload" for d in fn.decorator_list):
         # An overload may make a parameter required where the function
-        # takes None by default (generate's path).
-        got = [(n, k, None if d is REQUIRED and (n, k, None) in want else d) for n, k, d in got]
+        # has a default (generate's path and dtype).
+        defaults = {(n, k): d for n, k, d in want}
+        got = [(n, k, defaults.get((n, k), d) if d is REQUIRED else d) for n, k, d in got]
     if got != want:
         failures.append(f"{qualname}: stub {got}\n{' ' * len(qualname)}  runtime {want}")
     checked += 1

@@ -178,7 +178,15 @@ TEST(GenerateTest, GoldenVectorsFromPyTorch) {
     s.low = c["a"];
     s.high = c["b"];
     const std::string name = c["name"];
-    const auto got = Bits(s);
+    std::vector<uint32_t> got;
+    if (c.contains("dtype")) {  // float16 / bfloat16: 16-bit words
+      s.dtype = *ParseDtype(c["dtype"].get<std::string>());
+      std::vector<uint16_t> half(s.rows * s.dim);
+      ASSERT_OK(GenerateRows(s, std::span<uint8_t>(reinterpret_cast<uint8_t*>(half.data()), half.size() * 2)));
+      got.assign(half.begin(), half.end());
+    } else {
+      got = Bits(s);
+    }
     if (c.contains("bits")) {
       std::vector<uint32_t> want;
       for (const auto& h : c["bits"]) want.push_back(static_cast<uint32_t>(std::stoul(h.get<std::string>(), nullptr, 16)));

@@ -41,6 +41,55 @@ TEST(GoldenTest, NotebookTable) {
   EXPECT_TRUE(r->Verify()->ok());
 }
 
+// torch.manual_seed(123); nn.Embedding(6, 4, dtype=...).weight, as bits
+// (PyTorch 1.13.1; row 3 is the issue's [0.5547, -0.0850, -0.3711, 0.2617]
+// in bfloat16 and [0.8335, -0.7471, -0.3142, 0.3052] in float16).
+const std::vector<uint16_t> kNotebookBFloat16 = {
+    0xbfb1, 0xbf69, 0xbf94, 0x3e08, 0x3f81, 0x3f37, 0xbfc3, 0xbeb1, 0x3e46, 0x3d70, 0x403f, 0xbf2d,
+    0x3f0e, 0xbdae, 0xbebe, 0x3e86, 0x3f5e, 0xbf59, 0x3e16, 0x3fa2, 0x3f4a, 0x3fea, 0x3f31, 0x3f19};
+const std::vector<uint16_t> kNotebookFloat16 = {
+    0x36bf, 0x3db5, 0xbdaa, 0x340f, 0xc081, 0x3a6a, 0x3f9f, 0x3c7b, 0x3cd6, 0x3224, 0x3d97, 0x3576,
+    0x3aab, 0xb9fa, 0xb507, 0x34e2, 0xbad6, 0x3c0f, 0x2064, 0x38af, 0x2e69, 0xbc87, 0x3cc6, 0xc03d};
+
+TEST(GoldenTest, HalfTables) {
+  for (const auto& [dtype, want] : {std::make_pair(Dtype::kBFloat16, kNotebookBFloat16),
+                                   std::make_pair(Dtype::kFloat16, kNotebookFloat16)}) {
+    const std::string path = kGolden + "/good/notebook-6x4-seed123-" + DtypeName(dtype) + ".emb";
+    auto r = TableReader::Open(path);
+    ASSERT_OK(r.status());
+    EXPECT_EQ(r->dtype(), dtype);
+    EXPECT_EQ(r->header().version_minor, 1u);
+    EXPECT_EQ(r->header().row_stride, 8u);
+    std::vector<uint16_t> bits;
+    for (uint64_t i = 0; i < 6; ++i)
+      for (uint16_t v : r->row_as<uint16_t>(i)) bits.push_back(v);
+    EXPECT_EQ(bits, want) << DtypeName(dtype);
+    EXPECT_EQ(r->metadata().at("generator.dtype"), DtypeName(dtype));
+    EXPECT_TRUE(r->Verify()->ok());
+    // A reader that predates 1.1 reads only float32 and refuses the table
+    // with its "dtype not supported" error (FORMAT.md, R9).
+    const auto bytes = testing::ReadBytes(path);
+    auto old = DecodeHeader(bytes, bytes.size(), kReadableDtypesV1_0);
+    ASSERT_FALSE(old.ok());
+    EXPECT_EQ(old.status().code(), Status::Code::kNotSupported);
+    EXPECT_EQ(old.status().message(), std::string("dtype ") + (dtype == Dtype::kFloat16 ? "2 (float16)" : "3 (bfloat16)") +
+                                          " is not supported: this reader reads float32 tables");
+  }
+  // The compressed bfloat16 table: frames of 2-byte elements.
+  auto z = EmbzReader::Open(kGolden + "/good/notebook-6x4-seed123-bfloat16.embz");
+  ASSERT_OK(z.status());
+  std::vector<uint16_t> bits(24);
+  ASSERT_OK((*z)->ReadRows(0, 6, Dtype::kBFloat16, std::span<uint8_t>(reinterpret_cast<uint8_t*>(bits.data()), 48)));
+  EXPECT_EQ(bits, kNotebookBFloat16);
+  std::vector<float> row(4);
+  ASSERT_OK((*z)->ReadRow(3, row));
+  EXPECT_EQ(row, (std::vector<float>{0.5546875f, -0.0849609375f, -0.37109375f, 0.26171875f}));
+  testing::TempDir dir;
+  ASSERT_OK((*z)->Decompress(dir.File("t.emb"), NoSync(1)));
+  EXPECT_EQ(testing::ReadBytes(dir.File("t.emb")),
+            testing::ReadBytes(kGolden + "/good/notebook-6x4-seed123-bfloat16.emb"));
+}
+
 TEST(GoldenTest, MultiBlockTable) {
   auto r = TableReader::Open(kGolden + "/good/blocks-37x5.emb");
   ASSERT_OK(r.status());
@@ -68,7 +117,11 @@ TEST(GoldenTest, BadFilesFailWithTheirNamedError) {
       {"newer-major-version.emb", {C::kNotSupported, "unsupported version 2.0"}},
       {"unknown-required-flag.emb", {C::kNotSupported, "unknown required feature flags 0x0000000000000020"}},
       {"header-checksum-mismatch.emb", {C::kCorruption, "header checksum mismatch"}},
-      {"unsupported-dtype-float16.emb", {C::kNotSupported, "dtype 2 (float16) is not supported"}},
+      {"unsupported-dtype-4.emb", {C::kNotSupported, "dtype 4 (unknown) is not supported"}},
+      {"half-stride-odd.emb", {C::kCorruption, "row_stride 9 must be a multiple of 2 (the bfloat16 element size)"}},
+      {"half-stride-below-dim.emb", {C::kCorruption, "row_stride 4 must be a multiple of 2 (the bfloat16 element size) in [dim*2 = 8"}},
+      {"half-data-size-as-float32.emb", {C::kCorruption, "data_size 96 != rows*row_stride = 48"}},
+      {"half-dtype-as-float32.emb", {C::kCorruption, "row_stride 8 must be a multiple of 4 (the float32 element size) in [dim*4 = 16"}},
       {"misaligned-data-offset.emb", {C::kCorruption, "data_offset 4100 is not a multiple of 4096"}},
       {"rows-times-dim-overflow.emb", {C::kCorruption, "rows*row_stride overflows 64 bits"}},
       {"data-size-mismatch.emb", {C::kCorruption, "data_size 4104 != rows*row_stride = 96"}},

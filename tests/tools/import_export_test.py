@@ -108,7 +108,9 @@ def formats_in_and_out():
                     with open(src, "wb") as f:
                         numpy.lib.format.write_array(f, a, version=version)
                     out = os.path.join(d, f"a{n}.emb")
-                    r = emb("import", src, "-o", out)
+                    # float32 rows, as NumPy's astype makes them (a float16
+                    # source keeps its type unless asked: checked below).
+                    r = emb("import", src, "-o", out, "--dtype", "float32")
                     what = f".npy {version[0]}.0 {dtype} {order}-order"
                     check(what + " imports", r.returncode == 0, r.stderr.decode())
                     if r.returncode == 0:
@@ -119,6 +121,12 @@ def formats_in_and_out():
                         check(what + " records the source", m.get("import.source") == f"a{n}.npy" and
                               m.get("import.format") == f"npy {version[0]}.0" and len(m.get("import.xxh3", "")) == 16,
                               str(m))
+                    if dtype.endswith("f2"):
+                        half = os.path.join(d, f"a{n}-f16.emb")
+                        r = emb("import", src, "-o", half)
+                        raw = emb("get", half, f"0:{rows}", "--raw").stdout if r.returncode == 0 else b""
+                        check(what + " imports as float16 by default, bits kept",
+                              raw == numpy.ascontiguousarray(a).astype("<f2").tobytes(), r.stderr.decode())
                     n += 1
         print(f"ok     {n} .npy files from NumPy import bit for bit", flush=True)
 
@@ -155,7 +163,7 @@ def formats_in_and_out():
         want = {"wte.weight": w, "half": w.half().float(), "brain": w.bfloat16().float(), "double": w.double().float()}
         for name, t in want.items():
             out = os.path.join(d, f"st-{name}.emb")
-            r = emb("import", st, "--tensor", name, "-o", out)
+            r = emb("import", st, "--tensor", name, "-o", out, "--dtype", "float32")
             check(f"safetensors {tensors[name][0]} imports", r.returncode == 0, r.stderr.decode())
             if r.returncode == 0:
                 check(f"safetensors {tensors[name][0]} has PyTorch's float32 bits", same_bits(rows_of(out, 50, 24), t.numpy()))

@@ -28,7 +28,8 @@ def every_vector():
             params = (["--mean", repr(c["a"]), "--std", repr(c["b"])] if c["init"] == "normal"
                       else ["--low", repr(c["a"]), "--high", repr(c["b"])])
             subprocess.run([emb, "generate", "--rows", str(c["rows"]), "--dim", str(c["dim"]), "--seed",
-                            str(c["seed"]), "--init", c["init"], *params, "--torch-kernel", c["kernel"], "-o", path],
+                            str(c["seed"]), "--init", c["init"], *params, "--torch-kernel", c["kernel"],
+                            "--dtype", c.get("dtype", "float32"), "-o", path],
                            check=True)
             raw = subprocess.run([emb, "get", path, f"0:{c['rows']}", "--raw"], check=True,
                                  capture_output=True).stdout

@@ -20,6 +20,10 @@ _Owners = str | int | Sequence[str | int] | None
 # Row ids: an int, or any array of ints (a list, a NumPy array, a tensor).
 _Ids = SupportsIndex | npt.ArrayLike
 _Rows = npt.NDArray[np.float32]
+# An element type: "float32", "float16", "bfloat16" (or "f32", "f16", "bf16",
+# "half"), a NumPy dtype or type, or a torch dtype.
+_Dtype = str | npt.DTypeLike
+_DtypeName = Literal["float32", "float16", "bfloat16"]
 
 class Error(Exception):
     """Base class of every error embstore raises."""
@@ -40,7 +44,7 @@ class Table:
     @property
     def shape(self) -> tuple[int, int]: ...
     @property
-    def dtype(self) -> np.dtype[np.float32]: ...
+    def dtype(self) -> _DtypeName: ...
     @property
     def metadata(self) -> dict[str, str | bytes]: ...
     @property
@@ -50,8 +54,13 @@ class Table:
     @property
     def closed(self) -> bool: ...
     @property
-    def array(self) -> _Rows: ...
-    def gather(self, ids: _Ids, out: _Rows | None = None) -> _Rows: ...
+    def array(self) -> npt.NDArray[np.float32 | np.float16]: ...
+    # A torch.Tensor (typed Any: torch need not be installed to type-check).
+    def tensor(self) -> Any: ...
+    @overload
+    def gather(self, ids: _Ids, out: _Rows | None = None, dtype: Literal["float32"] | None = None) -> _Rows: ...
+    @overload
+    def gather(self, ids: _Ids, out: npt.NDArray[Any] | None = None, dtype: _Dtype | None = None) -> Any: ...
     def __getitem__(self, key: _Ids | slice) -> _Rows: ...
     def __len__(self) -> int: ...
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> npt.NDArray[Any]: ...
@@ -88,7 +97,25 @@ def generate(
     torch_kernel: Literal["avx2", "scalar"] = "avx2",
     threads: int = 0,
     fsync: bool = True,
+    dtype: Literal["float32"] = "float32",
 ) -> _Rows: ...
+@overload
+def generate(
+    rows: int,
+    dim: int,
+    seed: int = 0,
+    *,
+    path: None = None,
+    init: Literal["normal", "uniform"] = "normal",
+    mean: float | None = None,
+    std: float | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    torch_kernel: Literal["avx2", "scalar"] = "avx2",
+    threads: int = 0,
+    fsync: bool = True,
+    dtype: _Dtype,
+) -> Any: ...
 @overload
 def generate(
     rows: int,
@@ -104,6 +131,7 @@ def generate(
     torch_kernel: Literal["avx2", "scalar"] = "avx2",
     threads: int = 0,
     fsync: bool = True,
+    dtype: _Dtype = "float32",
 ) -> None: ...
 def compress(
     src: _Path,
@@ -127,6 +155,7 @@ def import_table(
     dim: int = 0,
     force: bool = False,
     fsync: bool = True,
+    dtype: _Dtype | None = None,
 ) -> None: ...
 def list_tensors(src: _Path) -> list[_TensorInfo]: ...
 def export_table(
@@ -134,6 +163,16 @@ def export_table(
     dst: _Path,
     *,
     tensor_name: str = "weight",
+    force: bool = False,
+    fsync: bool = True,
+    trust_owner: _Owners = None,
+    dtype: _Dtype | None = None,
+) -> None: ...
+def convert(
+    table: _Path | Table,
+    dst: _Path,
+    *,
+    dtype: _Dtype,
     force: bool = False,
     fsync: bool = True,
     trust_owner: _Owners = None,

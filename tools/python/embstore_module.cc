@@ -205,6 +205,65 @@ unsigned ThreadsArg(unsigned threads) {
 }
 
 // A seed as torch.manual_seed takes it: any integer in [-2^63, 2^64).
+// A dtype argument: None, a name ("float32", "float16", "bfloat16", or
+// "f16", "bf16", ...), a NumPy dtype or type (numpy.float16), or a torch
+// dtype (torch.bfloat16).
+std::optional<Dtype> DtypeArg(py::handle h) {
+  if (h.is_none()) return std::nullopt;
+  std::string name;
+  if (py::isinstance<py::str>(h)) {
+    name = h.cast<std::string>();
+  } else {
+    const std::string text = py::str(h).cast<std::string>();
+    if (text.rfind("torch.", 0) == 0) {
+      name = text.substr(6);
+    } else {
+      try {
+        name = py::module_::import("numpy").attr("dtype")(h).attr("name").cast<std::string>();
+      } catch (const py::error_already_set&) {
+        name = text;
+      }
+    }
+  }
+  auto d = ParseDtype(name);
+  if (!d.ok()) Raise(Status::InvalidArgument("dtype: " + d.status().message()));
+  return *d;
+}
+
+// The NumPy dtype that holds elements of d: float32, float16, or uint16
+// (the bit patterns) for bfloat16, which NumPy has not got.
+py::dtype NumpyDtype(Dtype d) {
+  switch (d) {
+    case Dtype::kFloat32: return py::dtype::of<float>();
+    case Dtype::kFloat16: return py::dtype("float16");
+    case Dtype::kBFloat16: return py::dtype::of<uint16_t>();
+  }
+  return py::dtype::of<float>();
+}
+
+// A uint16 array of bfloat16 bit patterns as a torch.bfloat16 tensor over
+// the same memory (PyTorch's warning about read-only memory silenced: the
+// caller says in its documentation that the tensor is read-only).
+py::object AsTorchBFloat16(const py::array& bits) {
+  py::object torch;
+  try {
+    torch = py::module_::import("torch");
+  } catch (const py::error_already_set&) {
+    Raise(Status::NotSupported("bfloat16 values need PyTorch (NumPy has no bfloat16), and torch cannot be imported; "
+                               "ask for dtype='float32' (exact)"));
+  }
+  py::dict scope;
+  scope["torch"] = torch;
+  scope["bits"] = bits;
+  py::exec(R"(
+import warnings
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+    out = torch.from_numpy(bits.view("int16")).view(torch.bfloat16)
+)", scope);
+  return scope["out"];
+}
+
 uint64_t SeedArg(const py::int_& seed) {
   int overflow = 0;
   const long long s = PyLong_AsLongLongAndOverflow(seed.ptr(), &overflow);
@@ -449,6 +508,19 @@ class PyTable {
   // the mapping, so the array may outlive this Table.
   py::object Array() {
     const embstore::Table& t = table();
+    if (t.dtype() == Dtype::kBFloat16) {
+      Raise(Status::NotSupported(
+          spec_ + " holds bfloat16, which NumPy has not got: t.tensor() is the whole table as a zero-copy "
+                  "torch.bfloat16 tensor; t[ids] gives float32 rows (exact), t.gather(ids, dtype='bfloat16') "
+                  "the stored values"));
+    }
+    return StoredArray();
+  }
+
+  // The whole table in its stored type over the mapping (bfloat16 as uint16
+  // bit patterns).
+  py::object StoredArray() {
+    const embstore::Table& t = table();
     if (!array_) {
       const TableReader* r = t.mapped();
       if (r == nullptr) {
@@ -459,11 +531,11 @@ class PyTable {
       }
       auto* hold = new TablePtr(table_);
       py::capsule base(hold, [](void* p) { delete static_cast<TablePtr*>(p); });
-      const void* data = r->rows() ? static_cast<const void*>(r->row(0).data()) : nullptr;
-      py::array a(py::dtype::of<float>(),
+      const void* data = r->rows() ? static_cast<const void*>(r->row_bytes(0, 1).data()) : nullptr;
+      py::array a(NumpyDtype(r->dtype()),
                   std::vector<py::ssize_t>{static_cast<py::ssize_t>(r->rows()), static_cast<py::ssize_t>(r->dim())},
                   std::vector<py::ssize_t>{static_cast<py::ssize_t>(r->header().row_stride),
-                                           static_cast<py::ssize_t>(sizeof(float))},
+                                           static_cast<py::ssize_t>(r->element_size())},
                   data, base);
       a.attr("flags").attr("writeable") = false;
       array_ = std::move(a);
@@ -471,34 +543,62 @@ class PyTable {
     return array_;
   }
 
-  // Rows ids (any shape of integers) as a new float32 array of shape
-  // ids.shape + (dim,), or written into `out`.
-  py::array Gather(py::handle ids_arg, py::object out) const {
+  // The whole table in its stored type as a torch tensor over the mapping.
+  py::object Tensor() {
+    const embstore::Table& t = table();
+    if (t.mapped() == nullptr) {
+      Raise(Status::NotSupported(spec_ + " is a compressed table (.embz): there is no mapping to view; read rows "
+                                         "with t[ids], or decompress or share it for a zero-copy tensor"));
+    }
+    py::array a = StoredArray();
+    if (t.dtype() == Dtype::kBFloat16) return AsTorchBFloat16(a);
+    py::dict scope;
+    scope["torch"] = py::module_::import("torch");
+    scope["a"] = a;
+    py::exec(R"(
+import warnings
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+    out = torch.from_numpy(a)
+)", scope);
+    return scope["out"];
+  }
+
+  // Rows ids (any shape of integers) as a new array of shape ids.shape +
+  // (dim,), or written into `out`: float32 unless dtype names another type
+  // (float16: numpy.float16; bfloat16: a torch.bfloat16 tensor, or into a
+  // uint16 `out` as bit patterns).
+  py::object Gather(py::handle ids_arg, py::object out, py::handle dtype_arg = py::none()) const {
     const TablePtr hold = shared();
     const embstore::Table& t = *hold;
+    const Dtype as = DtypeArg(dtype_arg).value_or(Dtype::kFloat32);
     std::vector<py::ssize_t> shape;
     const std::vector<uint64_t> flat = IdsArg(ids_arg, t.rows(), &shape);
     shape.push_back(static_cast<py::ssize_t>(t.dim()));
-    py::array_t<float, py::array::c_style> result;
+    const py::dtype npdt = NumpyDtype(as);
+    py::array result;
     if (out.is_none()) {
-      result = py::array_t<float, py::array::c_style>(shape);
+      result = py::array(npdt, shape);
     } else {
-      if (!py::isinstance<py::array_t<float, py::array::c_style>>(out)) {
-        Raise(Status::InvalidArgument("out must be a C-contiguous float32 numpy array"));
-      }
-      result = out.cast<py::array_t<float, py::array::c_style>>();
+      const std::string want = as == Dtype::kBFloat16 ? "uint16 (bfloat16 bit patterns)" : DtypeName(as);
+      if (!py::isinstance<py::array>(out)) Raise(Status::InvalidArgument("out must be a C-contiguous " + want + " numpy array"));
+      result = out.cast<py::array>();
       std::vector<py::ssize_t> have(result.shape(), result.shape() + result.ndim());
-      if (have != shape || !result.writeable()) {
-        Raise(Status::InvalidArgument("out must be a writable float32 array of shape " +
+      if (!result.dtype().is(npdt) && !result.dtype().equal(npdt)) {
+        Raise(Status::InvalidArgument("out must be a C-contiguous " + want + " numpy array"));
+      }
+      if (have != shape || !result.writeable() || !(result.flags() & py::array::c_style)) {
+        Raise(Status::InvalidArgument("out must be a writable C-contiguous " + want + " array of shape " +
                                       py::str(py::tuple(py::cast(shape))).cast<std::string>()));
       }
     }
-    std::span<float> out_span(result.mutable_data(), static_cast<size_t>(result.size()));
-    if (t.mapped() != nullptr && out_span.size_bytes() < kGilFreeGatherBytes) {
-      Check(t.Gather(flat, out_span));  // a few rows from memory: quicker than handing the GIL over
+    std::span<uint8_t> out_span(static_cast<uint8_t*>(result.mutable_data()), static_cast<size_t>(result.nbytes()));
+    if (t.mapped() != nullptr && out_span.size() < kGilFreeGatherBytes) {
+      Check(t.Gather(flat, as, out_span));  // a few rows from memory: quicker than handing the GIL over
     } else {
-      RunWork("gather", "rows", [&](auto, auto) { return t.Gather(flat, out_span); }, WorkKind::kQuick);
+      RunWork("gather", "rows", [&](auto, auto) { return t.Gather(flat, as, out_span); }, WorkKind::kQuick);
     }
+    if (as == Dtype::kBFloat16 && out.is_none()) return AsTorchBFloat16(result);
     return result;
   }
 
@@ -511,14 +611,14 @@ class PyTable {
       py::array_t<int64_t> ids(static_cast<py::ssize_t>(length));
       int64_t* p = ids.mutable_data();
       for (size_t i = 0; i < length; ++i) p[i] = static_cast<int64_t>(start + i * step);
-      return Gather(ids, py::none());
+      return Gather(ids, py::none()).cast<py::array>();
     }
     if (py::isinstance<py::tuple>(key)) {
       throw py::type_error("index a Table with row ids (an int, a slice or an array of ints); "
                            "for element access use t.array[...]");
     }
     if (PyBool_Check(key.ptr())) throw py::type_error("row ids must be integers, not bool");
-    return Gather(key, py::none());
+    return Gather(key, py::none()).cast<py::array>();
   }
 
   // One report, whatever the table: what was checked, and each bad block
@@ -561,7 +661,8 @@ class PyTable {
   py::str Repr() const {
     if (!table_) return MessageText("<embstore.Table " + spec_ + " (closed)>");
     return MessageText("<embstore.Table " + spec_ + ": " + std::to_string(table_->rows()) + " x " +
-                       std::to_string(table_->dim()) + " float32" + (table_->embz() ? ", compressed" : "") + ">");
+                       std::to_string(table_->dim()) + " " + DtypeName(table_->dtype()) +
+                       (table_->embz() ? ", compressed" : "") + ">");
   }
 
  private:
@@ -575,8 +676,9 @@ class PyTable {
 
 py::object Generate(uint64_t rows, uint64_t dim, const py::int_& seed, py::object path, const std::string& init,
                     py::object mean, py::object std_dev, py::object low, py::object high, const std::string& kernel,
-                    unsigned threads, bool fsync) {
+                    unsigned threads, bool fsync, py::handle dtype) {
   GenerateSpec spec;
+  spec.dtype = DtypeArg(dtype).value_or(Dtype::kFloat32);
   spec.rows = rows;
   spec.dim = dim;
   spec.seed = SeedArg(seed);
@@ -601,13 +703,14 @@ py::object Generate(uint64_t rows, uint64_t dim, const py::int_& seed, py::objec
   if (!created.empty()) spec.extra_metadata["created"] = created;
   Check(ValidateGenerateSpec(spec));
   if (path.is_none()) {
-    py::array_t<float, py::array::c_style> out(
-        std::vector<py::ssize_t>{static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(dim)});
-    std::span<float> span(out.mutable_data(), static_cast<size_t>(out.size()));
-    RunWork("generate", "floats", [&](auto progress, const CancelToken* cancel) {
+    py::array out(NumpyDtype(spec.dtype),
+                  std::vector<py::ssize_t>{static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(dim)});
+    std::span<uint8_t> span(static_cast<uint8_t*>(out.mutable_data()), static_cast<size_t>(out.nbytes()));
+    RunWork("generate", "values", [&](auto progress, const CancelToken* cancel) {
       spec.cancel = cancel;
       return GenerateRows(spec, span, OutputMemory::kFresh, 0, nullptr, progress);
     });
+    if (spec.dtype == Dtype::kBFloat16) return AsTorchBFloat16(out);
     return out;
   }
   const std::string dst = PathArg(path);
@@ -660,9 +763,10 @@ void Decompress(py::handle src_arg, py::handle dst_arg, unsigned threads, bool f
 }
 
 void ImportTableVerb(py::handle src_arg, py::handle dst_arg, const std::string& tensor, const std::string& format,
-                     uint64_t rows, uint64_t dim, bool force, bool fsync) {
+                     uint64_t rows, uint64_t dim, bool force, bool fsync, py::handle dtype) {
   const std::string src = PathArg(src_arg), dst = PathArg(dst_arg);
   ImportOptions o;
+  o.dtype = DtypeArg(dtype);
   o.format = Take(ParseSourceFormat(format));
   o.tensor = tensor;
   o.rows = rows;
@@ -699,21 +803,40 @@ py::list ListTensors(py::handle src_arg) {
   return out;
 }
 
-void ExportTableVerb(py::handle src, py::handle dst_arg, const std::string& tensor_name, bool force, bool fsync,
-                     py::handle trust_owner) {
+// A table argument: an open Table, or a path or 'shm:NAME' to open.
+TablePtr TableArg(py::handle src, py::handle trust_owner) {
+  if (py::isinstance<PyTable>(src)) return src.cast<const PyTable&>().shared();
+  OpenOptions oo;
+  oo.trusted_owners = OwnersArg(trust_owner);
+  PyTable opened(SpecArg(src), oo);
+  return opened.shared();
+}
+
+void ConvertVerb(py::handle src, py::handle dst_arg, py::handle dtype, bool force, bool fsync, py::handle trust_owner) {
   const std::string dst = PathArg(dst_arg);
-  TablePtr table;
-  if (py::isinstance<PyTable>(src)) {
-    table = src.cast<const PyTable&>().shared();
-  } else {
-    OpenOptions oo;
-    oo.trusted_owners = OwnersArg(trust_owner);
-    PyTable opened(SpecArg(src), oo);
-    table = opened.shared();
-  }
+  ConvertOptions o;
+  const std::optional<Dtype> d = DtypeArg(dtype);
+  if (!d) Raise(Status::InvalidArgument("dtype: name the new table's type (float32, float16 or bfloat16)"));
+  o.dtype = *d;
+  const TablePtr table = TableArg(src, trust_owner);
+  CheckOutput(dst, force);
+  o.sync = fsync;
+  o.replace = force;
+  RunWork("convert", "rows", [&](auto progress, const CancelToken* cancel) {
+    o.progress = progress;
+    o.cancel = cancel;
+    return ConvertTable(*table, dst, o);
+  });
+}
+
+void ExportTableVerb(py::handle src, py::handle dst_arg, const std::string& tensor_name, bool force, bool fsync,
+                     py::handle trust_owner, py::handle dtype) {
+  const std::string dst = PathArg(dst_arg);
+  const TablePtr table = TableArg(src, trust_owner);
   CheckOutput(dst, force);
   ExportOptions o;
   o.tensor_name = tensor_name;
+  o.dtype = DtypeArg(dtype);
   o.sync = fsync;
   o.replace = force;
   RunWork("export", "rows", [&](auto progress, const CancelToken* cancel) {
@@ -817,7 +940,8 @@ PYBIND11_MODULE(embstore, m) {
                     "rows of a .embz are decoded a frame at a time. Safe to use from several threads.")
       .def_property_readonly("shape", [](const PyTable& t) { return py::make_tuple(t.table().rows(), t.table().dim()); },
                              "(rows, dim)")
-      .def_property_readonly("dtype", [](const PyTable&) { return py::dtype::of<float>(); }, "numpy.float32")
+      .def_property_readonly("dtype", [](const PyTable& t) { return std::string(DtypeName(t.table().dtype())); },
+                             "The stored element type: 'float32', 'float16' or 'bfloat16'.")
       .def_property_readonly("metadata", [](const PyTable& t) { return MetadataDict(t.table().metadata()); },
                              "The table's metadata: str values (bytes where not UTF-8).")
       .def_property_readonly("path", [](const PyTable& t) { return PathText(t.spec()); }, "The name it was opened by.")
@@ -825,26 +949,39 @@ PYBIND11_MODULE(embstore, m) {
                              "True for a .embz.")
       .def_property_readonly("closed", &PyTable::closed)
       .def_property_readonly("array", &PyTable::Array,
-                             "The whole table as a read-only numpy.ndarray over the mapping (no copy). It keeps\n"
-                             "the mapping alive on its own, after close() and after the file is replaced or\n"
-                             "deleted. torch.from_numpy(t.array) shares the same memory. Not for a .embz.")
-      .def("gather", &PyTable::Gather, py::arg("ids"), py::arg("out") = py::none(),
-           "Rows ids (an int or any array of ints) as a new float32 array of shape ids.shape + (dim,),\n"
-           "or into out (a C-contiguous float32 array of that shape). Every id is checked first;\n"
-           "one out of range raises OutOfRangeError (an IndexError) and copies nothing.")
+                             "The whole table as a read-only numpy.ndarray over the mapping (no copy): float32,\n"
+                             "or numpy.float16 for a float16 table. It keeps the mapping alive on its own, after\n"
+                             "close() and after the file is replaced or deleted. torch.from_numpy(t.array) shares\n"
+                             "the same memory. Not for a .embz, nor for bfloat16 (NumPy has none: see tensor()).")
+      .def("tensor", &PyTable::Tensor,
+           "The whole table as a torch tensor of its stored type (torch.float32, torch.float16 or\n"
+           "torch.bfloat16) over the mapping, no copy. The memory is read-only: writing to it\n"
+           "crashes the process, as writing to torch.from_numpy(t.array) would. Not for a .embz.")
+      .def("gather", &PyTable::Gather, py::arg("ids"), py::arg("out") = py::none(), py::arg("dtype") = py::none(),
+           "Rows ids (an int or any array of ints) as a new array of shape ids.shape + (dim,), or into\n"
+           "out (a C-contiguous array of that shape and type). float32 by default, whatever the table\n"
+           "holds (half types widen exactly), since that is what models and NumPy compute with; dtype=\n"
+           "'float16' gives numpy.float16 and 'bfloat16' a torch.bfloat16 tensor (or, into a uint16 out,\n"
+           "the bit patterns): the stored values when that is the table's type, else rounded as\n"
+           "PyTorch's .to(dtype). Every id is checked first; one out of range raises OutOfRangeError\n"
+           "(an IndexError) and copies nothing.")
       .def("__getitem__", &PyTable::GetItem, py::arg("key"),
-           "t[i], t[a:b], t[ids]: rows as a new array (as gather). Ids are not negative, as in nn.Embedding.")
+           "t[i], t[a:b], t[ids]: rows as a new float32 array (as gather). Ids are not negative, as in\n"
+           "nn.Embedding.")
       .def("__len__", [](const PyTable& t) { return t.table().rows(); })
       .def("__array__",
            [](PyTable& t, py::object dtype, py::object copy) -> py::object {
-             // A .embz has no mapping: its rows are decoded into a new array.
-             py::object a = t.table().mapped() ? t.Array() : py::object(t.GetItem(py::slice(0, t.table().rows(), 1)));
+             // A .embz has no mapping, and NumPy has no bfloat16: the rows are
+             // decoded (or widened to float32) into a new array.
+             const bool view = t.table().mapped() && t.table().dtype() != Dtype::kBFloat16;
+             py::object a = view ? t.Array() : py::object(t.GetItem(py::slice(0, t.table().rows(), 1)));
              py::module_ np = py::module_::import("numpy");
              if (!copy.is_none() && copy.cast<bool>()) return np.attr("array")(a, dtype);
              return dtype.is_none() ? a : np.attr("asarray")(a, dtype);
            },
            py::arg("dtype") = py::none(), py::arg("copy") = py::none(),
-           "np.asarray(t): the array (no copy) for a .emb or shm: table; the decoded rows for a .embz.")
+           "np.asarray(t): the array (no copy) for a .emb or shm: table; the decoded rows for a .embz;\n"
+           "float32 rows (exact) for a bfloat16 table.")
       .def("info", [](const PyTable& t) { return JsonLoads(TableInfoJson(t.table(), t.spec())); },
            "What `embstore info --json` prints, as a dict.")
       .def("verify", &PyTable::Verify, py::arg("threads") = 0,
@@ -898,7 +1035,7 @@ PYBIND11_MODULE(embstore, m) {
       [](py::handle spec, py::handle ids, py::handle trust_owner) {
         OpenOptions o;
         o.trusted_owners = OwnersArg(trust_owner);
-        return PyTable(SpecArg(spec), o).Gather(ids, py::none());
+        return PyTable(SpecArg(spec), o).Gather(ids, py::none()).cast<py::array>();
       },
       py::arg("path"), py::arg("ids"), py::kw_only(), py::arg("trust_owner") = py::none(),
       "Rows of a table, as open(path).gather(ids).");
@@ -914,13 +1051,15 @@ PYBIND11_MODULE(embstore, m) {
   m.def("generate", &Generate, py::arg("rows"), py::arg("dim"), py::arg("seed") = 0, py::kw_only(),
         py::arg("path") = py::none(), py::arg("init") = "normal", py::arg("mean") = py::none(), py::arg("std") = py::none(),
         py::arg("low") = py::none(), py::arg("high") = py::none(), py::arg("torch_kernel") = "avx2", py::arg("threads") = 0,
-        py::arg("fsync") = true,
-        "The rows x dim float32 table PyTorch makes with torch.manual_seed(seed) and\n"
-        "nn.Embedding(rows, dim) (= torch.randn), or with init='normal', mean, std: normal_(mean, std),\n"
-        "or init='uniform', low, high: uniform_(low, high); bit for bit, for torch_kernel 'avx2'\n"
-        "(x86-64's default) or 'scalar'. mean, std default to 0.0, 1.0; low, high to 0.0, 1.0.\n"
+        py::arg("fsync") = true, py::arg("dtype") = "float32",
+        "The rows x dim table PyTorch makes with torch.manual_seed(seed) and\n"
+        "nn.Embedding(rows, dim, dtype=dtype) (= torch.randn), or with init='normal', mean, std:\n"
+        "normal_(mean, std), or init='uniform', low, high: uniform_(low, high); bit for bit, for\n"
+        "torch_kernel 'avx2' (x86-64's default) or 'scalar', and dtype float32, float16 or bfloat16\n"
+        "(PyTorch's own half-precision path). mean, std default to 0.0, 1.0; low, high to 0.0, 1.0.\n"
         "With path, writes the table file (replacing any file there atomically, as the command does;\n"
-        "SOURCE_DATE_EPOCH records a creation time) and returns None; without, returns a numpy array.");
+        "SOURCE_DATE_EPOCH records a creation time) and returns None; without, returns a numpy array\n"
+        "(float32 or float16) or, for bfloat16, a torch.bfloat16 tensor.");
   m.def("compress", &Compress, py::arg("src"), py::arg("dst"), py::kw_only(), py::arg("level") = kDefaultLevel,
         py::arg("threads") = 0, py::arg("frame_rows") = 0, py::arg("force") = false, py::arg("fsync") = true,
         py::arg("trust_owner") = py::none(),
@@ -930,16 +1069,22 @@ PYBIND11_MODULE(embstore, m) {
         "embstore decompress: the original .emb, byte for byte; nothing is left on a damaged frame.");
   m.def("import_table", &ImportTableVerb, py::arg("src"), py::arg("dst"), py::kw_only(), py::arg("tensor") = "",
         py::arg("format") = "auto", py::arg("rows") = 0, py::arg("dim") = 0, py::arg("force") = false,
-        py::arg("fsync") = true,
+        py::arg("fsync") = true, py::arg("dtype") = py::none(),
         "embstore import: a table from a .npy, a safetensors tensor, or raw float32 (format='raw',\n"
-        "rows, dim). Streams: the source is never loaded whole.");
+        "rows, dim), keeping the source's type (float64: float32) unless dtype names another.\n"
+        "Streams: the source is never loaded whole.");
   m.def("list_tensors", &ListTensors, py::arg("src"),
         "embstore import --list: the tensors of a safetensors file (name, dtype, shape, bytes).");
   m.def("export_table", &ExportTableVerb, py::arg("table"), py::arg("dst"), py::kw_only(),
         py::arg("tensor_name") = "weight", py::arg("force") = false, py::arg("fsync") = true,
-        py::arg("trust_owner") = py::none(),
+        py::arg("trust_owner") = py::none(), py::arg("dtype") = py::none(),
         "embstore export: a table (a path, 'shm:NAME' or an open Table) to a .npy that\n"
-        "numpy.load(mmap_mode='r') maps, or to a .safetensors file.");
+        "numpy.load(mmap_mode='r') maps, or to a .safetensors file, in the table's own type unless\n"
+        "dtype names another (a .npy cannot hold bfloat16).");
+  m.def("convert", &ConvertVerb, py::arg("table"), py::arg("dst"), py::kw_only(), py::arg("dtype"),
+        py::arg("force") = false, py::arg("fsync") = true, py::arg("trust_owner") = py::none(),
+        "embstore convert: a new table of another dtype (float32, float16, bfloat16), rounded as\n"
+        "PyTorch's Tensor.to(dtype) rounds.");
   m.def("share", &Share, py::arg("src"), py::arg("name"), py::kw_only(), py::arg("force") = false,
         py::arg("mode") = 0600, py::arg("threads") = 0, py::arg("trust_owner") = py::none(),
         "embstore share: places a table (.emb, .embz inflated once, or 'shm:NAME') in shared memory as\n"

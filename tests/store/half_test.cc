@@ -1,0 +1,193 @@
+// float16 / bfloat16 conversion: format/half.h (the definition) against an
+// independent reference that rounds with the FPU in double precision, over
+// every one of the 2^32 float32 bit patterns; and the vector kernels of
+// store/core/half.h (F16C/AVX2, AVX-512) against format/half.h, over the
+// same 2^32 patterns and all 2^16 half patterns. PyTorch itself is the
+// oracle for the special classes in tests/tools/half_torch_test.py.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cfenv>
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "format/half.h"
+#include "store/core/half.h"
+
+namespace embstore {
+namespace half_test {
+
+double BitsDouble(uint64_t u) {
+  double d;
+  std::memcpy(&d, &u, 8);
+  return d;
+}
+uint64_t DoubleBits(double d) {
+  uint64_t u;
+  std::memcpy(&u, &d, 8);
+  return u;
+}
+double Pow2(int e) { return BitsDouble(static_cast<uint64_t>(e + 1023) << 52); }
+
+// v (>= 0) rounded to a multiple of 2^e by the FPU, in its default mode
+// (round to nearest, ties to even): v * 2^-e is exact, and adding then
+// subtracting 2^52 rounds it to an integer, once.
+double RoundTo(double v, int e) {
+  const double scaled = v * Pow2(-e);
+  return ((scaled + 0x1p52) - 0x1p52) * Pow2(e);
+}
+
+// The exponent of a finite float32 (its unbiased field; -127 for zero and
+// subnormals).
+int FloatExponent(uint32_t bits) { return static_cast<int>((bits >> 23) & 0xFF) - 127; }
+
+// float32 -> float16 by the definition: round the value to 11 significant
+// bits (or to a multiple of 2^-24 below 2^-14), then encode the double.
+uint16_t ReferenceHalf(uint32_t bits) {
+  const uint32_t sign = (bits >> 31) ? 0x8000u : 0u;
+  const uint32_t abs = bits & 0x7FFFFFFFu;
+  if (abs > 0x7F800000u) return static_cast<uint16_t>(sign | 0x7E00u);  // PyTorch's NaN
+  const int e = std::max(FloatExponent(bits), -14);
+  if (e > 15) return static_cast<uint16_t>(sign | 0x7C00u);  // >= 2^16, or infinity
+  const double r = RoundTo(static_cast<double>(BitsFloat(abs)), e - 10);
+  if (r > 65504.0) return static_cast<uint16_t>(sign | 0x7C00u);
+  if (r < 0x1p-14) return static_cast<uint16_t>(sign | static_cast<uint32_t>(r * 0x1p24));
+  const uint64_t d = DoubleBits(r);
+  const uint32_t exp = static_cast<uint32_t>(d >> 52) - 1023 + 15, mant = static_cast<uint32_t>(d >> 42) & 0x3FFu;
+  return static_cast<uint16_t>(sign | exp << 10 | mant);
+}
+
+// float32 -> bfloat16 by the definition: 8 significant bits (steps of
+// 2^-133 below 2^-126); past the largest bfloat16, infinity.
+uint16_t ReferenceBFloat16(uint32_t bits) {
+  const uint32_t sign = (bits >> 31) ? 0x8000u : 0u;
+  const uint32_t abs = bits & 0x7FFFFFFFu;
+  if (abs > 0x7F800000u) return 0xFFFF;  // PyTorch's NaN
+  if (abs == 0x7F800000u) return static_cast<uint16_t>(sign | 0x7F80u);
+  const int e = std::max(FloatExponent(bits), -126);
+  const double r = RoundTo(static_cast<double>(BitsFloat(abs)), e - 7);
+  if (r >= 0x1p128) return static_cast<uint16_t>(sign | 0x7F80u);
+  const uint64_t d = DoubleBits(r);
+  if (r < 0x1p-126) return static_cast<uint16_t>(sign | static_cast<uint32_t>(r * 0x1p133));
+  const uint32_t exp = static_cast<uint32_t>(d >> 52) - 1023 + 127, mant = static_cast<uint32_t>(d >> 45) & 0x7Fu;
+  return static_cast<uint16_t>(sign | exp << 7 | mant);
+}
+
+// Under a sanitizer every 4099th pattern (the instrumented loops would take
+// minutes); otherwise all of them.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr uint64_t kStride = 4099;
+#else
+constexpr uint64_t kStride = 1;
+#endif
+
+TEST(HalfTest, EveryFloatRoundsAsTheDefinitionSays) {
+  ASSERT_EQ(std::fegetround(), FE_TONEAREST);
+  std::vector<Isa> isas;
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512})
+    if (CpuHas(isa)) isas.push_back(isa);
+  constexpr uint64_t kPiece = uint64_t{1} << 20;
+  std::atomic<uint64_t> bad{0}, checked{0};
+  auto run = [&](uint64_t worker) {
+    std::vector<uint32_t> in(kPiece);
+    std::vector<std::vector<uint16_t>> h(isas.size(), std::vector<uint16_t>(kPiece)), b = h;
+    for (uint64_t first = worker * kPiece * kStride; first < (uint64_t{1} << 32); first += 2 * kPiece * kStride) {
+      const uint64_t n = std::min(kPiece, ((uint64_t{1} << 32) - first + kStride - 1) / kStride);
+      for (uint64_t i = 0; i < n; ++i) in[i] = static_cast<uint32_t>(first + i * kStride);
+      for (size_t k = 0; k < isas.size(); ++k) {  // an odd length first, so the kernels' tails run too
+        ConvertElements(Dtype::kFloat32, in.data(), Dtype::kFloat16, h[k].data(), n - 3, isas[k]);
+        ConvertElements(Dtype::kFloat32, in.data() + n - 3, Dtype::kFloat16, h[k].data() + n - 3, 3, isas[k]);
+        ConvertElements(Dtype::kFloat32, in.data(), Dtype::kBFloat16, b[k].data(), n - 3, isas[k]);
+        ConvertElements(Dtype::kFloat32, in.data() + n - 3, Dtype::kBFloat16, b[k].data() + n - 3, 3, isas[k]);
+      }
+      // Every kernel gives the portable one's bits, which give the reference's.
+      uint64_t wrong = 0;
+      for (size_t k = 1; k < isas.size(); ++k) {
+        wrong += std::memcmp(h[k].data(), h[0].data(), n * 2) != 0;
+        wrong += std::memcmp(b[k].data(), b[0].data(), n * 2) != 0;
+      }
+      for (uint64_t i = 0; i < n; ++i) wrong += (h[0][i] != ReferenceHalf(in[i])) + (b[0][i] != ReferenceBFloat16(in[i]));
+      if (wrong != 0 && bad == 0) ADD_FAILURE() << "first piece with a mismatch starts at " << first;
+      bad += wrong;
+      checked += n;
+    }
+  };
+  std::thread other(run, 1);
+  run(0);
+  other.join();
+  EXPECT_EQ(bad.load(), 0u);
+  EXPECT_EQ(checked.load(), ((uint64_t{1} << 32) + kStride - 1) / kStride);
+}
+
+TEST(HalfTest, WideningIsExactOnEveryHalf) {
+  std::vector<uint16_t> all(65536);
+  for (uint32_t i = 0; i < 65536; ++i) all[i] = static_cast<uint16_t>(i);
+  for (uint32_t i = 0; i < 65536; ++i) {
+    const uint16_t h = all[i];
+    const float f = HalfToFloat(h);
+    const int exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
+    if (exp == 0x1F && mant != 0) {
+      // NaN, quieted, payload kept (as F16C and PyTorch give it).
+      EXPECT_EQ(FloatBits(f), (uint32_t{h & 0x8000u} << 16) | 0x7FC00000u | (uint32_t(mant) << 13)) << h;
+      continue;
+    }
+    const double want = exp == 0x1F ? INFINITY : exp == 0 ? std::ldexp(mant, -24) : std::ldexp(1024 + mant, exp - 25);
+    EXPECT_EQ(static_cast<double>(f), (h & 0x8000) ? -want : want) << h;
+    EXPECT_EQ(FloatToHalf(f), h) << h;  // and back
+    const float b = BFloat16ToFloat(h);
+    EXPECT_EQ(FloatBits(b), uint32_t{h} << 16);
+    if (!std::isnan(b)) {
+      EXPECT_EQ(FloatToBFloat16(b), h);
+    }
+  }
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+    if (!CpuHas(isa)) continue;
+    std::vector<float> f16(65536), bf16(65536);
+    ConvertElements(Dtype::kFloat16, all.data(), Dtype::kFloat32, f16.data(), all.size(), isa);
+    ConvertElements(Dtype::kBFloat16, all.data(), Dtype::kFloat32, bf16.data(), all.size(), isa);
+    for (uint32_t i = 0; i < 65536; ++i) {
+      ASSERT_EQ(FloatBits(f16[i]), FloatBits(HalfToFloat(all[i]))) << IsaName(isa) << " " << i;
+      ASSERT_EQ(FloatBits(bf16[i]), FloatBits(BFloat16ToFloat(all[i]))) << IsaName(isa) << " " << i;
+    }
+  }
+}
+
+// float16 <-> bfloat16 goes through float32, as PyTorch's cast does; a
+// float16 NaN becomes 0x7FC0 (PyTorch's scalar path), not 0xFFFF.
+TEST(HalfTest, HalfToHalfGoesThroughFloat) {
+  std::vector<uint16_t> all(65536), out(65536);
+  for (uint32_t i = 0; i < 65536; ++i) all[i] = static_cast<uint16_t>(i);
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+    if (!CpuHas(isa)) continue;
+    ConvertElements(Dtype::kFloat16, all.data(), Dtype::kBFloat16, out.data(), all.size(), isa);
+    for (uint32_t i = 0; i < 65536; ++i) {
+      const float f = HalfToFloat(all[i]);
+      ASSERT_EQ(out[i], std::isnan(f) ? 0x7FC0 : FloatToBFloat16(f)) << IsaName(isa) << " " << i;
+    }
+    ConvertElements(Dtype::kBFloat16, all.data(), Dtype::kFloat16, out.data(), all.size(), isa);
+    for (uint32_t i = 0; i < 65536; ++i) ASSERT_EQ(out[i], FloatToHalf(BFloat16ToFloat(all[i]))) << IsaName(isa) << " " << i;
+  }
+}
+
+TEST(HalfTest, KnownValues) {
+  EXPECT_EQ(FloatToHalf(1.0f), 0x3C00);
+  EXPECT_EQ(FloatToHalf(65504.0f), 0x7BFF);
+  EXPECT_EQ(FloatToHalf(65520.0f), 0x7C00);          // the tie above the largest rounds to infinity
+  EXPECT_EQ(FloatToHalf(BitsFloat(0x477FEFFF)), 0x7BFF);
+  EXPECT_EQ(FloatToHalf(BitsFloat(0x33000000)), 0x0000);  // 2^-25: a tie, to even (zero)
+  EXPECT_EQ(FloatToHalf(BitsFloat(0x33000001)), 0x0001);
+  EXPECT_EQ(FloatToHalf(BitsFloat(0xFFC00000)), 0xFE00);  // NaN keeps its sign, loses its payload
+  EXPECT_EQ(FloatToHalf(BitsFloat(0x7F812345)), 0x7E00);
+  EXPECT_EQ(FloatToBFloat16(BitsFloat(0x3F808000)), 0x3F80);  // tie to even
+  EXPECT_EQ(FloatToBFloat16(BitsFloat(0x3F818000)), 0x3F82);
+  EXPECT_EQ(FloatToBFloat16(BitsFloat(0x7F7F8000)), 0x7F80);  // overflow to infinity
+  EXPECT_EQ(FloatToBFloat16(BitsFloat(0xFFC00000)), 0xFFFF);  // every NaN
+  EXPECT_EQ(FloatToBFloat16(BitsFloat(0x00400000)), 0x0040);  // subnormals kept
+}
+
+}  // namespace half_test
+}  // namespace embstore
