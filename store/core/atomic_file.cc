@@ -337,6 +337,23 @@ Status AtomicFile::WriteAt(const void* data, size_t size, uint64_t offset) {
   return Status::OK();
 }
 
+Status AtomicFile::ReadAt(void* data, size_t size, uint64_t offset) const {
+  if (done_) return Status::InvalidArgument(path_ + ": file already committed or discarded");
+  char* p = static_cast<char*>(data);
+  while (size > 0) {
+    ssize_t n = ::pread(fd_, p, size, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return IoErrorFromErrno(path_, "read");
+    }
+    if (n == 0) return Status::IOError(path_ + ": read past the end of the file being written");
+    p += n;
+    size -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return Status::OK();
+}
+
 Status AtomicFile::Resize(uint64_t size) {
   if (done_) return Status::InvalidArgument(path_ + ": file already committed or discarded");
   if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return IoErrorFromErrno(path_, "resize");

@@ -83,7 +83,9 @@ class AtomicFile {
   // Commit (/proc/self/fd/N for an unnamed file).
   std::string temp_path() const;
 
+  // pwrite/pread: safe from several threads at once (on distinct ranges).
   Status WriteAt(const void* data, size_t size, uint64_t offset);
+  Status ReadAt(void* data, size_t size, uint64_t offset) const;
   // Maps bytes [offset, offset + length) writable (offset a multiple of the
   // page size), for producing data in place. Only where reserved(): a write
   // through a mapping cannot report a full disk. Unmapped by Commit/Discard.

@@ -77,9 +77,23 @@ void ConvertElements(Dtype from, const void* in, Dtype to, void* out, size_t n, 
   }
 }
 
+namespace {
+const Isa kIsa = DetectIsa();
+}  // namespace
+
 void ConvertElements(Dtype from, const void* in, Dtype to, void* out, size_t n) {
-  static const Isa isa = DetectIsa();
-  ConvertElements(from, in, to, out, n, isa);
+  ConvertElements(from, in, to, out, n, kIsa);
+}
+
+void WidenStreaming(Dtype from, const void* in, float* out, size_t n) {
+  const auto* h = static_cast<const uint16_t*>(in);
+  if (kIsa == Isa::kAvx512 && from == Dtype::kFloat16) return F16ToF32StreamAvx512(h, out, n);
+  if (kIsa == Isa::kAvx512 && from == Dtype::kBFloat16) return BF16ToF32StreamAvx512(h, out, n);
+  ConvertElements(from, in, Dtype::kFloat32, out, n, kIsa);
+}
+
+void StoreFence() {
+  if (kIsa == Isa::kAvx512) StoreFenceAvx512();
 }
 
 }  // namespace embstore

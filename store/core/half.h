@@ -26,6 +26,13 @@ void ConvertElements(Dtype from, const void* in, Dtype to, void* out, size_t n);
 // The same with a given instruction set (tests compare them all).
 void ConvertElements(Dtype from, const void* in, Dtype to, void* out, size_t n, Isa isa);
 
+// Widens n float16 or bfloat16 elements into float32 (as ConvertElements),
+// with non-temporal stores where the CPU has AVX-512: for outputs larger
+// than the caches, which then skip the read for ownership. The caller calls
+// StoreFence() before handing the output on.
+void WidenStreaming(Dtype from, const void* in, float* out, size_t n);
+void StoreFence();
+
 // Kernels behind ConvertElements, one per instruction set.
 void F32ToF16Avx2(const float* in, uint16_t* out, size_t n);
 void F16ToF32Avx2(const uint16_t* in, float* out, size_t n);
@@ -35,6 +42,9 @@ void F32ToF16Avx512(const float* in, uint16_t* out, size_t n);
 void F16ToF32Avx512(const uint16_t* in, float* out, size_t n);
 void F32ToBF16Avx512(const float* in, uint16_t* out, size_t n, uint16_t nan);
 void BF16ToF32Avx512(const uint16_t* in, float* out, size_t n);
+void F16ToF32StreamAvx512(const uint16_t* in, float* out, size_t n);
+void BF16ToF32StreamAvx512(const uint16_t* in, float* out, size_t n);
+void StoreFenceAvx512();
 
 }  // namespace embstore
 

@@ -25,6 +25,12 @@ static_assert(std::endian::native == std::endian::little, "embstore reads tables
 constexpr uint64_t kGatherCheckBytes = uint64_t{1} << 20;
 constexpr size_t kGatherSamples = 8;
 constexpr size_t kGatherAdviseWindow = 512;
+// A gather that widens half rows into more float32 bytes than this writes
+// them with non-temporal stores: an output that size leaves the caches
+// anyway, and skipping the read for ownership saves a third of the memory
+// traffic. (glibc's memcpy switches at a similar size; smaller outputs stay
+// in cache for the caller.)
+constexpr uint64_t kGatherStreamBytes = uint64_t{4} << 20;
 
 TableReader::TableReader(MappedFile file, Header header, Metadata metadata)
     : file_(std::move(file)), header_(header), metadata_(std::move(metadata)) {
@@ -87,6 +93,9 @@ Status TableReader::Gather(std::span<const uint64_t> ids, Dtype as, std::span<ui
       cold = !file_.PageResident(header_.data_offset + ids[i * ids.size() / samples] * stride);
     }
   }
+  // Widening into an output beyond the caches: non-temporal stores.
+  const bool stream = as == Dtype::kFloat32 && stored != Dtype::kFloat32 && out.size() >= kGatherStreamBytes;
+  const size_t line_step = row_bytes >= 4096 ? 4096 : 64;
   size_t advised = 0;
   for (size_t k = 0; k < ids.size(); ++k) {
     if (cold) {
@@ -95,20 +104,25 @@ Status TableReader::Gather(std::span<const uint64_t> ids, Dtype as, std::span<ui
         (void)file_.Advise(AccessHint::kWillNeed, header_.data_offset + ids[advised] * stride, row_bytes);
       }
     }
-    // Random rows defeat the hardware prefetcher at page boundaries; touch
-    // one line of every page of the next row so its TLB walks and first
-    // misses overlap this row's copy.
+    // Random rows defeat the hardware prefetcher. Touch the next row so its
+    // TLB walk and first misses overlap this row's copy: one line of every
+    // page of a row of a page or more (the prefetcher streams the rest of
+    // each page), every line of a smaller one (measured on 1.5 KB rows: 13%
+    // faster; prefetching rows further ahead was slower).
     if (k + 1 < ids.size()) {
       const uint8_t* next = data_ + ids[k + 1] * stride;
-      for (size_t off = 0; off < row_bytes; off += 4096) __builtin_prefetch(next + off);
+      for (size_t off = 0; off < row_bytes; off += line_step) __builtin_prefetch(next + off);
     }
     if (as == stored) {
       std::memcpy(dst, data_ + ids[k] * stride, row_bytes);
+    } else if (stream) {
+      WidenStreaming(stored, data_ + ids[k] * stride, reinterpret_cast<float*>(dst), dim);
     } else {
       ConvertElements(stored, data_ + ids[k] * stride, as, dst, dim);
     }
     dst += out_bytes;
   }
+  if (stream) StoreFence();
   return Status::OK();
 }
 

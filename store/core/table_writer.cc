@@ -167,6 +167,38 @@ Status TableWriter::FinishMapped(std::span<const uint64_t> block_hashes) {
   return Commit();
 }
 
+Status TableWriter::WriteDataAt(uint64_t offset, std::span<const uint8_t> bytes) const {
+  if (dead_ || mapping_ != nullptr || rows_written_ != 0) {
+    return Status::InvalidArgument(path_ + ": WriteDataAt on a finished, mapped or appending writer");
+  }
+  if (offset > header_.data_size || bytes.size() > header_.data_size - offset) {
+    return Status::InvalidArgument(path_ + ": write past the row data");
+  }
+  return file_->WriteAt(bytes.data(), bytes.size(), header_.data_offset + offset);
+}
+
+Status TableWriter::ReadDataAt(uint64_t offset, std::span<uint8_t> bytes) const {
+  if (dead_) return Status::InvalidArgument(path_ + ": writer already finished or failed");
+  if (offset > header_.data_size || bytes.size() > header_.data_size - offset) {
+    return Status::InvalidArgument(path_ + ": read past the row data");
+  }
+  return file_->ReadAt(bytes.data(), bytes.size(), header_.data_offset + offset);
+}
+
+Status TableWriter::FinishWritten(std::span<const uint64_t> block_hashes) {
+  if (dead_ || mapping_ != nullptr || rows_written_ != 0) {
+    return Status::InvalidArgument(path_ + ": FinishWritten on a finished, mapped or appending writer");
+  }
+  if (block_hashes.size() != header_.checksum_count) {
+    return Fail(Status::InvalidArgument(path_ + ": " + std::to_string(block_hashes.size()) +
+                                        " block checksums given, the table has " +
+                                        std::to_string(header_.checksum_count) + " blocks"));
+  }
+  block_hashes_.assign(block_hashes.begin(), block_hashes.end());
+  rows_written_ = header_.rows;
+  return Commit();
+}
+
 Status TableWriter::ReplaceMetadata(const Metadata& metadata) {
   if (dead_) return Status::InvalidArgument(path_ + ": writer already finished or failed");
   EMB_ASSIGN_OR_RETURN(std::string bytes, EncodeMetadata(metadata));

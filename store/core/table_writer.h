@@ -87,6 +87,14 @@ class TableWriter {
   Result<std::span<float>> MapRows();
   Result<std::span<uint8_t>> MapRowBytes();
   Status FinishMapped(std::span<const uint64_t> block_hashes);
+  // The third way: rows written in place, by pwrite, from any number of
+  // threads at once on distinct ranges (offsets are bytes into the row
+  // data), read back if need be, then FinishWritten with every block's
+  // checksum. Through the page cache, without the zeroing and the faults a
+  // fresh mapping costs. Not mixed with Append or MapRows.
+  Status WriteDataAt(uint64_t offset, std::span<const uint8_t> bytes) const;
+  Status ReadDataAt(uint64_t offset, std::span<uint8_t> bytes) const;
+  Status FinishWritten(std::span<const uint64_t> block_hashes);
 
  private:
   TableWriter(std::unique_ptr<AtomicFile> file, Header header, std::string metadata);

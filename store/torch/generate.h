@@ -92,9 +92,21 @@ Status GenerateRows(const GenerateSpec& spec, std::span<uint8_t> out, OutputMemo
                     uint64_t block_rows = 0, uint64_t* block_hashes = nullptr,
                     const std::function<void(uint64_t, uint64_t)>& progress = {});
 
-// Generates straight into a new table file's mapping (TableWriter: reserved
-// temp file, fsync, rename) with provenance in its metadata. progress gets
-// (rows done, rows total).
+// Where generated rows go when not into memory: write(first, bytes) puts
+// elements [first, first + bytes.size() / element size) at their place,
+// called from the worker threads at once, on distinct ranges, in any order;
+// read_back(first, bytes) gives back elements written earlier (the checksum
+// blocks that PyTorch's last 16 elements, written last, fall in).
+struct RowSink {
+  std::function<Status(uint64_t first, std::span<const uint8_t> bytes)> write;
+  std::function<Status(uint64_t first, std::span<uint8_t> bytes)> read_back;
+};
+Status GenerateRowsTo(const GenerateSpec& spec, const RowSink& sink, uint64_t block_rows = 0,
+                      uint64_t* block_hashes = nullptr, const std::function<void(uint64_t, uint64_t)>& progress = {});
+
+// Generates straight into a new table file (TableWriter: reserved temp
+// file, rows written in place by the workers, fsync, rename) with
+// provenance in its metadata. progress gets (rows done, rows total).
 Status GenerateTable(const std::string& path, const GenerateSpec& spec,
                      const std::function<void(uint64_t, uint64_t)>& progress = {});
 

@@ -65,17 +65,15 @@ uint16_t RoundToHalfType(Dtype dtype, float v) {
 }
 
 HalfNormalKernel::HalfNormalKernel(Dtype dtype, TorchKernel kernel, double mean, double std)
-    : dtype_(dtype), fused_(kernel == TorchKernel::kAvx2), tables_(&CommittedHalfTables(dtype)) {
+    : dtype_(dtype), fused_(kernel == TorchKernel::kAvx2), tables_(&CommittedHalfTables(dtype)), isa_(DetectIsa()) {
   const bool f16 = dtype == Dtype::kFloat16;
   mean_ = f16 ? RoundF16(static_cast<float>(mean)) : RoundBF16(static_cast<float>(mean));
   std_ = f16 ? RoundF16(static_cast<float>(std)) : RoundBF16(static_cast<float>(std));
   if (!f16) {  // 65,536 pairs: cheaper to tabulate once than to compute per element
-    pair_cos_.resize(65536);
-    pair_sin_.resize(65536);
+    pairs_.resize(65536);
     for (uint32_t k1 = 0; k1 < 256; ++k1) {
       for (uint32_t k2 = 0; k2 < 256; ++k2) {
-        pair_cos_[k1 << 8 | k2] = Out(k1, k2, false);
-        pair_sin_[k1 << 8 | k2] = Out(k1, k2, true);
+        pairs_[k1 << 8 | k2] = uint32_t{Out(k1, k2, false)} | uint32_t{Out(k1, k2, true)} << 16;
       }
     }
   }
@@ -93,11 +91,12 @@ uint16_t HalfNormalKernel::Out(uint32_t k1, uint32_t k2, bool sin_lane) const {
 
 void HalfNormalKernel::Blocks(const uint32_t* d, uint16_t* out, uint64_t nblocks) const {
   if (dtype_ == Dtype::kBFloat16) {
+    if (isa_ == Isa::kAvx512) return BFloat16PairBlocksAvx512(pairs_.data(), d, out, nblocks);
     for (uint64_t b = 0; b < nblocks; ++b, d += 16, out += 16) {
       for (int j = 0; j < 8; ++j) {
-        const uint32_t pair = (d[j] & 0xFFu) << 8 | (d[j + 8] & 0xFFu);
-        out[j] = pair_cos_[pair];
-        out[j + 8] = pair_sin_[pair];
+        const uint32_t v = pairs_[(d[j] & 0xFFu) << 8 | (d[j + 8] & 0xFFu)];
+        out[j] = static_cast<uint16_t>(v);
+        out[j + 8] = static_cast<uint16_t>(v >> 16);
       }
     }
     return;

@@ -67,9 +67,14 @@ class HalfNormalKernel {
   bool fused_;
   float mean_, std_;  // rounded to dtype
   const TorchHalfTables* tables_;
-  // bfloat16: every output, indexed by k1 << 8 | k2 (cos lane, sin lane).
-  std::vector<uint16_t> pair_cos_, pair_sin_;
+  // bfloat16: every output, indexed by k1 << 8 | k2: the cos lane's in the
+  // low 16 bits, the sin lane's in the high 16.
+  std::vector<uint32_t> pairs_;
+  Isa isa_;
 };
+
+// The bfloat16 fill path from the pair table, with AVX-512 gathers.
+void BFloat16PairBlocksAvx512(const uint32_t* pairs, const uint32_t* draws, uint16_t* out, uint64_t nblocks);
 
 // uniform_(low, high) of n elements from n raw draws.
 void HalfUniform(Dtype dtype, const uint32_t* draws, uint16_t* out, uint64_t n, double low, double high);

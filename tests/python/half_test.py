@@ -185,6 +185,11 @@ def casting():
     raises("convert with an unknown dtype", lambda: embstore.convert(path("all-f16.emb"), path("x.emb"),
                                                                       dtype="float8"),
            embstore.InvalidArgumentError, "float32, float16 or bfloat16")
+    for cmd in (["generate", "--rows", 2, "--dim", 2], ["import", path("all-f16.npy")], ["convert", path("all-f16.emb")]):
+        r = cli(*cmd, "-o", path("x.emb"), "--dtype", "float8", ok=False)
+        check(f"{cmd[0]} --dtype float8 is a usage error naming the types, nothing written",
+              r.returncode == 2 and b"unknown dtype 'float8': expected float32, float16 or bfloat16" in r.stderr and
+              not os.path.exists(path("x.emb")), r.stderr)
     r = cli("convert", path("all-f16.emb"), "-o", path("x.emb"), "--dtype", "int8", ok=False)
     check("the command refuses an unknown --dtype, naming the types", r.returncode == 2 and
           b"expected float32, float16 or bfloat16" in r.stderr and not os.path.exists(path("x.emb")), r.stderr)
