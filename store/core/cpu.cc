@@ -3,6 +3,10 @@
 #include <cstdlib>
 #include <string>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace embstore {
 
 const char* IsaName(Isa isa) {
@@ -14,9 +18,24 @@ const char* IsaName(Isa isa) {
   return "unknown";
 }
 
+namespace {
+
+// F16C (CPUID leaf 1, ECX bit 29), asked directly: clang's
+// __builtin_cpu_supports does not know its name.
+bool HasF16c() {
+#if defined(__x86_64__)
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & (1u << 29)) != 0;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
 bool CpuHas(Isa isa) {
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("f16c");
+  static const bool f16c = HasF16c();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
   switch (isa) {
     case Isa::kPortable: return true;
     case Isa::kAvx2: return avx2;
