@@ -180,6 +180,11 @@ TEST(GenerateTest, GoldenVectorsFromPyTorch) {
     const std::string name = c["name"];
     std::vector<uint32_t> got;
     if (c.contains("dtype")) {  // float16 / bfloat16: 16-bit words
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+      // The 50,257 x 768 half tables take the sanitized build seconds each on
+      // paths the small ones already walk; the release build checks them.
+      if (s.rows * s.dim > 1000000) continue;
+#endif
       s.dtype = *ParseDtype(c["dtype"].get<std::string>());
       std::vector<uint16_t> half(s.rows * s.dim);
       ASSERT_OK(GenerateRows(s, std::span<uint8_t>(reinterpret_cast<uint8_t*>(half.data()), half.size() * 2)));

@@ -30,9 +30,10 @@ SANITIZED = "--sanitized" in sys.argv[2:]
 # (rows, dim, seed, init, a, b, dtype): tails and no tails, the serial path
 # below 16 elements, non-default parameters, negative and >32-bit seeds,
 # uniform init, and the 50257 x 768 GPT-2 table; float16 and bfloat16 take
-# PyTorch's half paths (their 50257 x 768 tables hold every pair of
-# uniform indices the fill path can meet: 4M for float16 over the seeds
-# below together, all 65,536 for bfloat16 in each).
+# PyTorch's half paths (a 50257 x 768 bfloat16 table meets all 65,536 pairs
+# of uniform indices the fill path can see, a float16 one 2.2 of its 4.2
+# million; all of them were checked when the tables were made, see
+# store/torch/torch-rng.md section 14).
 CASES = [
     (6, 4, 123, "normal", 0.0, 1.0, "float32"),
     (1, 1, 5, "normal", 0.0, 1.0, "float32"),
@@ -69,7 +70,7 @@ for dt in ("float16", "bfloat16"):
         (50257, 768, 123, "normal", 0.0, 1.0, dt),
         (50257, 768, 0, "normal", -3.0, 7.0, dt),
     ]
-CASES += [(50257, 768, s, "normal", 0.0, 1.0, "float16") for s in (42, 2**32 + 5)]
+
 if SANITIZED:
     CASES = [c for c in CASES if c[0] * c[1] <= 10**6]
 KERNELS = (("avx2", "avx2"), ("scalar", "default"))  # (--torch-kernel, ATEN_CPU_CAPABILITY)

@@ -4,7 +4,11 @@ embstore command and compared by SHA-256 of the whole table (the unit test
 compares the small ones bit for bit and samples the large ones; this checks
 every byte of all of them). Needs no PyTorch.
 
-Usage: torch_vectors_test.py BUILD/embstore tests/golden/torch_vectors.json
+Usage: torch_vectors_test.py BUILD/embstore tests/golden/torch_vectors.json [--sanitized]
+
+A sanitizer build (--sanitized) leaves out the 50,257 x 768 float16 and
+bfloat16 tables: their paths are the small ones' (the release build checks
+every table).
 """
 
 import hashlib
@@ -21,6 +25,8 @@ from checks import check, run  # noqa: E402
 def every_vector():
     emb, vectors = sys.argv[1], sys.argv[2]
     cases = json.load(open(vectors))
+    if "--sanitized" in sys.argv[3:]:
+        cases = [c for c in cases if "dtype" not in c or c["rows"] * c["dim"] <= 10**6]
     check("there are vectors to check", len(cases) > 0)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "t.emb")
