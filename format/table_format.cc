@@ -8,6 +8,7 @@
 #include "format/checked_math.h"
 #include "format/checksum.h"
 #include "format/endian.h"
+#include "format/keys.h"
 
 namespace embstore {
 
@@ -33,6 +34,10 @@ constexpr size_t kOffBlockRows = 92;
 constexpr size_t kOffChecksumOffset = 96;
 constexpr size_t kOffChecksumCount = 104;
 constexpr size_t kOffMetadataChecksum = 112;
+// 1.2, tables with keys (header_size >= 152).
+constexpr size_t kOffKeysOffset = 120;
+constexpr size_t kOffKeysSize = 128;
+constexpr size_t kOffKeysChecksum = 136;
 // The header checksum always occupies the header's last 8 bytes, so a newer
 // minor version with a longer header is still checked by this reader.
 
@@ -111,6 +116,11 @@ Result<Header> PlanLayout(const TableShape& shape) {
   Header h;
   h.dtype = shape.dtype;
   h.version_minor = MinorVersionFor(static_cast<Dtype>(shape.dtype));
+  if (shape.keys_size > 0) {
+    h.version_minor = 2;
+    h.header_size = kHeaderSizeV1_2;
+    h.optional_flags |= kOptionalFlagKeys;
+  }
   h.rows = shape.rows;
   h.dim = shape.dim;
   h.row_stride = shape.dim * esize;  // dense rows; both factors are capped
@@ -129,18 +139,30 @@ Result<Header> PlanLayout(const TableShape& shape) {
   const uint64_t after_meta = h.metadata_offset + h.metadata_size;
   h.checksum_offset = (after_meta + kChecksumAlignment - 1) / kChecksumAlignment * kChecksumAlignment;
   const uint64_t after_table = h.checksum_offset + h.checksum_count * 8;
-  h.data_offset = (after_table + kDataAlignment - 1) / kDataAlignment * kDataAlignment;
+  uint64_t data_from = after_table;
+  if (shape.keys_size > 0) {
+    if (shape.rows > kMaxKeyedRows) {
+      return Status::InvalidArgument(Fmt("a table with keys has at most %" PRIu64 " rows", kMaxKeyedRows));
+    }
+    // The keys section comes after the checksum table (8-aligned already).
+    h.keys_offset = after_table;
+    h.keys_size = shape.keys_size;
+    if (!CheckedAdd(h.keys_offset, h.keys_size, &data_from) || data_from > (uint64_t{1} << 62)) {
+      return Status::InvalidArgument(Fmt("keys section of %" PRIu64 " bytes is too large", shape.keys_size));
+    }
+  }
+  h.data_offset = (data_from + kDataAlignment - 1) / kDataAlignment * kDataAlignment;
   return h;
 }
 
-std::array<uint8_t, kHeaderSizeV1_0> EncodeHeader(const Header& h) {
-  std::array<uint8_t, kHeaderSizeV1_0> out{};
+std::vector<uint8_t> EncodeHeader(const Header& h) {
+  std::vector<uint8_t> out(h.header_size);
   uint8_t* p = out.data();
   std::memcpy(p + kOffMagic, kMagic, sizeof(kMagic));
   StoreLE32(p + kOffByteOrder, kByteOrderMark);
   StoreLE16(p + kOffVersionMajor, h.version_major);
   StoreLE16(p + kOffVersionMinor, h.version_minor);
-  StoreLE32(p + kOffHeaderSize, kHeaderSizeV1_0);
+  StoreLE32(p + kOffHeaderSize, h.header_size);
   StoreLE32(p + kOffDtype, h.dtype);
   StoreLE64(p + kOffRequiredFlags, h.required_flags);
   StoreLE64(p + kOffOptionalFlags, h.optional_flags);
@@ -155,7 +177,12 @@ std::array<uint8_t, kHeaderSizeV1_0> EncodeHeader(const Header& h) {
   StoreLE64(p + kOffChecksumOffset, h.checksum_offset);
   StoreLE64(p + kOffChecksumCount, h.checksum_count);
   StoreLE64(p + kOffMetadataChecksum, h.metadata_checksum);
-  StoreLE64(p + kHeaderSizeV1_0 - 8, Hash64(p, kHeaderSizeV1_0 - 8));
+  if (h.header_size >= kHeaderSizeV1_2) {
+    StoreLE64(p + kOffKeysOffset, h.keys_offset);
+    StoreLE64(p + kOffKeysSize, h.keys_size);
+    StoreLE64(p + kOffKeysChecksum, h.keys_checksum);
+  }
+  StoreLE64(p + h.header_size - 8, Hash64(p, h.header_size - 8));
   return out;
 }
 
@@ -312,6 +339,29 @@ Result<Header> DecodeHeader(std::span<const uint8_t> prefix, uint64_t file_size,
     return Status::Corruption(Fmt("trailing bytes: file is %" PRIu64 " bytes, the header says %" PRIu64
                                   " (data_offset %" PRIu64 " + data_size %" PRIu64 ")",
                                   file_size, end, h.data_offset, h.data_size));
+  }
+  if (h.has_keys()) {
+    // R24 (1.2): the keys section lies between the checksum table and the
+    // data. Its contents are checked as they are read (format/keys.h).
+    if (h.version_minor < 2 || h.header_size < kHeaderSizeV1_2) {
+      return BadHeader(Fmt("the keys flag is set in a %u-byte header of version %u.%u (keys need 1.2, %u bytes)",
+                           h.header_size, h.version_major, h.version_minor, kHeaderSizeV1_2));
+    }
+    h.keys_offset = LoadLE64(p + kOffKeysOffset);
+    h.keys_size = LoadLE64(p + kOffKeysSize);
+    h.keys_checksum = LoadLE64(p + kOffKeysChecksum);
+    uint64_t keys_end;
+    if (h.keys_offset % 8 != 0 || h.keys_offset < table_end) {
+      return BadHeader(Fmt("keys_offset %" PRIu64 " is not a multiple of 8 at or after the checksum table's end %" PRIu64,
+                           h.keys_offset, table_end));
+    }
+    if (!CheckedAdd(h.keys_offset, h.keys_size, &keys_end) || keys_end > h.data_offset) {
+      return BadHeader(Fmt("keys section [%" PRIu64 ", +%" PRIu64 ") runs past data_offset %" PRIu64,
+                           h.keys_offset, h.keys_size, h.data_offset));
+    }
+    if (h.rows > kMaxKeyedRows) {
+      return BadHeader(Fmt("a table with keys has at most %" PRIu64 " rows, not %" PRIu64, kMaxKeyedRows, h.rows));
+    }
   }
   return h;
 }

@@ -1,4 +1,4 @@
-// The embstore table file, version 1.1, as code: constants, the fixed
+// The embstore table file, version 1.2, as code: constants, the fixed
 // 128-byte header, its encoder and its validating decoder, and the layout
 // planner writers use. FORMAT.md is the normative text; each constant here
 // cites it.
@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "format/status.h"
 
@@ -25,9 +26,11 @@ inline constexpr uint32_t kByteOrderMark = 0x01020304;  // stored little-endian:
 inline constexpr uint16_t kVersionMajor = 1;
 // The newest minor version this code knows. Writers write the oldest minor
 // that can hold the table: 0 for float32 (a 1.0 reader opens it), 1 for the
-// 2-byte dtypes 1.1 added (MinorVersionFor).
-inline constexpr uint16_t kVersionMinor = 1;
+// 2-byte dtypes 1.1 added (MinorVersionFor), 2 for a table with keys.
+inline constexpr uint16_t kVersionMinor = 2;
 inline constexpr uint32_t kHeaderSizeV1_0 = 128;
+// 1.2 headers of tables with keys: three more fields from offset 120.
+inline constexpr uint32_t kHeaderSizeV1_2 = 152;
 inline constexpr uint32_t kMaxHeaderSize = 4096;
 inline constexpr uint64_t kDataAlignment = 4096;
 inline constexpr uint64_t kChecksumAlignment = 8;
@@ -45,8 +48,10 @@ inline constexpr uint64_t kMaxMetadataKeySize = 255;
 // enough that the table stays tiny and hashing runs at full speed.
 inline constexpr uint64_t kTargetBlockBytes = uint64_t{1} << 20;
 
-// FORMAT.md, "Feature flags": none are defined in 1.0.
+// FORMAT.md, "Feature flags": no required flags; optional bit 0 (1.2)
+// says the table has a keys section.
 inline constexpr uint64_t kKnownRequiredFlags = 0;
+inline constexpr uint64_t kOptionalFlagKeys = 1;
 
 // FORMAT.md, "Dtypes". 1.0 reads only kFloat32; 1.1 adds the two 2-byte
 // types. Elements are little-endian.
@@ -93,9 +98,15 @@ struct Header {
   uint64_t checksum_offset = 0;
   uint64_t checksum_count = 0;
   uint64_t metadata_checksum = 0;
+  // 1.2, when optional_flags has kOptionalFlagKeys (else all 0): the keys
+  // section [keys_offset, keys_offset + keys_size) and its XXH3-64.
+  uint64_t keys_offset = 0;
+  uint64_t keys_size = 0;
+  uint64_t keys_checksum = 0;
 
   // Total file size the header describes: data_offset + data_size.
   uint64_t file_size() const { return data_offset + data_size; }
+  bool has_keys() const { return (optional_flags & kOptionalFlagKeys) != 0; }
 };
 
 // One checksum block: rows [first_row, first_row + row_count), stored at
@@ -117,16 +128,20 @@ struct TableShape {
   uint32_t dtype = static_cast<uint32_t>(Dtype::kFloat32);
   uint64_t metadata_size = 0;
   uint64_t block_rows = 0;  // 0: pick so that a block is about kTargetBlockBytes
+  uint64_t keys_size = 0;   // bytes of the keys section; 0: no keys
 };
 
-// Lays out a new file (version 1.MinorVersionFor(dtype)): header, metadata, checksum table, zero padding,
+// Lays out a new file (version 1.MinorVersionFor(dtype), or 1.2 with keys):
+// header, metadata, checksum table, the keys section if any, zero padding,
 // then data at the next 4096-byte boundary. Rejects shapes outside the limits
-// with a message naming the field. metadata_checksum is left 0.
+// with a message naming the field. metadata_checksum and keys_checksum are
+// left 0.
 Result<Header> PlanLayout(const TableShape& shape);
 
-// Writes h as a 128-byte header, computing the header checksum.
-// REQUIRES: h came from PlanLayout (with metadata_checksum filled in).
-std::array<uint8_t, kHeaderSizeV1_0> EncodeHeader(const Header& h);
+// Writes h as a header of h.header_size bytes (128, or 152 with keys),
+// computing the header checksum.
+// REQUIRES: h came from PlanLayout (with the checksums filled in).
+std::vector<uint8_t> EncodeHeader(const Header& h);
 
 // Decodes and validates a header. `prefix` is the start of the file (at
 // least the header; more is fine), `file_size` the whole file's size. Checks,

@@ -3,9 +3,11 @@
 // another (store/interop/convert.h).
 
 #include <cstdio>
+#include <cstring>
 
 #include "store/core/atomic_file.h"
 #include "store/interop/convert.h"
+#include "store/interop/wordvec.h"
 #include "tools/cli.h"
 
 namespace embstore::cli {
@@ -26,12 +28,13 @@ int ImportMain(int argc, char** argv) {
   bool force = false, quiet = false, list = false, no_fsync = false;
   po::options_description options("options");
   options.add_options()
-      ("source", po::value(&source)->required(), "FILE.npy, FILE.safetensors, or raw float32")
+      ("source", po::value(&source)->required(), "FILE.npy, FILE.safetensors, raw float32, or word vectors")
       ("output,o", po::value(&output), "the new table (never half-written)")
       ("tensor", po::value(&tensor), "safetensors: the tensor to import (default: the only 2-D one)")
       ("list", po::bool_switch(&list), "safetensors: list the tensors and stop")
       ("dtype", po::value(&dtype), "the table's type: float32, float16 or bfloat16 (default: the source's; float64 -> float32)")
-      ("format", po::value(&format)->default_value("auto"), "auto, npy, safetensors or raw")
+      ("format", po::value(&format)->default_value("auto"),
+       "auto, npy, safetensors, raw, word2vec (text; also fastText .vec), word2vec-binary or glove")
       ("rows", po::value(&rows)->default_value("0"), "raw: rows")
       ("dim", po::value(&dim)->default_value("0"), "raw: floats per row")
       ("force,f", po::bool_switch(&force), "overwrite an existing output file")
@@ -41,13 +44,16 @@ int ImportMain(int argc, char** argv) {
   positional.add("source", 1);
   po::variables_map vm;
   const std::string usage =
-      "usage: embstore import SRC -o FILE.emb [--tensor NAME] [--format npy|safetensors|raw] [--rows R --dim D]\n"
+      "usage: embstore import SRC -o FILE.emb [--tensor NAME] [--format F] [--rows R --dim D]\n"
       "       embstore import FILE.safetensors --list\n\n"
       "Makes a table from a .npy (versions 1.0-3.0: <f4, <f2, <f8, either byte order, Fortran order\n"
       "transposed), a safetensors tensor (F32, F16, BF16, F64) or raw little-endian float32. The\n"
       "table keeps the source's type (float64 becomes float32); --dtype float32 widens half types\n"
       "exactly, --dtype float16|bfloat16 rounds as PyTorch's .to(dtype). Streams: the source is\n"
-      "never loaded whole. The table's metadata records the source and the XXH3-64 of its bytes.";
+      "never loaded whole. The table's metadata records the source and the XXH3-64 of its bytes.\n\n"
+      "Word vectors become a table with keys: word2vec binary (.bin) and text, fastText .vec, GloVe\n"
+      "(.txt without a 'COUNT DIM' line), as the original tools and gensim write them. Values are\n"
+      "read as gensim reads them; any bad line or record is named and nothing is written.";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
   ImportOptions o;
   auto parsed_format = ParseSourceFormat(format);
@@ -82,13 +88,15 @@ int ImportMain(int argc, char** argv) {
 }
 
 int ExportMain(int argc, char** argv) {
-  std::string input, output, tensor_name = "weight", dtype;
-  bool force = false, quiet = false, no_fsync = false;
+  std::string input, output, tensor_name = "weight", dtype, format;
+  bool force = false, quiet = false, no_fsync = false, binary = false;
   std::vector<std::string> owners;
   po::options_description options("options");
   options.add_options()
       ("table", po::value(&input)->required(), "FILE.emb, FILE.embz or shm:NAME")
-      ("output,o", po::value(&output)->required(), "OUT.npy or OUT.safetensors (never half-written)")
+      ("output,o", po::value(&output)->required(), "OUT.npy, OUT.safetensors, or word2vec (never half-written)")
+      ("format", po::value(&format), "npy, safetensors or word2vec (default: by the name; .bin is binary word2vec, .vec text)")
+      ("binary", po::bool_switch(&binary), "word2vec: the binary format (float32 bits) instead of text")
       ("tensor-name", po::value(&tensor_name)->default_value("weight"), "safetensors: the tensor's name")
       ("dtype", po::value(&dtype), "write float32, float16 or bfloat16 (default: the table's own type)")
       ("force,f", po::bool_switch(&force), "overwrite an existing output file")
@@ -99,11 +107,35 @@ int ExportMain(int argc, char** argv) {
   positional.add("table", 1);
   po::variables_map vm;
   const std::string usage =
-      "usage: embstore export TABLE -o OUT.npy | OUT.safetensors [--tensor-name weight] [--dtype T]\n\n"
+      "usage: embstore export TABLE -o OUT.npy | OUT.safetensors [--tensor-name weight] [--dtype T]\n"
+      "       embstore export TABLE -o OUT --format word2vec [--binary]\n\n"
       "Writes the table in its own type as a .npy that numpy.load(..., mmap_mode='r') maps without\n"
       "a copy (<f4 or <f2; NumPy has no bfloat16, so a bfloat16 table needs --dtype float32), or as\n"
-      "a safetensors file with one F32, F16 or BF16 tensor (the table's metadata in __metadata__).";
+      "a safetensors file with one F32, F16 or BF16 tensor (the table's metadata in __metadata__).\n"
+      "A table with keys can be written as word2vec for gensim's load_word2vec_format: --binary\n"
+      "writes each row's float32 bits, text each value as NumPy prints a float32.";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
+  auto ends_with = [&](const char* s) {
+    const size_t n = std::strlen(s);
+    return output.size() >= n && output.compare(output.size() - n, n, s) == 0;
+  };
+  // By the name, as import reads them: .bin is binary word2vec, .vec text.
+  if (format.empty() && (ends_with(".bin") || ends_with(".vec"))) {
+    format = "word2vec";
+    if (ends_with(".bin")) binary = true;
+  }
+  if (!format.empty() && format != "word2vec" && format != "npy" && format != "safetensors") {
+    throw UsageError{"--format: '" + format + "' is not npy, safetensors or word2vec"};
+  }
+  const bool word2vec = format == "word2vec";
+  if (binary && !word2vec) throw UsageError{"--binary applies to --format word2vec"};
+  if (word2vec && !dtype.empty()) throw UsageError{"--dtype does not apply to word2vec (always float32)"};
+  if (word2vec && vm.count("tensor-name") && !vm["tensor-name"].defaulted()) {
+    throw UsageError{"--tensor-name applies to safetensors"};
+  }
+  if (!word2vec && !format.empty() && !ends_with(format == "npy" ? ".npy" : ".safetensors")) {
+    throw UsageError{"--format " + format + ": name the output *." + format};
+  }
   const OpenOptions open_options = OpenOptionsFrom(owners);
   if (Status st = CheckOutput(output, force); !st.ok()) return Report("export", st);
   auto table = OpenTable(input, open_options);
@@ -117,7 +149,7 @@ int ExportMain(int argc, char** argv) {
   if (!quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
   Status st = Interruptible([&](const CancelToken* cancel) {
     o.cancel = cancel;
-    return ExportTable(**table, output, o);
+    return word2vec ? ExportWord2Vec(**table, output, binary, o) : ExportTable(**table, output, o);
   });
   bar.Done();
   return st.ok() ? kExitOk : Report("export", st);

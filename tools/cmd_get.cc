@@ -14,6 +14,8 @@
 #include "store/core/table_reader.h"
 #include "tools/cli.h"
 
+#include <nlohmann/json.hpp>
+
 namespace embstore::cli {
 
 namespace {
@@ -84,13 +86,14 @@ void PutJsonFloat(Out& out, float v, int precision) {
 
 int GetMain(int argc, char** argv) {
   std::string path;
-  std::vector<std::string> ids;
+  std::vector<std::string> ids, keys;
   int precision = -1;
   std::vector<std::string> owners;
   po::options_description options("options");
   options.add_options()
       ("file", po::value(&path)->required(), "table file")
       ("ids", po::value(&ids)->multitoken(), "row ids: N, or a half-open range A:B (A: to the end, :B from 0)")
+      ("key,k", po::value(&keys)->multitoken(), "rows by key (a table with keys): --key king queen")
       ("precision", po::value(&precision), "decimals to print (text default 4; JSON default: exact)")
       ("json", "print a JSON array of {\"id\": N, \"row\": [...]} objects")
       ("raw", "write the rows' bytes as stored, nothing else: little-endian float32, float16 or bfloat16 "
@@ -100,10 +103,13 @@ int GetMain(int argc, char** argv) {
   positional.add("file", 1).add("ids", -1);
   po::variables_map vm;
   const std::string usage =
-      "usage: embstore get FILE ID... [--precision N | --json | --raw]\n\n"
+      "usage: embstore get FILE ID... [--precision N | --json | --raw]\n"
+      "       embstore get FILE --key KEY... [--precision N | --json | --raw]\n\n"
       "Prints rows, one line each, values separated by spaces (4 decimals, like PyTorch; float16\n"
       "and bfloat16 values are printed as the float32 they widen to exactly).\n"
-      "IDs are row numbers or half-open ranges: 'embstore get t.emb 0:50257 --raw' streams every row.";
+      "IDs are row numbers or half-open ranges: 'embstore get t.emb 0:50257 --raw' streams every row.\n"
+      "Keys look rows up in a table with keys (imported word vectors, 'embstore keys attach'); with\n"
+      "--json each row also gives its key.";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
   const bool json = vm.count("json"), raw = vm.count("raw");
   if (json && raw) throw UsageError{"--json and --raw cannot be combined"};
@@ -111,13 +117,27 @@ int GetMain(int argc, char** argv) {
   if (vm.count("precision") && (precision < 0 || precision > 40)) {
     throw UsageError{"--precision: " + std::to_string(precision) + " is not in [0, 40]"};
   }
-  if (ids.empty()) throw UsageError{"no ids given (a row number N or a range A:B)"};
+  if (ids.empty() && keys.empty()) throw UsageError{"no ids given (a row number N or a range A:B, or --key KEY)"};
+  if (!ids.empty() && !keys.empty()) throw UsageError{"give ids or --key, not both"};
   auto ranges = ParseIds(ids);
   if (!ranges.ok()) throw UsageError{ranges.status().message()};
 
   auto opened = OpenTable(path, OpenOptionsFrom(owners));
   if (!opened.ok()) return Report("get", opened.status());
   const Table& table = **opened;
+  const KeysView* key_index = table.keys();
+  if (!keys.empty()) {
+    // Every key is looked up before anything is printed.
+    if (key_index == nullptr) {
+      return Report("get", Status::InvalidArgument(path + ": the table has no keys (rows by id only)"));
+    }
+    for (const std::string& k : keys) {
+      auto found = key_index->Find(k);
+      if (!found.ok()) return Report("get", found.status().WithContext(path));
+      if (!*found) return Report("get", Status::NotFound(path + ": key " + QuoteKey(k) + " not found"));
+      ranges->push_back(IdRange{**found, **found + 1, false, k});
+    }
+  }
   // Rows in a mapping are printed from it; other tables read them up to
   // 1 MiB (and at least one row) at a time, never past the end of the range
   // asked for: a single id reads one row, into a buffer of one row.
@@ -177,9 +197,21 @@ int GetMain(int argc, char** argv) {
         auto v = row(id, r.end);
         if (!row_error.ok()) break;
         char head[64];
-        int n = std::snprintf(head, sizeof(head), "%s\n{\"id\": %llu, \"row\": [", first ? "" : ",",
+        int n = std::snprintf(head, sizeof(head), "%s\n{\"id\": %llu, ", first ? "" : ",",
                               static_cast<unsigned long long>(id));
         out.Put(head, static_cast<size_t>(n));
+        if (key_index != nullptr) {
+          auto key = key_index->Key(id);
+          if (!key.ok()) {
+            row_error = key.status().WithContext(path);
+            break;
+          }
+          const std::string quoted = nlohmann::json(std::string(*key)).dump();
+          out.Put("\"key\": ", 7);
+          out.Put(quoted.data(), quoted.size());
+          out.Put(", ", 2);
+        }
+        out.Put("\"row\": [", 8);
         first = false;
         for (uint64_t i = 0; i < dim; ++i) {
           if (i) out.Put(", ", 2);

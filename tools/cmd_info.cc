@@ -57,6 +57,12 @@ int InfoMain(int argc, char** argv) {
                 static_cast<double>(z.table_size) / static_cast<double>(file_size), (unsigned long long)z.frame_count,
                 (unsigned long long)z.frame_rows, z.level);
   }
+  if (const KeysView* keys = table.keys()) {
+    std::printf("keys         %llu (UTF-8, %llu bytes with their index)\n", (unsigned long long)keys->size(),
+                (unsigned long long)h.keys_size);
+  } else {
+    std::printf("keys         none (rows by id only)\n");
+  }
   std::printf("checksums    XXH3-64, %llu block%s of %u rows\n", (unsigned long long)h.checksum_count,
               h.checksum_count == 1 ? "" : "s", h.checksum_block_rows);
   std::printf("metadata     %zu entr%s\n", metadata.size(), metadata.size() == 1 ? "y" : "ies");

@@ -44,6 +44,7 @@ int VerifyMain(int argc, char** argv) {
   const uint64_t found = report->bad_block_count + report->bad_frame_count;
   if (found > report->bad.size()) std::printf("... and %" PRIu64 " more\n", found - report->bad.size());
   for (const std::string& r : report->bad_regions) std::printf("corrupt padding: %s\n", r.c_str());
+  if (!report->bad_keys.empty()) std::printf("%s\n", ForTerminal(report->bad_keys).c_str());
   if (!report->ok()) {
     FinishStdout("verify");
     std::fprintf(stderr, "embstore verify: %s: FAILED: %s\n", ForTerminal(path).c_str(),
@@ -52,6 +53,7 @@ int VerifyMain(int argc, char** argv) {
   }
   std::string frames;
   if (report->frames_checked > 0) frames = ", " + std::to_string(report->frames_checked) + " frames";
+  if (const KeysView* keys = table.keys()) frames += ", " + std::to_string(keys->size()) + " keys";
   std::printf("%s: ok: %" PRIu64 " rows, %" PRIu64 " blocks%s, %" PRIu64 " bytes verified\n", ForTerminal(path).c_str(),
               table.rows(), report->blocks_checked, frames.c_str(), report->bytes_checked);
   return FinishStdout("verify");

@@ -1,5 +1,7 @@
 #include "store/core/table.h"
 
+#include "format/checksum.h"
+
 #include <cstdio>
 
 namespace embstore {
@@ -38,6 +40,7 @@ std::string VerifyReport::Summary() const {
          " blocks " + (frames_checked > 0 ? "do not match the table's checksums" : "corrupt");
   }
   if (!bad_regions.empty()) s += (s.empty() ? "" : ", ") + std::string("nonzero padding");
+  if (!bad_keys.empty()) s += (s.empty() ? "" : ", ") + bad_keys;
   for (size_t i = 0; i < bad.size() && i < 5; ++i) {
     const BadRows& b = bad[i];
     const std::string rows = Rows(b.first_row, b.row_count);
@@ -46,6 +49,18 @@ std::string VerifyReport::Summary() const {
   if (bad.size() > 5) s += ", ...";
   if (!bad_regions.empty()) s += "; " + bad_regions.front();
   return s;
+}
+
+std::string CheckKeysSection(const Header& h, std::span<const uint8_t> section, const KeysView& keys) {
+  const uint64_t computed = Hash64(section.data(), section.size());
+  if (computed != h.keys_checksum) {
+    char buf[160];
+    snprintf(buf, sizeof(buf), "corrupt keys section: checksum mismatch: stored 0x%016llx, computed 0x%016llx",
+             static_cast<unsigned long long>(h.keys_checksum), static_cast<unsigned long long>(computed));
+    return buf;
+  }
+  Status st = keys.Validate();
+  return st.ok() ? "" : st.message();
 }
 
 std::string OutOfRangeMessage(uint64_t id, uint64_t rows) { return OutOfRangeText(std::to_string(id), rows); }

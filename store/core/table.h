@@ -18,9 +18,9 @@
 // How the kinds still to come fit without touching the callers:
 // - a set of shards: a Table that sends each id to the shard holding it
 //   and verifies them all, one report naming rows of the whole table;
-// - keys (a token to a row id): a capability beside mapped() and embz(),
-//   null for a table without keys, so only callers that look rows up by key
-//   ever see it.
+// Keys (a token to a row id, FORMAT.md 1.2) are a capability beside
+// mapped() and embz(): keys() is null for a table without them, so only
+// callers that look rows up by key ever see it.
 //
 // Thread safety: every const method of every implementation may be called
 // from any number of threads at once. A Table is not copyable.
@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "format/embz_format.h"
+#include "format/keys.h"
 #include "format/metadata.h"
 #include "format/status.h"
 #include "format/table_format.h"
@@ -88,7 +89,10 @@ struct VerifyReport {
   uint64_t bad_frame_count = 0;  // frames that do not decode, or not to their checksum
   std::vector<BadRows> bad;      // in row order, the first kMaxReportedBadRows
   std::vector<std::string> bad_regions;  // nonzero padding, named by byte range
-  bool ok() const { return bad_block_count == 0 && bad_frame_count == 0 && bad_regions.empty(); }
+  std::string bad_keys;  // what is wrong with the keys section (checksum, a key, the hash table); empty: fine
+  bool ok() const {
+    return bad_block_count == 0 && bad_frame_count == 0 && bad_regions.empty() && bad_keys.empty();
+  }
   // One line for messages: "2 of 6 blocks corrupt: rows [A, B), ...",
   // "1 of 3 frames corrupt: frame 1 (rows [A, B))" (and the first bad
   // padding), or "ok".
@@ -158,6 +162,9 @@ class Table {
   virtual const TableReader* mapped() const { return nullptr; }
   // The .embz container's parameters (frames, level, sizes).
   virtual const EmbzHeader* embz() const { return nullptr; }
+  // The table's keys: one UTF-8 key per row, found by id or by key
+  // (format/keys.h), over the mapping or the container's prefix.
+  virtual const KeysView* keys() const { return nullptr; }
 
  protected:
   Table() = default;
@@ -171,6 +178,10 @@ std::string OutOfRangeMessage(int64_t id, uint64_t rows);
 // An invalid-argument error unless out holds exactly count rows of dim
 // elements of type `as`.
 Status CheckRowsOut(uint64_t count, uint64_t dim, Dtype as, std::span<const uint8_t> out);
+// Checks a table's keys section as verification does: its bytes against
+// the header's keys_checksum, then every key and slot (KeysView::Validate).
+// Returns what is wrong, or "" when all is well.
+std::string CheckKeysSection(const Header& h, std::span<const uint8_t> section, const KeysView& keys);
 // An out-of-range error unless rows [first, first + count) lie in [0, rows).
 Status CheckRowRange(uint64_t first, uint64_t count, uint64_t rows);
 

@@ -58,7 +58,15 @@ Result<TableReader> TableReader::Open(MappedFile file) {
   }
   auto metadata = DecodeMetadata(meta);
   if (!metadata.ok()) return metadata.status().WithContext(path);
-  return TableReader(std::move(file), h, std::move(metadata).value());
+  std::optional<KeysView> keys;
+  if (h.has_keys()) {  // O(1): the section's header; keys are checked as they are read
+    auto view = KeysView::Open(file.bytes().subspan(h.keys_offset, h.keys_size), h.rows);
+    if (!view.ok()) return view.status().WithContext(path);
+    keys = *view;
+  }
+  TableReader reader(std::move(file), h, std::move(metadata).value());
+  reader.keys_ = keys;  // the mapping does not move with the MappedFile
+  return reader;
 }
 
 Result<std::span<const float>> TableReader::RowChecked(uint64_t id) const {
@@ -211,14 +219,20 @@ Result<VerifyReport> TableReader::Verify(const VerifyOptions& options) const {
   const uint8_t* base = file_.data();
   VerifyReport report;
   // Gaps are zero in every minor version this reader knows (1.1 added
-  // dtypes, no sections); a later one may put sections there.
+  // dtypes, 1.2 the keys section); a later one may put sections there.
   if (h.version_minor <= kVersionMinor) {
     CheckZero(base, h.header_size, h.metadata_offset, "before the metadata", &report.bad_regions);
     CheckZero(base, h.metadata_offset + h.metadata_size, h.checksum_offset, "after the metadata",
               &report.bad_regions);
-    CheckZero(base, h.checksum_offset + 8 * h.checksum_count, h.data_offset, "before the data",
-              &report.bad_regions);
+    const uint64_t table_end = h.checksum_offset + 8 * h.checksum_count;
+    if (h.has_keys()) {
+      CheckZero(base, table_end, h.keys_offset, "before the keys", &report.bad_regions);
+      CheckZero(base, h.keys_offset + h.keys_size, h.data_offset, "before the data", &report.bad_regions);
+    } else {
+      CheckZero(base, table_end, h.data_offset, "before the data", &report.bad_regions);
+    }
   }
+  if (keys_) report.bad_keys = CheckKeysSection(h, file_.bytes().subspan(h.keys_offset, h.keys_size), *keys_);
 
   // Each worker takes a few neighbouring blocks at a time (keeps all threads
   // busy to the end and helps read-ahead), hashes them and compares on the

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -90,6 +91,7 @@ class TableReader final : public Table {
                   const CancelToken* cancel = nullptr) const override;
 
   const TableReader* mapped() const override { return this; }
+  const KeysView* keys() const override { return keys_ ? &*keys_ : nullptr; }
 
  private:
   TableReader(MappedFile file, Header header, Metadata metadata);
@@ -98,6 +100,7 @@ class TableReader final : public Table {
   Header header_;
   Metadata metadata_;
   const uint8_t* data_;  // file_.data() + header_.data_offset
+  std::optional<KeysView> keys_;  // over the mapping
 };
 
 }  // namespace embstore

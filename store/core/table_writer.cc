@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "format/endian.h"
+#include "format/keys.h"
 #include "store/core/half.h"
 
 namespace embstore {
@@ -37,8 +38,15 @@ Result<std::unique_ptr<TableWriter>> TableWriter::Create(const std::string& path
   shape.dtype = static_cast<uint32_t>(options.dtype);
   shape.metadata_size = metadata.size();
   shape.block_rows = options.block_rows;
+  shape.keys_size = options.keys.size();
   EMB_ASSIGN_OR_RETURN(Header header, PlanLayout(shape));
   header.metadata_checksum = Hash64(metadata.data(), metadata.size());
+  if (!options.keys.empty()) {
+    // The same checks a reader makes at open, so a writer never makes a
+    // table that will not open.
+    EMB_RETURN_IF_ERROR(KeysView::Open(options.keys, rows).status().WithContext(path + ": keys"));
+    header.keys_checksum = Hash64(options.keys.data(), options.keys.size());
+  }
 
   AtomicFileOptions fo;
   fo.sync = options.sync;
@@ -46,6 +54,12 @@ Result<std::unique_ptr<TableWriter>> TableWriter::Create(const std::string& path
   fo.no_replace = !options.replace;
   fo.cancel = options.cancel;
   EMB_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path, header.file_size(), fo));
+  if (!options.keys.empty()) {
+    if (Status st = file->WriteAt(options.keys.data(), options.keys.size(), header.keys_offset); !st.ok()) {
+      file->Discard();
+      return st;
+    }
+  }
   std::unique_ptr<TableWriter> w(new TableWriter(std::move(file), header, std::move(metadata)));
   return w;
 }

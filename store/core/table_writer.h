@@ -39,6 +39,10 @@ struct WriterOptions {
   Dtype dtype = Dtype::kFloat32;  // the element type rows are stored in
   Metadata metadata;
   uint64_t block_rows = 0;  // rows per checksum block; 0 picks ~1 MiB blocks
+  // A keys section (format/keys.h: EncodeKeys, or the bytes of another
+  // table's section, whose key count must equal the rows): the table is
+  // then version 1.2. Written at Create; the bytes need not outlive it.
+  std::span<const uint8_t> keys;
   bool sync = true;         // fsync file and folder before returning from Finish
   bool unnamed_temp = true; // O_TMPFILE where possible (false: always a hidden named file; for tests)
   // Replace a file at the destination. false: Finish fails with an

@@ -72,7 +72,11 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
   if (options.level < kMinLevel || options.level > kMaxLevel) {
     return Status::InvalidArgument("level " + std::to_string(options.level) + " is outside [1, 19]");
   }
-  if (h.data_offset > kMaxEmbzPrefix) {
+  if (h.keys_size > kMaxEmbzKeys) {
+    return Status::NotSupported(table.path() + ": its keys take " + std::to_string(h.keys_size) +
+                                " bytes; a .embz holds at most " + std::to_string(kMaxEmbzKeys >> 20) + " MiB of keys");
+  }
+  if (h.data_offset - h.keys_size > kMaxEmbzPrefix) {
     return Status::NotSupported(table.path() + ": its header, metadata and " + std::to_string(h.checksum_count) +
                                 " block checksums take " + std::to_string(h.data_offset) + " bytes; a .embz holds at most " +
                                 std::to_string(kMaxEmbzPrefix >> 20) + " MiB of them");
@@ -245,14 +249,16 @@ Result<std::unique_ptr<EmbzReader>> EmbzReader::Open(MappedFile file, uint64_t c
   // (FORMAT.md, "Limits"): a larger claim is damage, a smaller one that is
   // still over kMaxEmbzPrefix a valid table this reader does not hold.
   constexpr uint64_t kLargestPrefix = kMaxHeaderSize + kMaxMetadataSize + 8 * kMaxRows + 3 * kDataAlignment;
-  if (eh->prefix_size > eh->table_size || eh->prefix_size > kLargestPrefix) {
+  // (A table's keys are part of its prefix: up to kMaxEmbzKeys more.)
+  if (eh->prefix_size > eh->table_size || eh->prefix_size > kLargestPrefix + kMaxEmbzKeys) {
     return fail(Status::Corruption("prefix_size " + std::to_string(eh->prefix_size) +
                                    " is more than any table's header, metadata and checksum table take"));
   }
-  if (eh->prefix_size > kMaxEmbzPrefix) {
+  if (eh->prefix_size > kMaxEmbzPrefix + kMaxEmbzKeys) {
     return fail(Status::NotSupported("the table inside has a " + std::to_string(eh->prefix_size) +
-                                     "-byte header, metadata and checksum table; a .embz reader holds at most " +
-                                     std::to_string(kMaxEmbzPrefix >> 20) + " MiB of it"));
+                                     "-byte header, metadata, checksum table and keys; a .embz reader holds at most " +
+                                     std::to_string(kMaxEmbzPrefix >> 20) + " MiB of it besides " +
+                                     std::to_string(kMaxEmbzKeys >> 20) + " MiB of keys"));
   }
   std::vector<uint8_t> prefix;
   Status st = ZstdDecompressStream(file.bytes().subspan(kEmbzHeaderSize, eh->prefix_coded_size), eh->prefix_size,
@@ -269,6 +275,21 @@ Result<std::unique_ptr<EmbzReader>> EmbzReader::Open(MappedFile file, uint64_t c
   if (table->data_offset != eh->prefix_size) {
     return fail(Status::Corruption("prefix_size " + std::to_string(eh->prefix_size) + " != the table's data_offset " +
                                    std::to_string(table->data_offset)));
+  }
+  if (table->keys_size > kMaxEmbzKeys || table->data_offset - table->keys_size > kMaxEmbzPrefix) {
+    return fail(Status::NotSupported("the table inside has " + std::to_string(table->keys_size) + " bytes of keys and " +
+                                     std::to_string(table->data_offset - table->keys_size) +
+                                     " of header, metadata and checksums; a .embz reader holds at most " +
+                                     std::to_string(kMaxEmbzKeys >> 20) + " MiB and " +
+                                     std::to_string(kMaxEmbzPrefix >> 20) + " MiB"));
+  }
+  std::optional<KeysView> keys;
+  if (table->has_keys()) {
+    // The prefix checksum (above) covers the keys; each key and slot is
+    // still checked as it is read.
+    auto view = KeysView::Open(std::span(prefix).subspan(table->keys_offset, table->keys_size), table->rows);
+    if (!view.ok()) return fail(view.status().WithContext("table inside"));
+    keys = *view;
   }
   std::span<const uint8_t> meta = std::span(prefix).subspan(table->metadata_offset, table->metadata_size);
   if (Hash64(meta.data(), meta.size()) != table->metadata_checksum) {
@@ -308,8 +329,10 @@ Result<std::unique_ptr<EmbzReader>> EmbzReader::Open(MappedFile file, uint64_t c
   // The cache's budget counts each frame's bookkeeping too, so that tiny
   // frames (one float each) cannot make it hold millions of them.
   const size_t cache_frames = static_cast<size_t>(std::max<uint64_t>(1, cache_bytes / (frame_bytes + kCachedFrameCost)));
-  return std::unique_ptr<EmbzReader>(new EmbzReader(std::move(file), *eh, std::move(prefix), *table,
-                                                    std::move(metadata).value(), cache_frames));
+  auto reader = std::unique_ptr<EmbzReader>(new EmbzReader(std::move(file), *eh, std::move(prefix), *table,
+                                                           std::move(metadata).value(), cache_frames));
+  reader->keys_ = keys;  // points into prefix_, whose buffer moved, not copied
+  return reader;
 }
 
 uint64_t EmbzReader::FrameRows(uint64_t f) const {
@@ -699,6 +722,7 @@ Status EmbzReader::Advise(AccessHint hint, uint64_t first_row, uint64_t row_coun
 Result<VerifyReport> EmbzReader::Verify(const VerifyOptions& options) const {
   VerifyReport report;
   EMB_RETURN_IF_ERROR(Walk(nullptr, options.threads, options.progress, &report, options.cancel));
+  if (keys_) report.bad_keys = CheckKeysSection(table_, KeysBytes(), *keys_);
   return report;
 }
 
@@ -718,6 +742,10 @@ Status EmbzReader::DecompressInto(AtomicFile* out, unsigned threads,
   if (out->size() != embz_.table_size) {
     return Status::InvalidArgument(out->path() + ": " + std::to_string(out->size()) + " bytes for a table of " +
                                    std::to_string(embz_.table_size));
+  }
+  if (keys_) {  // a table whose keys do not check out is not written
+    const std::string bad = CheckKeysSection(table_, KeysBytes(), *keys_);
+    if (!bad.empty()) return Status::Corruption(path() + ": table inside: " + bad);
   }
   EMB_RETURN_IF_ERROR(out->WriteAt(prefix_.data(), prefix_.size(), 0));
   return Walk(out, threads, progress, nullptr, cancel);

@@ -35,12 +35,14 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "format/embz_format.h"
+#include "format/keys.h"
 #include "format/metadata.h"
 #include "format/status.h"
 #include "format/table_format.h"
@@ -62,6 +64,10 @@ inline constexpr uint64_t kDefaultFrameBytes = 128 * 1024;
 // larger (more than about two million checksum blocks: 2 TiB of rows in
 // the 1 MiB blocks writers make) cannot be compressed or read as a .embz.
 inline constexpr uint64_t kMaxEmbzPrefix = uint64_t{16} << 20;
+// ... besides the table's keys section (FORMAT.md 1.2), also held in memory:
+// about 20 bytes a key plus the keys' own bytes, so 1 GiB is tens of
+// millions of keys.
+inline constexpr uint64_t kMaxEmbzKeys = uint64_t{1} << 30;
 // Verify and Decompress keep their decoding threads' buffers within this.
 inline constexpr uint64_t kDecodeBudget = uint64_t{64} << 20;
 // A reader's frame cache by default.
@@ -139,6 +145,7 @@ class EmbzReader final : public Table {
     return DecompressInto(out, threads, progress, cancel);
   }
   const EmbzHeader* embz() const override { return &embz_; }
+  const KeysView* keys() const override { return keys_ ? &*keys_ : nullptr; }
   // Writes the original .emb; fails (leaving nothing) on any damaged frame
   // or any block that does not match the table's checksums.
   Status Decompress(const std::string& dst, const DecompressOptions& options = {}) const;
@@ -180,6 +187,10 @@ class EmbzReader final : public Table {
 
   MappedFile file_;
   EmbzHeader embz_;
+  std::optional<KeysView> keys_;  // into prefix_
+  std::span<const uint8_t> KeysBytes() const {
+    return std::span<const uint8_t>(prefix_).subspan(table_.keys_offset, table_.keys_size);
+  }
   std::vector<uint8_t> prefix_;  // the table's bytes before its data: header, metadata, checksum table
   Header table_;
   Metadata metadata_;

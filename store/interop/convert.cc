@@ -18,6 +18,7 @@
 #include "store/core/table_reader.h"
 #include "store/core/table_writer.h"
 #include "store/core/version.h"
+#include "store/interop/wordvec.h"
 
 namespace embstore {
 
@@ -267,8 +268,8 @@ Result<Source> OpenSource(std::span<const uint8_t> file, const std::string& path
     } else if (EndsWith(path, ".safetensors") || LooksLikeSafetensors(file)) {
       f = SourceFormat::kSafetensors;
     } else {
-      return Status::InvalidArgument(path + ": not a .npy (no \\x93NUMPY magic) or a safetensors file; for raw "
-                                     "float32 give its rows and dim");
+      return Status::InvalidArgument(path + ": not a .npy (no \\x93NUMPY magic), a safetensors file or word2vec "
+                                     "(no 'COUNT DIM' line); for raw float32 give its rows and dim");
     }
   }
   switch (f) {
@@ -291,7 +292,11 @@ Result<SourceFormat> ParseSourceFormat(const std::string& name) {
   if (name == "npy") return SourceFormat::kNpy;
   if (name == "safetensors") return SourceFormat::kSafetensors;
   if (name == "raw") return SourceFormat::kRaw;
-  return Status::InvalidArgument("'" + name + "' is not auto, npy, safetensors or raw");
+  if (name == "word2vec" || name == "fasttext") return SourceFormat::kWord2Vec;
+  if (name == "word2vec-binary") return SourceFormat::kWord2VecBinary;
+  if (name == "glove") return SourceFormat::kGlove;
+  return Status::InvalidArgument("'" + name +
+                                 "' is not auto, npy, safetensors, raw, word2vec, word2vec-binary, fasttext or glove");
 }
 
 std::string ShapeText(const std::vector<uint64_t>& shape) {
@@ -307,7 +312,52 @@ Result<std::vector<SafetensorsTensor>> ListSafetensors(const std::string& source
   return h->tensors;
 }
 
+namespace {
+
+// The word-vector format a file is, if it is one (by name, or asked for).
+Result<std::optional<WordVecFormat>> WordVectorFormat(const std::string& path, const ImportOptions& o) {
+  const bool shape_given = o.rows != 0 || o.dim != 0;
+  SourceFormat f = o.format;
+  const bool bin = EndsWith(path, ".bin"), txt = EndsWith(path, ".txt");
+  if (f == SourceFormat::kAuto && !shape_given && (bin || txt || EndsWith(path, ".vec"))) {
+    f = SourceFormat::kWord2Vec;  // .vec: fastText
+    if (bin || txt) {
+      // word2vec (text or binary) starts with a "COUNT DIM" line; a .txt
+      // without one is GloVe, a .bin without one is not word vectors
+      // (raw float32 is named by its shape).
+      EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
+      const auto bytes = file.bytes();
+      const size_t n = std::min<size_t>(bytes.size(), 64);
+      std::string head(reinterpret_cast<const char*>(bytes.data()), n);
+      const size_t nl = head.find('\n');
+      std::string line = head.substr(0, nl);
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+      const size_t sp = line.find(' ');
+      const bool header = nl != std::string::npos && sp != std::string::npos && sp > 0 && sp + 1 < line.size() &&
+                          line.find_first_not_of("0123456789 ") == std::string::npos &&
+                          line.find(' ', sp + 1) == std::string::npos;
+      if (bin) f = header ? SourceFormat::kWord2VecBinary : SourceFormat::kAuto;
+      if (txt) f = header ? SourceFormat::kWord2Vec : SourceFormat::kGlove;
+    }
+  }
+  switch (f) {
+    case SourceFormat::kWord2Vec: return std::optional(WordVecFormat::kWord2VecText);
+    case SourceFormat::kWord2VecBinary: return std::optional(WordVecFormat::kWord2VecBinary);
+    case SourceFormat::kGlove: return std::optional(WordVecFormat::kGlove);
+    default: return std::optional<WordVecFormat>();
+  }
+}
+
+}  // namespace
+
 Status ImportTable(const std::string& source, const std::string& dst, const ImportOptions& options) {
+  EMB_ASSIGN_OR_RETURN(std::optional<WordVecFormat> wordvec, WordVectorFormat(source, options));
+  if (wordvec) {
+    if (options.rows != 0 || options.dim != 0) {
+      return Status::InvalidArgument("rows and dim describe raw float32; a word-vector file carries its own shape");
+    }
+    return ImportWordVectors(source, dst, *wordvec, options);
+  }
   EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(source));
   auto opened = OpenSource(file.bytes(), source, options);
   if (!opened.ok()) {
@@ -501,6 +551,7 @@ Status ConvertTable(const Table& table, const std::string& dst, const ConvertOpt
   wo.sync = options.sync;
   wo.replace = options.replace;
   wo.cancel = options.cancel;
+  if (const KeysView* keys = table.keys()) wo.keys = keys->bytes();  // the keys go along, byte for byte
   EMB_ASSIGN_OR_RETURN(auto writer, TableWriter::Create(dst, h.rows, h.dim, wo));
   if (auto verify = VerifyFirst(table, options.cancel, "convert")) EMB_RETURN_IF_ERROR(verify());
   const uint64_t in_row = table.row_size();

@@ -39,17 +39,22 @@
 
 namespace embstore {
 
-enum class SourceFormat { kAuto, kNpy, kSafetensors, kRaw };
+// kWord2Vec (text; fastText .vec is the same), kWord2VecBinary and kGlove
+// are word vectors with keys (store/interop/wordvec.h).
+enum class SourceFormat { kAuto, kNpy, kSafetensors, kRaw, kWord2Vec, kWord2VecBinary, kGlove };
 
-// "auto", "npy", "safetensors" or "raw"; anything else is an
+// "auto", "npy", "safetensors", "raw", "word2vec", "word2vec-binary",
+// "fasttext" (word2vec text) or "glove"; anything else is an
 // invalid-argument error listing them.
 Result<SourceFormat> ParseSourceFormat(const std::string& name);
 
 struct ImportOptions {
   // kAuto: raw float32 when rows or dim are given (a shape is only asked of
   // raw data, and raw bytes may look like anything); else by extension
-  // (.npy, .safetensors), else by magic. rows and dim with kNpy or
-  // kSafetensors are an invalid-argument error.
+  // (.npy, .safetensors; word vectors: .bin binary word2vec, .vec
+  // fastText, .txt word2vec text when its first line is "COUNT DIM", else
+  // GloVe), else by magic. rows and dim with another format are an
+  // invalid-argument error.
   SourceFormat format = SourceFormat::kAuto;
   std::string tensor;         // safetensors: which tensor (empty: the only 2-D one)
   uint64_t rows = 0, dim = 0; // raw: the shape (the file must hold exactly that)

@@ -55,6 +55,11 @@ std::string TableInfoJson(const Table& table, const std::string& spec) {
                        {"frames", z.frame_count},
                        {"level", z.level}};
   }
+  if (const KeysView* keys = table.keys()) {
+    j["keys"] = {{"count", keys->size()}, {"bytes", h.keys_size}};
+  } else {
+    j["keys"] = nullptr;
+  }
   j["checksum"] = {{"algorithm", "xxh3-64"}, {"block_rows", h.checksum_block_rows}, {"blocks", h.checksum_count}};
   j["metadata"] = nlohmann::ordered_json::object();
   for (const auto& [k, v] : table.metadata()) j["metadata"][k] = v;

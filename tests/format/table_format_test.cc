@@ -204,9 +204,15 @@ TEST(DecodeHeaderTest, NamedErrors) {
   }
   {
     FileImage f;
-    f.Put64(32, 0xFF);  // unknown optional flags are ignored
+    f.Put64(32, 0xFE);  // unknown optional flags are ignored
     f.Reseal();
     EXPECT_OK(f.Decode().status());
+  }
+  {
+    FileImage f;
+    f.Put64(32, 0x1);  // bit 0 (1.2) says keys, which a 128-byte 1.0 header cannot place
+    f.Reseal();
+    ExpectError(f.Decode(), C::kCorruption, "the keys flag is set in a 128-byte header of version 1.0");
   }
   {
     // A float16 table (its rows padded to 16 bytes) opens here; a 1.0

@@ -1,5 +1,5 @@
 // A table file (and a shared-memory segment, which holds the same bytes):
-// header rules R1-R23, metadata, then every read path on what opens.
+// header rules R1-R24, metadata, keys, then every read path on what opens.
 #include <cstdint>
 #include <vector>
 
@@ -18,6 +18,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<uint8_t> stored(t->row_size() * 2);
   (void)t->Gather(ids, t->dtype(), stored);
   (void)t->RowChecked(t->rows());
+  if (const embstore::KeysView* keys = t->keys()) {  // every key both ways, then the full check
+    for (uint64_t r = 0; r < keys->size() && r < 256; ++r) {
+      auto k = keys->Key(r);
+      if (k.ok()) (void)keys->Find(*k);
+    }
+    (void)keys->Find("king");
+    (void)keys->Validate();
+  }
   float sum = 0;
   for (uint64_t r = 0; r < t->rows() && r < 64; ++r) {
     if (t->dtype() == embstore::Dtype::kFloat32) {

@@ -15,7 +15,7 @@ CLI=${EMBSTORE:-}
 [ -x "$CLI" ] || { echo "run_fuzzers.sh: no embstore command at $CLI to make the seeds (set EMBSTORE)" >&2; exit 2; }
 shift $(( $# >= 2 ? 2 : 1 ))
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_table fuzz_embz fuzz_embz_frame fuzz_npy fuzz_safetensors)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_table fuzz_embz fuzz_embz_frame fuzz_npy fuzz_safetensors fuzz_wordvec)
 G=$ROOT/tests/golden
 OUT=${OUT:-$B/findings}
 mkdir -p "$OUT"
@@ -24,7 +24,7 @@ trap 'rm -rf "$W"' EXIT
 
 # Seeds: the golden files of each kind, plus good .npy / safetensors made by
 # embstore from the golden table.
-mkdir -p "$W"/seed/{fuzz_table,fuzz_embz,fuzz_embz_frame,fuzz_npy,fuzz_safetensors}
+mkdir -p "$W"/seed/{fuzz_table,fuzz_embz,fuzz_embz_frame,fuzz_npy,fuzz_safetensors,fuzz_wordvec}
 cp "$G"/good/*.emb "$G"/bad/*.emb "$W/seed/fuzz_table/"
 cp "$G"/good/*.embz "$G"/bad/*.embz "$W/seed/fuzz_embz/"
 cp "$G"/bad/import/*.npy "$W/seed/fuzz_npy/"
@@ -33,6 +33,23 @@ cp "$G"/bad/import/*.safetensors "$W/seed/fuzz_safetensors/"
 "$CLI" export "$G/good/notebook-6x4-seed123.emb" -o "$W/seed/fuzz_safetensors/good.safetensors" -q --no-fsync
 "$CLI" export "$G/good/notebook-6x4-seed123-float16.emb" -o "$W/seed/fuzz_npy/good-f16.npy" -q --no-fsync
 "$CLI" export "$G/good/notebook-6x4-seed123-bfloat16.emb" -o "$W/seed/fuzz_safetensors/good-bf16.safetensors" -q --no-fsync
+# Word vectors and vocabularies: the golden bad ones and good exports of
+# the keyed golden table, behind the byte that picks their kind
+# (fuzz_wordvec.cc: 0 text, 1 binary, 2 GloVe, 3 lines, 4 vocab.json, 5
+# tokenizer.json).
+for f in "$G"/bad/import/wv-*; do
+  case "$f" in *.bin) k=1 ;; *) k=0 ;; esac
+  { printf "\\$(printf %o $k)"; cat "$f"; } > "$W/seed/fuzz_wordvec/$(basename "$f")"
+done
+"$CLI" export "$G/good/words-6x3-keys.emb" -o "$W/words.bin" --format word2vec --binary -q --no-fsync
+"$CLI" export "$G/good/words-6x3-keys.emb" -o "$W/words.vec" --format word2vec -q --no-fsync
+{ printf '\001'; cat "$W/words.bin"; } > "$W/seed/fuzz_wordvec/good.bin"
+{ printf '\000'; cat "$W/words.vec"; } > "$W/seed/fuzz_wordvec/good.vec"
+{ printf '\002'; tail -n +2 "$W/words.vec"; } > "$W/seed/fuzz_wordvec/good-glove.txt"
+{ printf '\003'; printf 'a\nb\nc\n'; } > "$W/seed/fuzz_wordvec/lines.txt"
+{ printf '\004'; printf '{"a": 0, "b": 2, "c": 1}'; } > "$W/seed/fuzz_wordvec/vocab.json"
+{ printf '\005'; printf '{"model": {"vocab": {"a": 0, "b": 1}}, "added_tokens": [{"id": 2, "content": "<s>"}]}'; } \
+  > "$W/seed/fuzz_wordvec/tokenizer.json"
 # Frames: each golden .embz frame, behind the byte that picks its codec, its
 # 8 elements and their dtype (fuzz_embz_frame.cc).
 /usr/bin/python3 - "$G" "$W/seed/fuzz_embz_frame" <<'PY'

@@ -17,6 +17,7 @@
 
 #include "format/checksum.h"
 #include "format/endian.h"
+#include "format/keys.h"
 #include "store/core/table_reader.h"
 #include "store/core/table_writer.h"
 #include "store/embz/embz.h"
@@ -189,6 +190,64 @@ int main(int argc, char** argv) {
   half_variant("half-dtype-as-float32.emb", [](auto& b) { StoreLE32(&b[20], 1); });  // 8-byte rows of float32 dim 4
   // Opens (every header field is fine) but verify must fail: a data bit flipped.
   variant("corrupt-data-row3.emb", [](auto& b) { b[4096 + 3 * 16 + 5] ^= 0x04; }, false);
+
+  // good/words-6x3-keys.emb: a 1.2 table with keys (row r, column c holds
+  // r * 10 + c), and hostile copies: header fields resealed, keys sections
+  // damaged with their checksum recomputed (what only the reader's own
+  // checks can catch) or not.
+  {
+    KeyList list;
+    for (const char* w : {"king", "queen", "na\u00efve", "\u65e5\u672c", "\U0001F642", "kong"}) {
+      if (Status st = list.Add(w); !st.ok()) return Fail(st);
+    }
+    auto section = EncodeKeys(list);
+    if (!section.ok()) return Fail(section.status());
+    WriterOptions o;
+    o.metadata = {{"golden", "keys"}};
+    o.keys = *section;
+    auto w = TableWriter::Create(good + "words-6x3-keys.emb", 6, 3, o);
+    if (!w.ok()) return Fail(w.status());
+    std::vector<float> rows(18);
+    for (int i = 0; i < 18; ++i) rows[i] = static_cast<float>(i / 3 * 10 + i % 3);
+    if (Status st = (*w)->Append(rows); !st.ok()) return Fail(st);
+    if (Status st = (*w)->Finish(); !st.ok()) return Fail(st);
+  }
+  {
+    const std::vector<uint8_t> kw = Read(good + "words-6x3-keys.emb");
+    const uint64_t ko = LoadLE64(&kw[120]), ks = LoadLE64(&kw[128]);
+    const uint64_t slots = LoadLE64(&kw[ko + 16]), slot0 = ko + 32 + 8 * 7, blob = slot0 + 8 * slots;
+    auto kvariant = [&](const std::string& name, auto mutate, bool reseal_keys) {
+      std::vector<uint8_t> b = kw;
+      mutate(b);
+      if (reseal_keys) StoreLE64(&b[136], Hash64(&b[ko], ks));
+      Reseal(b, 152);
+      Write(bad + name, b);
+    };
+    kvariant("keys-flag-in-1.1-header.emb", [](auto& b) { StoreLE16(&b[14], 1); }, false);
+    kvariant("keys-section-past-data.emb", [&](auto& b) { StoreLE64(&b[128], 4096); }, false);
+    kvariant("keys-count-mismatch.emb", [&](auto& b) { StoreLE64(&b[ko], 7); }, true);
+    kvariant("keys-unknown-hash-scheme.emb", [&](auto& b) { StoreLE32(&b[ko + 24], 2); }, true);
+    // These open (the checks at open are O(1)); lookups and verify fail.
+    kvariant("keys-corrupt-offsets.emb", [&](auto& b) { StoreLE64(&b[ko + 32 + 8 * 2], 1u << 20); }, true);
+    kvariant("keys-corrupt-checksum.emb", [&](auto& b) { b[blob + 3] ^= 0x01; }, false);  // "king" -> "kinf"
+    kvariant("keys-corrupt-duplicate.emb", [&](auto& b) {
+      // Row 5 "kong" becomes "king", its slot moved to where "king" leads:
+      // a consistent table with one key twice.
+      b[blob + LoadLE64(&b[ko + 32 + 8 * 5]) + 1] = 'i';
+      for (uint64_t i = 0; i < slots; ++i) {
+        if (LoadLE32(&b[slot0 + 8 * i]) == 5) {
+          StoreLE32(&b[slot0 + 8 * i], 0xFFFFFFFF);
+          StoreLE32(&b[slot0 + 8 * i + 4], 0xFFFFFFFF);
+        }
+      }
+      const uint64_t h = Hash64("king", 4);
+      __extension__ typedef unsigned __int128 U128;
+      uint64_t s = static_cast<uint64_t>((static_cast<U128>(h) * slots) >> 64);
+      while (LoadLE32(&b[slot0 + 8 * s]) != 0xFFFFFFFF) s = (s + 1) % slots;
+      StoreLE32(&b[slot0 + 8 * s], 5);
+      StoreLE32(&b[slot0 + 8 * s + 4], static_cast<uint32_t>(h));
+    }, true);
+  }
 
   // .embz: the notebook table in 3 frames of 2 rows, and damaged copies.
   // good/notebook-6x4-seed123.embz is the .embz 1.0 file (codec 1), made by

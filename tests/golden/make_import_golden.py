@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the hostile .npy and safetensors files under tests/golden/bad/import/
+"""Writes the hostile .npy, safetensors and word-vector files under tests/golden/bad/import/
 (run by hand: /usr/bin/python3 tests/golden/make_import_golden.py tests/golden).
 Each must make `embstore import` fail with the message that
 tests/tools/import_export_test.py expects, and never crash or over-allocate.
@@ -92,7 +92,25 @@ def main():
                 floats)
     safetensors("st-metadata-not-strings.safetensors", {"__metadata__": {"n": 1}, "w": t("F32", [2, 4], 0, 32)},
                 floats)
+    # Word vectors (issue 17): word2vec text and binary, fastText .vec, GloVe.
+    f2 = struct.pack("<2f", 1.0, 2.0)
+    raw("wv-duplicate-key.txt", b"3 2\na 1 2\nb 3 4\na 5 6\n")
+    raw("wv-invalid-utf8.vec", b"1 2\n\xff\xfe 1 2 \n")
+    raw("wv-wrong-value-count.txt", b"2 3\na 1 2 3\nb 1 2\n")
+    raw("wv-count-below-header.vec", b"3 2\na 1 2 \nb 1 2 \n")
+    raw("wv-count-above-header.vec", b"1 2\na 1 2 \nb 1 2 \n")
+    raw("wv-not-a-number.txt", b"a 1 2\nb 1 x\n")  # GloVe: no header
+    raw("wv-truncated-record.bin", b"2 2\na " + f2 + b"\nb " + f2[:5])
+    raw("wv-header-garbage.bin", b"two 2\na " + f2)
+    raw("wv-huge-count.bin", b"99999999999 300\na " + f2)
+    raw("wv-empty-key.bin", b"1 2\n " + f2)
+    raw("wv-duplicate-key.bin", b"2 2\nk " + f2 + b"\nk " + f2 + b"\n")
     print(f"wrote {len(os.listdir(OUT))} files to {OUT}")
+
+
+def raw(name, data):
+    with open(os.path.join(OUT, name), "wb") as f:
+        f.write(data)
 
 
 if __name__ == "__main__":

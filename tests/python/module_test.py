@@ -225,7 +225,7 @@ def test_table(d):
     raises("bool ids", lambda: t[True], TypeError, "bool")
     raises("bool array ids", lambda: t[np.array([True])], TypeError, "integers")
     raises("a tuple index", lambda: t[1, 2], TypeError, "t.array")
-    raises("a string id", lambda: t["3"], TypeError)
+    raises("a string is a key, and this table has none", lambda: t["3"], KeyError)
     raises("ragged ids: NumPy's own error", lambda: t[[[1, 2], [3]]], ValueError)
 
     # Ids are copied before the copy of rows starts: out= overlapping them

@@ -131,11 +131,18 @@ TEST(GoldenTest, BadFilesFailWithTheirNamedError) {
       {"trailing-bytes.emb", {C::kCorruption, "trailing bytes: file is 4193 bytes"}},
       {"truncated-header.emb", {C::kCorruption, "truncated header: file is 60 bytes, the header needs 128"}},
       {"empty.emb", {C::kCorruption, "empty file"}},
+      {"keys-flag-in-1.1-header.emb", {C::kCorruption, "the keys flag is set in a 152-byte header of version 1.1"}},
+      {"keys-section-past-data.emb", {C::kCorruption, "keys section [184, +4096) runs past data_offset 4096"}},
+      {"keys-count-mismatch.emb", {C::kCorruption, "corrupt keys section: it holds 7 keys, the table has 6 rows"}},
+      {"keys-unknown-hash-scheme.emb", {C::kNotSupported, "unknown hash scheme 2"}},
   };
   size_t seen = 0;
   for (const auto& entry : std::filesystem::directory_iterator(kGolden + "/bad")) {
     const std::string name = entry.path().filename().string();
-    if (name == "corrupt-data-row3.emb" || entry.path().extension() == ".embz" || entry.is_directory()) continue;
+    if (name == "corrupt-data-row3.emb" || name.rfind("keys-corrupt-", 0) == 0 || entry.path().extension() == ".embz" ||
+        entry.is_directory()) {
+      continue;
+    }
     ++seen;
     auto it = want.find(name);
     ASSERT_NE(it, want.end()) << "no expectation for bad/" << name;
@@ -148,6 +155,47 @@ TEST(GoldenTest, BadFilesFailWithTheirNamedError) {
     EXPECT_NE(r.status().message().find(name), std::string::npos) << r.status().ToString();
   }
   EXPECT_EQ(seen, want.size());
+}
+
+TEST(GoldenTest, KeyedTable) {
+  auto r = TableReader::Open(kGolden + "/good/words-6x3-keys.emb");
+  ASSERT_OK(r.status());
+  EXPECT_EQ(r->header().version_minor, 2u);
+  ASSERT_NE(r->keys(), nullptr);
+  const char* words[] = {"king", "queen", "na\u00efve", "\u65e5\u672c", "\U0001F642", "kong"};
+  for (uint64_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(*r->keys()->Key(i), words[i]);
+    EXPECT_EQ(r->keys()->Find(words[i])->value_or(99), i);
+    EXPECT_EQ(r->row(i)[2], static_cast<float>(i * 10 + 2));
+  }
+  EXPECT_TRUE(r->Verify()->ok());
+}
+
+// Keyed tables that open (their damage is past what open reads) and fail
+// where the damage is read, naming it, and in verify.
+TEST(GoldenTest, CorruptKeysAreFoundWhereRead) {
+  auto open = [](const char* name) {
+    auto r = TableReader::Open(kGolden + "/bad/" + name);
+    EXPECT_OK(r.status());
+    return r;
+  };
+  auto offsets = open("keys-corrupt-offsets.emb");
+  ASSERT_OK(offsets.status());
+  EXPECT_NE(offsets->keys()->Key(1).status().message().find("key of row 1 spans [4, 1048576)"), std::string::npos);
+  EXPECT_EQ(*offsets->keys()->Key(0), "king");
+  EXPECT_NE(offsets->Verify()->bad_keys.find("key of row 1 spans"), std::string::npos);
+
+  auto sum = open("keys-corrupt-checksum.emb");
+  ASSERT_OK(sum.status());
+  EXPECT_FALSE(sum->keys()->Find("king")->has_value());  // the key reads "kinf" now
+  EXPECT_NE(sum->Verify()->bad_keys.find("checksum mismatch"), std::string::npos);
+
+  auto dup = open("keys-corrupt-duplicate.emb");
+  ASSERT_OK(dup.status());
+  EXPECT_NE(dup->keys()->Find("king").status().message().find("'king' is stored for rows 0 and 5"), std::string::npos);
+  EXPECT_EQ(dup->keys()->Find("queen")->value_or(99), 1u);
+  const std::string bad = dup->Verify()->bad_keys;
+  EXPECT_NE(bad.find("'king' is stored for rows 0 and 5"), std::string::npos) << bad;
 }
 
 TEST(GoldenTest, CorruptDataIsFoundByVerifyWithItsRows) {

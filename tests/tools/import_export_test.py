@@ -262,6 +262,17 @@ def formats_in_and_out():
             "st-two-2d-tensors.safetensors": "choose one with --tensor",
             "st-unknown-dtype.safetensors": "unknown dtype",
             "st-escapes-in-dtype.safetensors": "tensor 'w\\x1b[2J' has an unknown dtype 'F32\\x1b[31m'",
+            "wv-duplicate-key.txt": "duplicate key 'a': line 2 and line 4",
+            "wv-duplicate-key.bin": "duplicate key 'k': record 0 and record 1",
+            "wv-invalid-utf8.vec": "line 2: key '\\xff\\xfe' is not valid UTF-8",
+            "wv-wrong-value-count.txt": "line 3 (key 'b'): 2 values, expected 3",
+            "wv-count-below-header.vec": "the header says 3 vectors, the file has 2",
+            "wv-count-above-header.vec": "line 3: the header says 1 vectors, but more lines follow",
+            "wv-not-a-number.txt": "line 2 (key 'b'): value 2 'x' is not a number",
+            "wv-truncated-record.bin": "record 1 (key 'b'): truncated",
+            "wv-header-garbage.bin": "or word2vec (no 'COUNT DIM' line)",
+            "wv-huge-count.bin": "more than the file's",
+            "wv-empty-key.bin": "record 0 at byte 4: the key is empty",
         }
         bad_dir = os.path.join(GOLDEN, "bad", "import")
         on_disk = sorted(os.listdir(bad_dir))

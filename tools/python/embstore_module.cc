@@ -35,6 +35,7 @@
 #include "store/interop/open_table.h"
 #include "store/interop/convert.h"
 #include "store/interop/shared_table.h"
+#include "store/interop/wordvec.h"
 #include "store/torch/generate.h"
 #include "tools/progress.h"
 
@@ -48,6 +49,62 @@ namespace {
 
 // The exception classes, one per Status code, made once at import. Each is
 // also the builtin a Python user would catch for that failure.
+// The lazy views of a table's keys: nothing is copied out of the mapping
+// until asked for.
+constexpr const char* kViewSource = R"(
+import collections.abc as _abc
+
+class KeyToIndex(_abc.Mapping):
+    """A table's keys -> row ids, read-only, looked up in the table's mapping."""
+    __slots__ = ("_table",)
+    def __init__(self, table):
+        if not table.has_keys:
+            table.key(0)  # raises NotSupportedError naming the table
+        self._table = table
+    def __getitem__(self, key):
+        return self._table.index(key)
+    def __contains__(self, key):
+        return key in self._table
+    def __len__(self):
+        return len(self._table)
+    def __iter__(self):
+        key = self._table.key
+        return (key(i) for i in range(len(self._table)))
+    def __repr__(self):
+        return "<embstore key_to_index of %d keys>" % len(self)
+
+class IndexToKey(_abc.Sequence):
+    """A table's row ids -> keys, read-only, read from the table's mapping."""
+    __slots__ = ("_table",)
+    def __init__(self, table):
+        if not table.has_keys:
+            table.key(0)
+        self._table = table
+    def __getitem__(self, i):
+        n = len(self._table)
+        if isinstance(i, slice):
+            return [self._table.key(j) for j in range(*i.indices(n))]
+        i = i.__index__()
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("index %d out of range for %d keys" % (i, n))
+        return self._table.key(i)
+    def __len__(self):
+        return len(self._table)
+    def __contains__(self, key):
+        return key in self._table
+    def index(self, value, start=0, stop=9223372036854775807):  # sys.maxsize, as Sequence.index
+        i = self._table.index(value) if value in self._table else -1
+        if i < 0 or not start <= i < stop:
+            raise ValueError("%r is not in the table's keys" % (value,))
+        return i
+    def count(self, value):
+        return 1 if value in self._table else 0
+    def __repr__(self):
+        return "<embstore index_to_key of %d keys>" % len(self)
+)";
+
 constexpr const char* kExceptionSource = R"(
 class Error(Exception):
     """Base class of every error embstore raises."""
@@ -119,6 +176,10 @@ py::str PathText(const std::string& path) {
   if (s == nullptr) throw py::error_already_set();
   return py::reinterpret_steal<py::str>(s);
 }
+
+struct Views {
+  py::handle key_to_index, index_to_key;
+} g_views;
 
 [[noreturn]] void Raise(const Status& status) {
   PyErr_SetObject(ExceptionFor(status).ptr(), MessageText(status.message()).ptr());
@@ -603,8 +664,68 @@ with warnings.catch_warnings():
   }
 
   // t[i] -> row (dim,); t[a:b:c] -> rows; t[ids] -> ids.shape + (dim,).
+  // ---- keys (FORMAT.md 1.2) ----
+  const KeysView& Keys() const {
+    const KeysView* keys = table().keys();
+    if (keys == nullptr) {
+      Raise(Status::NotSupported(spec_ + " has no keys (rows by id only); 'embstore keys attach' gives it some"));
+    }
+    return *keys;
+  }
+  // The row of a str key, or nullopt; other objects are not keys.
+  std::optional<uint64_t> FindKey(py::handle key) const {
+    Py_ssize_t n = 0;
+    const char* utf8 = PyUnicode_AsUTF8AndSize(key.ptr(), &n);  // cached in the str object
+    if (utf8 == nullptr) throw py::error_already_set();
+    const KeysView* keys = table().keys();
+    if (keys == nullptr) return std::nullopt;
+    auto found = keys->Find(std::string_view(utf8, static_cast<size_t>(n)));
+    if (!found.ok()) Raise(found.status().WithContext(spec_));
+    return *found;
+  }
+  uint64_t Index(py::handle key) const {
+    if (!PyUnicode_Check(key.ptr())) throw py::type_error("a key is a str");
+    auto id = FindKey(key);
+    if (!id) {
+      PyErr_SetObject(PyExc_KeyError, key.ptr());
+      throw py::error_already_set();
+    }
+    return *id;
+  }
+  bool Contains(py::handle key) const {
+    if (!PyUnicode_Check(key.ptr())) return false;
+    return FindKey(key).has_value();
+  }
+  py::str Key(int64_t id) const {
+    const KeysView& keys = Keys();
+    if (id < 0 || static_cast<uint64_t>(id) >= keys.size()) {
+      Raise(Status::OutOfRange(OutOfRangeMessage(id, keys.size())));
+    }
+    auto key = keys.Key(static_cast<uint64_t>(id));
+    if (!key.ok()) Raise(key.status().WithContext(spec_));
+    return py::str(key->data(), key->size());
+  }
+  bool HasKeys() const { return table().keys() != nullptr; }
+
   py::array GetItem(py::handle key) const {
     const embstore::Table& t = table();
+    if (PyUnicode_Check(key.ptr())) {  // t["king"]: the row, as gensim's kv["king"]
+      const uint64_t id = Index(key);
+      py::array_t<float> row(static_cast<py::ssize_t>(t.dim()));
+      Check(t.Gather(std::span<const uint64_t>(&id, 1), std::span<float>(row.mutable_data(), t.dim())));
+      return row;
+    }
+    if (py::isinstance<py::list>(key) && py::len(key) > 0 && PyUnicode_Check(key.cast<py::list>()[0].ptr())) {
+      // t[["king", "queen"]]: rows by key, every key looked up first.
+      py::list keys = key.cast<py::list>();
+      py::array_t<int64_t> ids(static_cast<py::ssize_t>(keys.size()));
+      int64_t* p = ids.mutable_data();
+      for (size_t i = 0; i < keys.size(); ++i) {
+        if (!PyUnicode_Check(keys[i].ptr())) throw py::type_error("a list of keys holds only str");
+        p[i] = static_cast<int64_t>(Index(keys[i]));
+      }
+      return Gather(ids, py::none()).cast<py::array>();
+    }
     if (py::isinstance<py::slice>(key)) {
       size_t start, stop, step, length;
       if (!key.cast<py::slice>().compute(t.rows(), &start, &stop, &step, &length)) throw py::error_already_set();
@@ -647,6 +768,7 @@ with warnings.catch_warnings():
     for (const BadRows& b : v.bad) bad.append(BadRowsDict(b));
     report["bad"] = bad;
     report["bad_padding"] = v.bad_regions;
+    report["bad_keys"] = v.bad_keys;
     report["ok"] = v.ok();
     if (!v.ok()) {
       // The command's verdict.
@@ -830,8 +952,20 @@ void ConvertVerb(py::handle src, py::handle dst_arg, py::handle dtype, bool forc
 }
 
 void ExportTableVerb(py::handle src, py::handle dst_arg, const std::string& tensor_name, bool force, bool fsync,
-                     py::handle trust_owner, py::handle dtype) {
+                     py::handle trust_owner, py::handle dtype, const std::string& format, bool binary) {
   const std::string dst = PathArg(dst_arg);
+  if (format != "auto" && format != "npy" && format != "safetensors" && format != "word2vec") {
+    Raise(Status::InvalidArgument("format '" + format + "' is not auto, npy, safetensors or word2vec"));
+  }
+  // As the command: a .bin or .vec name means word2vec (binary, text).
+  const auto ends = [&](const std::string& suffix) {
+    return dst.size() >= suffix.size() && dst.compare(dst.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  const bool by_name = format == "auto" && (ends(".bin") || ends(".vec"));
+  const bool word2vec = format == "word2vec" || by_name;
+  if (by_name && ends(".bin")) binary = true;
+  if (binary && !word2vec) Raise(Status::InvalidArgument("binary=True applies to format='word2vec'"));
+  if (word2vec && !dtype.is_none()) Raise(Status::InvalidArgument("word2vec is always float32: no dtype"));
   const TablePtr table = TableArg(src, trust_owner);
   CheckOutput(dst, force);
   ExportOptions o;
@@ -842,7 +976,24 @@ void ExportTableVerb(py::handle src, py::handle dst_arg, const std::string& tens
   RunWork("export", "rows", [&](auto progress, const CancelToken* cancel) {
     o.progress = progress;
     o.cancel = cancel;
-    return ExportTable(*table, dst, o);
+    return word2vec ? ExportWord2Vec(*table, dst, binary, o) : ExportTable(*table, dst, o);
+  });
+}
+
+void AttachKeysVerb(py::handle src, py::handle vocab_arg, py::handle dst_arg, const std::string& vocab_format,
+                    bool force, bool fsync, py::handle trust_owner) {
+  const std::string dst = PathArg(dst_arg), vocab = PathArg(vocab_arg);
+  const VocabFormat vf = Take(ParseVocabFormat(vocab_format));
+  const TablePtr table = TableArg(src, trust_owner);
+  CheckOutput(dst, force);
+  AttachOptions o;
+  o.sync = fsync;
+  o.replace = force;
+  RunWork("keys attach", "rows", [&](auto progress, const CancelToken* cancel) {
+    o.progress = progress;
+    o.cancel = cancel;
+    EMB_ASSIGN_OR_RETURN(KeyList keys, ReadVocabulary(vocab, table->rows(), vf));
+    return AttachKeys(*table, keys, std::filesystem::path(vocab).filename().string(), dst, o);
   });
 }
 
@@ -931,6 +1082,14 @@ PYBIND11_MODULE(embstore, m) {
     m.attr(name) = cls;
   }
   auto keep = [&](const char* name) { return py::object(ns[name]).release(); };  // held for the interpreter's life
+  py::dict views;
+  py::exec(kViewSource, py::globals(), views);
+  for (const char* name : {"KeyToIndex", "IndexToKey"}) {
+    py::object cls = views[name];
+    cls.attr("__module__") = "embstore";
+    m.attr(name) = cls;
+  }
+  g_views = {py::object(views["KeyToIndex"]).release(), py::object(views["IndexToKey"]).release()};
   g_errors = {keep("InvalidArgumentError"), keep("OutOfRangeError"), keep("CorruptionError"),
               keep("NotSupportedError"),    keep("StorageError"),    keep("NotFoundError"),
               keep("AlreadyExistsError"), keep("CancelledError")};
@@ -967,8 +1126,19 @@ PYBIND11_MODULE(embstore, m) {
            "(an IndexError) and copies nothing.")
       .def("__getitem__", &PyTable::GetItem, py::arg("key"),
            "t[i], t[a:b], t[ids]: rows as a new float32 array (as gather). Ids are not negative, as in\n"
-           "nn.Embedding.")
+           "nn.Embedding. t[\"king\"], t[[\"king\", \"queen\"]]: rows by key (KeyError names a missing one).")
       .def("__len__", [](const PyTable& t) { return t.table().rows(); })
+      .def("__contains__", &PyTable::Contains, py::arg("key"),
+           "\"king\" in t: whether the table has that key (False for a table without keys).")
+      .def("index", &PyTable::Index, py::arg("key"),
+           "The row id of a key (a str), found in the table's mapped hash index; KeyError if absent.")
+      .def("key", &PyTable::Key, py::arg("id"), "The key (a str) of row id.")
+      .def_property_readonly("has_keys", &PyTable::HasKeys, "True when the table's rows have keys.")
+      .def_property_readonly("key_to_index", [](py::object self) { return g_views.key_to_index(self); },
+                             "A read-only mapping view: key -> row id, looked up in the mapping (no dict is\n"
+                             "built). NotSupportedError for a table without keys.")
+      .def_property_readonly("index_to_key", [](py::object self) { return g_views.index_to_key(self); },
+                             "A read-only sequence view: row id -> key, read from the mapping.")
       .def("__array__",
            [](PyTable& t, py::object dtype, py::object copy) -> py::object {
              // A .embz has no mapping, and NumPy has no bfloat16: the rows are
@@ -1071,16 +1241,25 @@ PYBIND11_MODULE(embstore, m) {
         py::arg("format") = "auto", py::arg("rows") = 0, py::arg("dim") = 0, py::arg("force") = false,
         py::arg("fsync") = true, py::arg("dtype") = py::none(),
         "embstore import: a table from a .npy, a safetensors tensor, or raw float32 (format='raw',\n"
-        "rows, dim), keeping the source's type (float64: float32) unless dtype names another.\n"
-        "Streams: the source is never loaded whole.");
+        "rows, dim), keeping the source's type (float64: float32) unless dtype names another; or,\n"
+        "with keys, from word vectors (format 'word2vec', 'word2vec-binary', 'fasttext', 'glove', or\n"
+        "by the name: .bin, .vec, .txt). Streams: the source is never loaded whole.");
   m.def("list_tensors", &ListTensors, py::arg("src"),
         "embstore import --list: the tensors of a safetensors file (name, dtype, shape, bytes).");
   m.def("export_table", &ExportTableVerb, py::arg("table"), py::arg("dst"), py::kw_only(),
         py::arg("tensor_name") = "weight", py::arg("force") = false, py::arg("fsync") = true,
-        py::arg("trust_owner") = py::none(), py::arg("dtype") = py::none(),
+        py::arg("trust_owner") = py::none(), py::arg("dtype") = py::none(), py::arg("format") = "auto",
+        py::arg("binary") = false,
         "embstore export: a table (a path, 'shm:NAME' or an open Table) to a .npy that\n"
         "numpy.load(mmap_mode='r') maps, or to a .safetensors file, in the table's own type unless\n"
-        "dtype names another (a .npy cannot hold bfloat16).");
+        "dtype names another (a .npy cannot hold bfloat16); format='word2vec' writes a table with\n"
+        "keys for gensim's load_word2vec_format (binary=True: float32 bits; else text).");
+  m.def("attach_keys", &AttachKeysVerb, py::arg("table"), py::arg("vocab"), py::arg("dst"), py::kw_only(),
+        py::arg("vocab_format") = "auto", py::arg("force") = false, py::arg("fsync") = true,
+        py::arg("trust_owner") = py::none(),
+        "embstore keys attach: a copy of the table whose rows have keys, from a tokenizer.json\n"
+        "(model.vocab, added_tokens), a vocab.json (token -> id) or one key per line; the ids must be\n"
+        "exactly 0 .. rows-1.");
   m.def("convert", &ConvertVerb, py::arg("table"), py::arg("dst"), py::kw_only(), py::arg("dtype"),
         py::arg("force") = false, py::arg("fsync") = true, py::arg("trust_owner") = py::none(),
         "embstore convert: a new table of another dtype (float32, float16, bfloat16), rounded as\n"
