@@ -10,7 +10,9 @@
 // binary float32 as stored, text as a float64 rounded to float32 (NumPy's
 // float32(str)).
 //
-// Export writes what gensim's KeyedVectors.load_word2vec_format reads back:
+// The byte layouts (the header line, values, vocabularies) are parsed in
+// format/word_vectors.h. Export writes what gensim's
+// KeyedVectors.load_word2vec_format reads back:
 // binary float32 bits, or each value as NumPy prints a float32 (its repr,
 // the shortest decimal that reads back to the same float32).
 //
@@ -23,6 +25,7 @@
 #include <string>
 
 #include "format/keys.h"
+#include "format/word_vectors.h"
 #include "format/status.h"
 #include "store/core/table.h"
 #include "store/interop/convert.h"
@@ -47,19 +50,8 @@ Status ImportWordVectors(const std::string& source, const std::string& dst, Word
 // error naming its row, and nothing is written.
 Status ExportWord2Vec(const Table& table, const std::string& dst, bool binary, const ExportOptions& options);
 
-// A float32 as NumPy's repr prints it ("0.1", "1e-05", "123456790.0",
-// "nan", "-inf"); writes at most 32 bytes at out, returns the end.
-char* FormatFloat32(float v, char* out);
-
-enum class VocabFormat { kAuto, kTokenizerJson, kVocabJson, kLines };
-// "auto", "tokenizer.json", "vocab.json", "lines"; else invalid-argument.
-Result<VocabFormat> ParseVocabFormat(const std::string& name);
-
-// The keys of a vocabulary file, in id order, for a table of `rows` rows:
-// the ids must be exactly 0 .. rows - 1 (an error names a missing, a
-// repeated or an out-of-range id). kAuto: a JSON object with "model"
-// is a tokenizer.json, another JSON object a vocab.json, anything else
-// one key per line ("\n" or "\r\n" ends a line).
+// The keys of a vocabulary file (format/word_vectors.h, ParseVocabulary),
+// read through a mapping.
 Result<KeyList> ReadVocabulary(const std::string& path, uint64_t rows, VocabFormat format);
 
 struct AttachOptions {
