@@ -2,7 +2,8 @@
 """Resource bounds on hostile and on legitimate but extreme input (run by ctest):
     bounds_test.py EMBSTORE GOLDEN_DIR
 
-Every file in GOLDEN_DIR/bad (tables, .embz, .npy, safetensors), and worst
+Every file in GOLDEN_DIR/bad (tables, keyed tables, .embz, .npy, safetensors,
+word vectors), and worst
 cases made here (a .embz whose header claims 2^40 frames of 64 MiB; a
 safetensors header of 99 MB holding a million tensors; a .npy claiming a
 petabyte), goes through the command that reads it. Each must finish within
@@ -93,6 +94,9 @@ def time_and_memory_bounds():
             p = os.path.join(bad, name)
             if name.endswith(".emb") or name.endswith(".embz"):
                 cases += [(name + ": verify", ["verify", p], 0), (name + ": get", ["get", p, "0"], 0)]
+            if name.startswith("keys-"):  # hostile keys sections: every reader of keys
+                cases += [(name + ": keys", ["keys", p], 0), (name + ": get --key", ["get", p, "--key", "king"], 0),
+                          (name + ": export word2vec", ["export", p, "-o", os.path.join(d, "w.bin"), "-f"], 0)]
         for name in sorted(os.listdir(os.path.join(bad, "import"))):
             cases.append((name + ": import", ["import", os.path.join(bad, "import", name), "-o",
                                               os.path.join(d, "x.emb"), "-f"], 0))
