@@ -217,6 +217,18 @@ Result<std::optional<uint64_t>> KeysView::Find(std::string_view key) const {
                  std::to_string(count_));
     }
     if (LoadLE32(slot + 4) == tag) {
+      // The bytes first, checked only where they match: a hostile table
+      // whose every slot points at one long key costs a lookup no more than
+      // the query's own length per slot.
+      const uint64_t b = LoadLE64(offsets_ + 8 * id), e = LoadLE64(offsets_ + 8 * (id + 1));
+      if (b > e || e > blob_size_) {
+        return Bad("key of row " + std::to_string(id) + " spans [" + std::to_string(b) + ", " + std::to_string(e) +
+                   "), outside the " + std::to_string(blob_size_) + "-byte blob");
+      }
+      if (e - b != key.size() || std::memcmp(blob_ + b, key.data(), key.size()) != 0) {
+        s = s + 1 == slot_count_ ? 0 : s + 1;
+        continue;
+      }
       EMB_ASSIGN_OR_RETURN(std::string_view k, Key(id));
       if (k == key) {
         if (found) {

@@ -20,34 +20,40 @@ std::string Quote(std::string_view s) { return QuoteKey(s); }
 std::string_view RStrip(std::string_view s) { return RStripAscii(s); }
 
 // Keys by id from (key, id) pairs: each id of [0, rows) exactly once.
-Result<KeyList> KeysById(const std::vector<std::pair<std::string, int64_t>>& pairs, uint64_t rows,
-                         const std::string& what) {
-  std::vector<int64_t> at(rows, -1);  // index into pairs
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    const auto& [key, id] = pairs[i];
+Result<KeyList> KeysById(std::vector<std::pair<std::string, int64_t>> pairs, uint64_t rows, const std::string& what) {
+  // Sorted by id (then key), so nothing is sized by the table's rows: the
+  // same token listed twice under one id counts once.
+  for (const auto& [key, id] : pairs) {
     if (id < 0 || static_cast<uint64_t>(id) >= rows) {
       return Status::Corruption(what + ": token " + Quote(key) + " has id " + std::to_string(id) +
-                                     ", outside the table's rows [0, " + std::to_string(rows) + ")");
+                                ", outside the table's rows [0, " + std::to_string(rows) + ")");
     }
-    if (at[id] >= 0 && pairs[at[id]].first != key) {
-      return Status::Corruption(what + ": id " + std::to_string(id) + " is given to " + Quote(pairs[at[id]].first) +
-                                     " and to " + Quote(key));
+  }
+  std::sort(pairs.begin(), pairs.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second < b.second : a.first < b.first;
+  });
+  pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
+  uint64_t next = 0, first_missing = rows;
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const uint64_t id = static_cast<uint64_t>(pairs[i].second);
+    if (i > 0 && pairs[i - 1].second == pairs[i].second) {
+      return Status::Corruption(what + ": id " + std::to_string(id) + " is given to " + Quote(pairs[i - 1].first) +
+                                " and to " + Quote(pairs[i].first));
     }
-    at[id] = static_cast<int64_t>(i);
+    if (id > next && first_missing == rows) first_missing = next;
+    next = id + 1;
   }
-  uint64_t missing = 0, first_missing = 0;
-  for (uint64_t r = 0; r < rows; ++r) {
-    if (at[r] < 0 && missing++ == 0) first_missing = r;
-  }
-  if (missing > 0) {
+  if (next < rows && first_missing == rows) first_missing = next;
+  if (pairs.size() != rows) {
+    const uint64_t missing = rows - pairs.size();
     return Status::Corruption(what + ": no token has id " + std::to_string(first_missing) +
-                                   (missing > 1 ? " (nor " + std::to_string(missing - 1) + " other ids)" : "") +
-                                   "; the ids must cover the table's rows 0 to " + std::to_string(rows - 1) +
-                                   " exactly once");
+                              (missing > 1 ? " (nor " + std::to_string(missing - 1) + " other ids)" : "") +
+                              "; the ids must cover the table's rows 0 to " + std::to_string(rows - 1) +
+                              " exactly once");
   }
   KeyList keys;
-  for (uint64_t r = 0; r < rows; ++r) {
-    Status st = keys.Add(pairs[at[r]].first);
+  for (const auto& pair : pairs) {
+    Status st = keys.Add(pair.first);
     if (!st.ok()) return Status::Corruption(what + ": " + st.message());
   }
   return keys;
@@ -66,6 +72,7 @@ Status ParseWord2VecHeader(std::string_view line, uint64_t* count, uint64_t* dim
   uint64_t v[2];
   for (int k = 0; k < 2; ++k) {
     while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
+    if (!s.empty() && s.front() == '+') s.remove_prefix(1);  // int("+2"), as gensim reads it
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v[k]);
     if (ec != std::errc() || p == s.data()) {
       return Status::Corruption("line 1: expected the header 'COUNT DIM', found " + Quote(line));
@@ -88,22 +95,36 @@ Status ParseWord2VecHeader(std::string_view line, uint64_t* count, uint64_t* dim
 // One value as gensim reads it: NumPy's float32(str), which is Python's
 // float() rounded to float32.
 bool ParseWordVectorValue(std::string_view tok, float* out) {
+  // Python's float() strips whitespace around the number and takes
+  // underscores between digits (PEP 515).
+  while (!tok.empty() && IsSpace(tok.front())) tok.remove_prefix(1);
+  while (!tok.empty() && IsSpace(tok.back())) tok.remove_suffix(1);
+  std::string plain;
+  if (tok.find('_') != std::string_view::npos) {
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    for (size_t i = 0; i < tok.size(); ++i) {
+      if (tok[i] != '_') {
+        plain += tok[i];
+      } else if (i == 0 || i + 1 == tok.size() || !digit(tok[i - 1]) || !digit(tok[i + 1])) {
+        return false;
+      }
+    }
+    tok = plain;
+  }
   if (!tok.empty() && tok.front() == '+') {
     tok.remove_prefix(1);
     if (!tok.empty() && (tok.front() == '+' || tok.front() == '-')) return false;
   }
-  if (tok.empty()) return false;
+  // from_chars also takes "nan(chars)", which Python does not.
+  if (tok.empty() || tok.find('(') != std::string_view::npos) return false;
   double d;
   auto [p, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), d);
   if (p != tok.data() + tok.size()) return false;
   if (ec == std::errc::result_out_of_range) {
-    // Python gives inf or 0.0 (with the sign) where from_chars refuses.
-    const bool neg = tok.front() == '-';
-    const std::string_view digits = tok.substr(neg ? 1 : 0);
-    const size_t e = digits.find_first_of("eE");
-    const bool tiny = e != std::string_view::npos && digits.size() > e + 1 && digits[e + 1] == '-';
-    d = tiny ? 0.0 : HUGE_VAL;
-    if (neg) d = -d;
+    // The syntax is a number's; strtod says which way it is out of range
+    // (0.000...1 is tiny, 1000...e-10 huge), as Python's float() does.
+    const std::string text(tok);
+    d = std::strtod(text.c_str(), nullptr);
   } else if (ec != std::errc()) {
     return false;
   }
@@ -177,11 +198,27 @@ Result<VocabFormat> ParseVocabFormat(const std::string& name) {
 }
 
 Result<KeyList> ParseVocabulary(std::string_view text, uint64_t rows, VocabFormat format, const std::string& path) {
-  if (format == VocabFormat::kAuto) {
+  nlohmann::json doc;
+  if (format != VocabFormat::kLines) {
     const size_t first = text.find_first_not_of(" \t\r\n");
-    format = first != std::string_view::npos && text[first] == '{' ? VocabFormat::kVocabJson : VocabFormat::kLines;
+    const bool brace = first != std::string_view::npos && text[first] == '{';
+    if (brace || format != VocabFormat::kAuto) {
+      doc = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    }
+    const bool object = (brace || format != VocabFormat::kAuto) && !doc.is_discarded() && doc.is_object();
+    if (!object && format != VocabFormat::kAuto) {
+      return Status::Corruption(path + ": not a JSON object (a tokenizer.json or a vocab.json)");
+    }
+    // Auto: a JSON object is a tokenizer.json (it has "model") or a
+    // vocab.json; anything else, a first key starting with '{' included, is
+    // one key per line.
+    if (format == VocabFormat::kAuto) {
+      format = !object ? VocabFormat::kLines : doc.contains("model") ? VocabFormat::kTokenizerJson
+                                                                     : VocabFormat::kVocabJson;
+    }
   }
   if (format == VocabFormat::kLines) {
+    if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // a UTF-8 byte-order mark is not part of key 0
     std::vector<std::pair<std::string, int64_t>> pairs;
     LineReader lines(text);
     std::string_view line;
@@ -204,16 +241,16 @@ Result<KeyList> ParseVocabulary(std::string_view text, uint64_t rows, VocabForma
       return Status::Corruption(path + ": " + std::to_string(pairs.size()) + " lines (keys), the table has " +
                                      std::to_string(rows) + " rows");
     }
-    return KeysById(pairs, rows, path);
+    return KeysById(std::move(pairs), rows, path);
   }
-  nlohmann::json doc = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    return Status::Corruption(path + ": not a JSON object (a tokenizer.json or a vocab.json)");
-  }
-  if (format == VocabFormat::kAuto || doc.contains("model")) format = doc.contains("model") ? VocabFormat::kTokenizerJson : VocabFormat::kVocabJson;
+  if (doc.contains("model")) format = VocabFormat::kTokenizerJson;
   std::vector<std::pair<std::string, int64_t>> pairs;
   auto add_object = [&](const nlohmann::json& obj, const std::string& where) -> Status {
     for (auto it = obj.begin(); it != obj.end(); ++it) {
+      if (it.value().is_number_unsigned() && it.value().get<uint64_t>() > uint64_t{INT64_MAX}) {
+        return Status::Corruption(path + ": " + where + ": token " + Quote(it.key()) + " has id " +
+                                  it.value().dump() + ", outside the table's rows [0, " + std::to_string(rows) + ")");
+      }
       if (!it.value().is_number_integer()) {
         return Status::Corruption(path + ": " + where + ": token " + Quote(it.key()) + " has id " +
                                        it.value().dump() + ", not an integer");
@@ -246,7 +283,10 @@ Result<KeyList> ParseVocabulary(std::string_view text, uint64_t rows, VocabForma
     }
     // Added tokens (special tokens) take ids of their own, or repeat one.
     const auto added = doc.find("added_tokens");
-    if (added != doc.end() && added->is_array()) {
+    if (added != doc.end() && !added->is_array()) {
+      return Status::Corruption(path + ": added_tokens is not a list");
+    }
+    if (added != doc.end()) {
       for (const auto& t : *added) {
         if (!t.is_object() || !t.contains("id") || !t.contains("content") || !t["id"].is_number_integer() ||
             !t["content"].is_string()) {
@@ -256,13 +296,9 @@ Result<KeyList> ParseVocabulary(std::string_view text, uint64_t rows, VocabForma
       }
     }
   }
-  // The same token may be listed twice with the same id (a special token
-  // in both lists); drop exact repeats.
-  std::sort(pairs.begin(), pairs.end(), [](const auto& a, const auto& b) {
-    return a.second != b.second ? a.second < b.second : a.first < b.first;
-  });
-  pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
-  return KeysById(pairs, rows, path);
+  // (The same token may be listed twice with the same id: a special token
+  // in both lists. KeysById counts it once.)
+  return KeysById(std::move(pairs), rows, path);
 }
 
 }  // namespace embstore

@@ -63,6 +63,14 @@ std::string CheckKeysSection(const Header& h, std::span<const uint8_t> section, 
   return st.ok() ? "" : st.message();
 }
 
+Status CheckTableKeys(const Table& table) {
+  const KeysView* keys = table.keys();
+  if (keys == nullptr) return Status::OK();
+  const std::string bad = CheckKeysSection(table.header(), keys->bytes(), *keys);
+  if (bad.empty()) return Status::OK();
+  return Status::Corruption(table.path() + ": " + bad + "; nothing was written ('embstore verify' says more)");
+}
+
 std::string OutOfRangeMessage(uint64_t id, uint64_t rows) { return OutOfRangeText(std::to_string(id), rows); }
 std::string OutOfRangeMessage(int64_t id, uint64_t rows) { return OutOfRangeText(std::to_string(id), rows); }
 

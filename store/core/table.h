@@ -182,6 +182,11 @@ Status CheckRowsOut(uint64_t count, uint64_t dim, Dtype as, std::span<const uint
 // the header's keys_checksum, then every key and slot (KeysView::Validate).
 // Returns what is wrong, or "" when all is well.
 std::string CheckKeysSection(const Header& h, std::span<const uint8_t> section, const KeysView& keys);
+// The same for a table's own keys (none: OK), as a corruption error naming
+// the table, for writers that copy or write out keys without a verify of
+// their own (a .embz source, whose rows are checked as they are read but
+// whose keys are not all read).
+Status CheckTableKeys(const Table& table);
 // An out-of-range error unless rows [first, first + count) lie in [0, rows).
 Status CheckRowRange(uint64_t first, uint64_t count, uint64_t rows);
 

@@ -119,6 +119,10 @@ Status CompressTable(const TableReader& table, const std::string& dst, const Com
   eh.prefix_checksum = Hash64(raw_prefix.data(), raw_prefix.size());
   EMB_RETURN_IF_ERROR(ZstdCompress(raw_prefix, options.level, &prefix));
   eh.prefix_coded_size = prefix.size();
+  if (eh.prefix_size > kMaxEmbzPrefix && (eh.prefix_size - kMaxEmbzPrefix) / kMaxEmbzKeysRatio > eh.prefix_coded_size) {
+    return Status::NotSupported(table.path() + ": its header, metadata, checksums and keys compress more than " +
+                                std::to_string(kMaxEmbzKeysRatio) + "x, more than a .embz reader accepts");
+  }
 
   EMB_RETURN_IF_ERROR(out->WriteAt(prefix.data(), prefix.size(), kEmbzHeaderSize));
   uint64_t offset = kEmbzHeaderSize + prefix.size();
@@ -259,6 +263,12 @@ Result<std::unique_ptr<EmbzReader>> EmbzReader::Open(MappedFile file, uint64_t c
                                      "-byte header, metadata, checksum table and keys; a .embz reader holds at most " +
                                      std::to_string(kMaxEmbzPrefix >> 20) + " MiB of it besides " +
                                      std::to_string(kMaxEmbzKeys >> 20) + " MiB of keys"));
+  }
+  if (eh->prefix_size > kMaxEmbzPrefix && (eh->prefix_size - kMaxEmbzPrefix) / kMaxEmbzKeysRatio > eh->prefix_coded_size) {
+    return fail(Status::Corruption("the table prefix claims " + std::to_string(eh->prefix_size) + " bytes from " +
+                                   std::to_string(eh->prefix_coded_size) + " coded ones; beyond " +
+                                   std::to_string(kMaxEmbzPrefix >> 20) + " MiB a prefix inflates at most " +
+                                   std::to_string(kMaxEmbzKeysRatio) + "x"));
   }
   std::vector<uint8_t> prefix;
   Status st = ZstdDecompressStream(file.bytes().subspan(kEmbzHeaderSize, eh->prefix_coded_size), eh->prefix_size,

@@ -68,6 +68,10 @@ inline constexpr uint64_t kMaxEmbzPrefix = uint64_t{16} << 20;
 // about 20 bytes a key plus the keys' own bytes, so 1 GiB is tens of
 // millions of keys.
 inline constexpr uint64_t kMaxEmbzKeys = uint64_t{1} << 30;
+// Beyond kMaxEmbzPrefix, a prefix inflates at most this many times its
+// coded size (a keys section's hash slots are near-random: real ones
+// compress 2-4x), so a small file cannot make a reader hold a large one.
+inline constexpr uint64_t kMaxEmbzKeysRatio = 64;
 // Verify and Decompress keep their decoding threads' buffers within this.
 inline constexpr uint64_t kDecodeBudget = uint64_t{64} << 20;
 // A reader's frame cache by default.

@@ -13,6 +13,7 @@
 #include "format/checksum.h"
 #include "format/endian.h"
 #include "format/npy.h"
+#include "format/word_vectors.h"
 #include "store/core/atomic_file.h"
 #include "store/core/mapped_file.h"
 #include "store/core/table_reader.h"
@@ -327,15 +328,18 @@ Result<std::optional<WordVecFormat>> WordVectorFormat(const std::string& path, c
       // (raw float32 is named by its shape).
       EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
       const auto bytes = file.bytes();
-      const size_t n = std::min<size_t>(bytes.size(), 64);
-      std::string head(reinterpret_cast<const char*>(bytes.data()), n);
-      const size_t nl = head.find('\n');
-      std::string line = head.substr(0, nl);
-      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-      const size_t sp = line.find(' ');
-      const bool header = nl != std::string::npos && sp != std::string::npos && sp > 0 && sp + 1 < line.size() &&
-                          line.find_first_not_of("0123456789 ") == std::string::npos &&
-                          line.find(' ', sp + 1) == std::string::npos;
+      const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      LineReader lines(text.substr(0, std::min<size_t>(text.size(), 1 << 20)));
+      std::string_view first, second;
+      uint64_t count = 0, dim = 0;
+      bool header = lines.Next(&first) && lines.pos() <= text.size() && first.size() < 256 &&
+                    ParseWord2VecHeader(first, &count, &dim).ok();
+      if (header && txt && lines.Next(&second)) {
+        // "1999 5" may be a GloVe word of dim 1: a header is followed by a
+        // line of DIM values.
+        const std::string_view s = RStripAscii(second);
+        header = static_cast<uint64_t>(std::count(s.begin(), s.end(), ' ')) == dim;
+      }
       if (bin) f = header ? SourceFormat::kWord2VecBinary : SourceFormat::kAuto;
       if (txt) f = header ? SourceFormat::kWord2Vec : SourceFormat::kGlove;
     }
@@ -554,6 +558,7 @@ Status ConvertTable(const Table& table, const std::string& dst, const ConvertOpt
   if (const KeysView* keys = table.keys()) wo.keys = keys->bytes();  // the keys go along, byte for byte
   EMB_ASSIGN_OR_RETURN(auto writer, TableWriter::Create(dst, h.rows, h.dim, wo));
   if (auto verify = VerifyFirst(table, options.cancel, "convert")) EMB_RETURN_IF_ERROR(verify());
+  if (table.checks_rows_on_read()) EMB_RETURN_IF_ERROR(CheckTableKeys(table));  // (VerifyFirst checked them otherwise)
   const uint64_t in_row = table.row_size();
   const uint64_t block_rows = std::max<uint64_t>(1, kBlockBytes / in_row);
   std::vector<uint8_t> block(block_rows * in_row);

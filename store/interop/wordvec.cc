@@ -275,7 +275,9 @@ Status ExportWord2Vec(const Table& table, const std::string& dst, bool binary, c
   const uint64_t rows = table.rows(), dim = table.dim();
   // Every key first: nothing is written if one cannot be.
   for (uint64_t r = 0; r < rows; ++r) {
-    EMB_ASSIGN_OR_RETURN(std::string_view key, keys->Key(r));
+    auto checked = keys->Key(r);
+    if (!checked.ok()) return checked.status().WithContext(table.path());
+    const std::string_view key = *checked;
     if (key.find_first_of(" \n") != std::string_view::npos) {
       return Status::InvalidArgument(table.path() + ": the key of row " + std::to_string(r) + " (" + Quote(key) +
                                      ") holds a space or a newline, which word2vec cannot write");
@@ -289,6 +291,8 @@ Status ExportWord2Vec(const Table& table, const std::string& dst, bool binary, c
       return Status::Corruption(table.path() + ": the table to export fails verification (" + report.Summary() +
                                 "); nothing was written ('embstore verify' lists them all)");
     }
+  } else {
+    EMB_RETURN_IF_ERROR(CheckTableKeys(table));  // unique keys, or gensim would read another table
   }
   const std::string head = std::to_string(rows) + " " + std::to_string(dim) + "\n";
   AtomicFileOptions fo;

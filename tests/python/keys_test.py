@@ -657,6 +657,12 @@ def python_api():
         check("'king' in t, 'nope' not in t, a prefix not in t",
               "king" in t and "日本" in t and "nope" not in t and "kingd" not in t and "" not in t)
         check("t.has_keys", t.has_keys is True)
+        check("a str with a lone surrogate (no UTF-8) is no key, as in a dict",
+              "\ud800" not in t and t.key_to_index.get("\ud800") is None and t.key_to_index.get(1) is None)
+        raises("t['\\ud800']: KeyError", lambda: t["\ud800"], KeyError)
+        check("index_to_key.index as list.index (negative start)",
+              t.index_to_key.index(keys[-1], -2) == len(keys) - 1 and
+              raises("index before start", lambda: t.index_to_key.index(keys[2], -2), ValueError) is not None)
         check("t.key(i) of every row", [t.key(i) for i in range(len(keys))] == keys)
         itk = t.index_to_key
         check("index_to_key: len, negative index, slices",

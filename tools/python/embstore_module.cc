@@ -62,6 +62,8 @@ class KeyToIndex(_abc.Mapping):
             table.key(0)  # raises NotSupportedError naming the table
         self._table = table
     def __getitem__(self, key):
+        if not isinstance(key, str):
+            raise KeyError(key)
         return self._table.index(key)
     def __contains__(self, key):
         return key in self._table
@@ -95,6 +97,7 @@ class IndexToKey(_abc.Sequence):
     def __contains__(self, key):
         return key in self._table
     def index(self, value, start=0, stop=9223372036854775807):  # sys.maxsize, as Sequence.index
+        start, stop, _ = slice(start, stop).indices(len(self._table))
         i = self._table.index(value) if value in self._table else -1
         if i < 0 or not start <= i < stop:
             raise ValueError("%r is not in the table's keys" % (value,))
@@ -676,7 +679,10 @@ with warnings.catch_warnings():
   std::optional<uint64_t> FindKey(py::handle key) const {
     Py_ssize_t n = 0;
     const char* utf8 = PyUnicode_AsUTF8AndSize(key.ptr(), &n);  // cached in the str object
-    if (utf8 == nullptr) throw py::error_already_set();
+    if (utf8 == nullptr) {  // a lone surrogate has no UTF-8: no key can be it
+      PyErr_Clear();
+      return std::nullopt;
+    }
     const KeysView* keys = table().keys();
     if (keys == nullptr) return std::nullopt;
     auto found = keys->Find(std::string_view(utf8, static_cast<size_t>(n)));
