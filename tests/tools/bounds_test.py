@@ -92,9 +92,15 @@ def time_and_memory_bounds():
         bad = os.path.join(GOLDEN, "bad")
         for name in sorted(os.listdir(bad)):
             p = os.path.join(bad, name)
+            # Under the sanitizers (ten times slower, there for memory errors),
+            # get and the readers of keys run only on the files that open,
+            # since a file refused at open takes verify's path.
+            opens = "corrupt" in name
             if name.endswith(".emb") or name.endswith(".embz"):
-                cases += [(name + ": verify", ["verify", p], 0), (name + ": get", ["get", p, "0"], 0)]
-            if name.startswith("keys-"):  # hostile keys sections: every reader of keys
+                cases += [(name + ": verify", ["verify", p], 0)]
+                if opens or not SANITIZED:
+                    cases += [(name + ": get", ["get", p, "0"], 0)]
+            if name.startswith("keys-") and (opens or not SANITIZED):  # hostile keys sections: every reader of keys
                 cases += [(name + ": keys", ["keys", p], 0), (name + ": get --key", ["get", p, "--key", "king"], 0),
                           (name + ": export word2vec", ["export", p, "-o", os.path.join(d, "w.bin"), "-f"], 0)]
         for name in sorted(os.listdir(os.path.join(bad, "import"))):
