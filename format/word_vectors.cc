@@ -249,11 +249,13 @@ Result<KeyList> ParseVocabulary(std::string_view text, uint64_t rows, VocabForma
     for (auto it = obj.begin(); it != obj.end(); ++it) {
       if (it.value().is_number_unsigned() && it.value().get<uint64_t>() > uint64_t{INT64_MAX}) {
         return Status::Corruption(path + ": " + where + ": token " + Quote(it.key()) + " has id " +
-                                  it.value().dump() + ", outside the table's rows [0, " + std::to_string(rows) + ")");
+                                  std::to_string(it.value().get<uint64_t>()) + ", outside the table's rows [0, " +
+                                  std::to_string(rows) + ")");
       }
       if (!it.value().is_number_integer()) {
-        return Status::Corruption(path + ": " + where + ": token " + Quote(it.key()) + " has id " +
-                                       it.value().dump() + ", not an integer");
+        // (Named by its JSON type: printing it would pull in the serializer.)
+        return Status::Corruption(path + ": " + where + ": token " + Quote(it.key()) + " has a " +
+                                  it.value().type_name() + " for an id, not an integer");
       }
       pairs.emplace_back(it.key(), it.value().get<int64_t>());
     }
