@@ -85,7 +85,7 @@ Status ParseWord2VecHeader(std::string_view line, uint64_t* count, uint64_t* dim
   if (!s.empty()) return Status::Corruption("line 1: expected the header 'COUNT DIM', found " + Quote(line));
   if (v[0] == 0 || v[1] == 0) {
     return Status::Corruption("line 1: the header says " + std::to_string(v[0]) + " vectors of " +
-                                   std::to_string(v[1]) + " values; a table needs at least one of each");
+                              std::to_string(v[1]) + " values; a table needs at least one of each");
   }
   *count = v[0];
   *dim = v[1];
@@ -230,7 +230,7 @@ Result<KeyList> ParseVocabulary(std::string_view text, uint64_t rows, VocabForma
       }
       if (!IsValidUtf8(line)) {
         return Status::Corruption(path + ": line " + std::to_string(lines.number()) + ": key " + Quote(line) +
-                                       " is not valid UTF-8");
+                                  " is not valid UTF-8");
       }
       pairs.emplace_back(std::string(line), static_cast<int64_t>(pairs.size()));
       if (pairs.size() > rows) {
@@ -239,7 +239,7 @@ Result<KeyList> ParseVocabulary(std::string_view text, uint64_t rows, VocabForma
     }
     if (pairs.size() != rows) {
       return Status::Corruption(path + ": " + std::to_string(pairs.size()) + " lines (keys), the table has " +
-                                     std::to_string(rows) + " rows");
+                                std::to_string(rows) + " rows");
     }
     return KeysById(std::move(pairs), rows, path);
   }

@@ -60,7 +60,7 @@ Status ScanText(std::string_view text, WordVecFormat format, TextLayout* layout,
       // Only blank lines may follow the rows the header promised.
       if (!RStrip(text.substr(at)).empty()) {
         return Status::Corruption("line " + std::to_string(lines.number()) + ": the header says " +
-                                       std::to_string(count) + " vectors, but more lines follow");
+                                  std::to_string(count) + " vectors, but more lines follow");
       }
       break;
     }
@@ -73,18 +73,18 @@ Status ScanText(std::string_view text, WordVecFormat format, TextLayout* layout,
     if (!header && rows == 0) {
       if (values == 0) {
         return Status::Corruption("line 1: " + Quote(s) + " has no values (a GloVe line is 'key v1 v2 ...'; "
-                                       "a word2vec file starts with 'COUNT DIM')");
+                                  "a word2vec file starts with 'COUNT DIM')");
       }
       dim = values;
     }
     if (values != dim) {
       return Status::Corruption("line " + std::to_string(lines.number()) + " (key " + Quote(key) + "): " +
-                                     std::to_string(values) + " values, expected " + std::to_string(dim));
+                                std::to_string(values) + " values, expected " + std::to_string(dim));
     }
     if (key.empty()) return Status::Corruption("line " + std::to_string(lines.number()) + ": the key is empty");
     if (!IsValidUtf8(key)) {
       return Status::Corruption("line " + std::to_string(lines.number()) + ": key " + Quote(key) +
-                                     " is not valid UTF-8");
+                                " is not valid UTF-8");
     }
     Status st = keys->Add(key);
     if (!st.ok()) return Status::Corruption("line " + std::to_string(lines.number()) + ": " + st.message());
@@ -92,7 +92,7 @@ Status ScanText(std::string_view text, WordVecFormat format, TextLayout* layout,
   }
   if (header && rows != count) {
     return Status::Corruption("the header says " + std::to_string(count) + " vectors, the file has " +
-                                   std::to_string(rows));
+                              std::to_string(rows));
   }
   if (rows == 0) return Status::Corruption("no vectors in the file");
   layout->count = rows;
@@ -117,7 +117,7 @@ Status ScanBinary(std::span<const uint8_t> file, BinaryLayout* layout, KeyList* 
   uint64_t row_bytes;
   if (!CheckedMul(dim, 4, &row_bytes) || count > file.size() || row_bytes > file.size()) {
     return Status::Corruption("the header says " + std::to_string(count) + " vectors of " + std::to_string(dim) +
-                                   " values, more than the file's " + std::to_string(file.size()) + " bytes hold");
+                              " values, more than the file's " + std::to_string(file.size()) + " bytes hold");
   }
   layout->count = count;
   layout->dim = dim;
@@ -130,14 +130,14 @@ Status ScanBinary(std::span<const uint8_t> file, BinaryLayout* layout, KeyList* 
     while (pos < text.size() && text[pos] == '\n') ++pos;
     if (pos >= text.size()) {
       return Status::Corruption("record " + std::to_string(r) + ": the file ends; the header says " +
-                                     std::to_string(count) + " vectors");
+                                std::to_string(count) + " vectors");
     }
     const size_t limit = std::min<size_t>(text.size(), pos + kMaxKeySize + 1);
     const void* sp = std::memchr(text.data() + pos, ' ', limit - pos);
     if (sp == nullptr) {
       return Status::Corruption("record " + std::to_string(r) + " at byte " + std::to_string(pos) +
-                                     ": no space ends a key within " + std::to_string(kMaxKeySize) +
-                                     " bytes (truncated, or not a binary word2vec file)");
+                                ": no space ends a key within " + std::to_string(kMaxKeySize) +
+                                " bytes (truncated, or not a binary word2vec file)");
     }
     const size_t end = static_cast<size_t>(static_cast<const char*>(sp) - text.data());
     const std::string_view key = text.substr(pos, end - pos);
@@ -147,8 +147,8 @@ Status ScanBinary(std::span<const uint8_t> file, BinaryLayout* layout, KeyList* 
     }
     if (file.size() - (end + 1) < row_bytes) {
       return Status::Corruption("record " + std::to_string(r) + " (key " + Quote(key) + "): truncated: its " +
-                                     std::to_string(dim) + " values need " + std::to_string(row_bytes) +
-                                     " bytes, the file has " + std::to_string(file.size() - (end + 1)) + " left");
+                                std::to_string(dim) + " values need " + std::to_string(row_bytes) +
+                                " bytes, the file has " + std::to_string(file.size() - (end + 1)) + " left");
     }
     Status st = keys->Add(key);
     if (!st.ok()) return Status::Corruption("record " + std::to_string(r) + ": " + st.message());
@@ -157,7 +157,7 @@ Status ScanBinary(std::span<const uint8_t> file, BinaryLayout* layout, KeyList* 
   }
   if (!RStrip(text.substr(pos)).empty()) {
     return Status::Corruption("byte " + std::to_string(pos) + ": the header says " + std::to_string(count) +
-                                   " vectors, but more bytes follow");
+                              " vectors, but more bytes follow");
   }
   return Status::OK();
 }
@@ -250,8 +250,8 @@ Status ImportWordVectors(const std::string& source, const std::string& dst, Word
         const std::string_view tok = s.substr(pos, end - pos);
         if (!ParseWordVectorValue(tok, &out[j])) {
           return Status::Corruption(source + ": line " + std::to_string(r + tl.first_line) + " (key " +
-                                         Quote(s.substr(0, s.find(' '))) + "): value " + std::to_string(j + 1) +
-                                         " " + Quote(tok) + " is not a number");
+                                    Quote(s.substr(0, s.find(' '))) + "): value " + std::to_string(j + 1) +
+                                    " " + Quote(tok) + " is not a number");
         }
         pos = end + 1;
       }
