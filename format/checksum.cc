@@ -5,6 +5,7 @@
 #include <xxhash.h>
 #include <xxh_x86dispatch.h>
 
+#include <cstdio>
 #include <new>
 
 namespace embstore {
@@ -15,6 +16,12 @@ namespace embstore {
 
 uint64_t Hash64(const void* data, size_t size) {
   return XXH3_64bits_dispatch(data, size);
+}
+
+std::string Hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
+  return buf;
 }
 
 struct StreamingHash::State {

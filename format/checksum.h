@@ -11,10 +11,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace embstore {
 
 uint64_t Hash64(const void* data, size_t size);
+// A checksum as metadata records it: 16 lowercase hex digits.
+std::string Hex64(uint64_t v);
 
 // Hashes bytes fed in pieces; Digest() equals Hash64 of their concatenation.
 class StreamingHash {

@@ -280,12 +280,6 @@ Result<Source> OpenSource(std::span<const uint8_t> file, const std::string& path
   }
 }
 
-std::string Hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016" PRIx64, v);
-  return buf;
-}
-
 }  // namespace
 
 Result<SourceFormat> ParseSourceFormat(const std::string& name) {
@@ -496,21 +490,24 @@ Status ExportRows(const std::string& dst, uint64_t rows, uint64_t dim, const Met
   return out->Commit();
 }
 
-// A check that the table's rows match its checksums, for writers of
-// formats that carry none (or that record the source's checksum).
+// CheckBeforeCopy, deferred (ExportRows runs it once the destination is
+// known to be writable); empty where there is nothing to check.
 std::function<Status()> VerifyFirst(const Table& table, const CancelToken* cancel, const char* verb) {
   if (table.checks_rows_on_read()) return {};
-  return [&table, cancel, verb]() -> Status {
-    VerifyOptions vo;
-    vo.cancel = cancel;
-    EMB_ASSIGN_OR_RETURN(VerifyReport report, table.Verify(vo));
-    if (report.ok()) return Status::OK();
-    return Status::Corruption(table.path() + ": the table to " + verb + " fails verification (" + report.Summary() +
-                              "); nothing was written ('embstore verify' lists them all)");
-  };
+  return [&table, cancel, verb]() { return CheckBeforeCopy(table, cancel, verb, false); };
 }
 
 }  // namespace
+
+Status CheckBeforeCopy(const Table& table, const CancelToken* cancel, const char* verb, bool keys) {
+  if (table.checks_rows_on_read()) return keys ? CheckTableKeys(table) : Status::OK();
+  VerifyOptions vo;
+  vo.cancel = cancel;
+  EMB_ASSIGN_OR_RETURN(VerifyReport report, table.Verify(vo));
+  if (report.ok()) return Status::OK();
+  return Status::Corruption(table.path() + ": the table to " + verb + " fails verification (" + report.Summary() +
+                            "); nothing was written ('embstore verify' lists them all)");
+}
 
 Status ExportTable(const std::string& dst, uint64_t rows, uint64_t dim, const Metadata& metadata,
                    const RowSource& rows_of, const ExportOptions& options) {
@@ -557,8 +554,7 @@ Status ConvertTable(const Table& table, const std::string& dst, const ConvertOpt
   wo.cancel = options.cancel;
   if (const KeysView* keys = table.keys()) wo.keys = keys->bytes();  // the keys go along, byte for byte
   EMB_ASSIGN_OR_RETURN(auto writer, TableWriter::Create(dst, h.rows, h.dim, wo));
-  if (auto verify = VerifyFirst(table, options.cancel, "convert")) EMB_RETURN_IF_ERROR(verify());
-  if (table.checks_rows_on_read()) EMB_RETURN_IF_ERROR(CheckTableKeys(table));  // (VerifyFirst checked them otherwise)
+  EMB_RETURN_IF_ERROR(CheckBeforeCopy(table, options.cancel, "convert", true));  // the keys are copied too
   const uint64_t in_row = table.row_size();
   const uint64_t block_rows = std::max<uint64_t>(1, kBlockBytes / in_row);
   std::vector<uint8_t> block(block_rows * in_row);

@@ -108,6 +108,14 @@ Status ExportTable(const std::string& dst, uint64_t rows, uint64_t dim, const Me
 // laundered.
 Status ExportTable(const Table& table, const std::string& dst, const ExportOptions& options = {});
 
+// What a writer checks before it copies a table's rows into a file: a
+// table whose rows are not checked as they are read (a .emb, a shared
+// table) is verified, keys included, since the copy would launder damage
+// into bytes with new checksums or none; one whose rows are (a .embz) has
+// its keys checked when `keys` says they are copied too. A corruption error
+// names the table and what was to be done (`verb`: "export", "convert").
+Status CheckBeforeCopy(const Table& table, const CancelToken* cancel, const char* verb, bool keys);
+
 struct ConvertOptions {
   Dtype dtype = Dtype::kFloat32;  // the new table's element type
   bool sync = true;

@@ -22,16 +22,6 @@ namespace {
 
 constexpr uint64_t kBlockBytes = uint64_t{4} << 20;
 
-std::string Hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016" PRIx64, v);
-  return buf;
-}
-
-std::string_view RStrip(std::string_view s) { return RStripAscii(s); }
-
-std::string Quote(std::string_view s) { return QuoteKey(s); }
-
 
 struct TextLayout {
   uint64_t first_line = 1;   // number of the first vector line
@@ -58,32 +48,32 @@ Status ScanText(std::string_view text, WordVecFormat format, TextLayout* layout,
     if (!lines.Next(&line)) break;
     if (header && rows == count) {
       // Only blank lines may follow the rows the header promised.
-      if (!RStrip(text.substr(at)).empty()) {
+      if (!RStripAscii(text.substr(at)).empty()) {
         return Status::Corruption("line " + std::to_string(lines.number()) + ": the header says " +
                                   std::to_string(count) + " vectors, but more lines follow");
       }
       break;
     }
     if ((rows & 0xFFFF) == 0 && IsCancelled(cancel)) return cancel->Error();
-    const std::string_view s = RStrip(line);
-    if (!header && s.empty() && RStrip(text.substr(at)).empty()) break;  // GloVe: blank lines at the end
+    const std::string_view s = RStripAscii(line);
+    if (!header && s.empty() && RStripAscii(text.substr(at)).empty()) break;  // GloVe: blank lines at the end
     const size_t sp = s.find(' ');
     const std::string_view key = s.substr(0, sp);
     const uint64_t values = sp == std::string_view::npos ? 0 : std::count(s.begin() + sp, s.end(), ' ');
     if (!header && rows == 0) {
       if (values == 0) {
-        return Status::Corruption("line 1: " + Quote(s) + " has no values (a GloVe line is 'key v1 v2 ...'; "
+        return Status::Corruption("line 1: " + QuoteKey(s) + " has no values (a GloVe line is 'key v1 v2 ...'; "
                                   "a word2vec file starts with 'COUNT DIM')");
       }
       dim = values;
     }
     if (values != dim) {
-      return Status::Corruption("line " + std::to_string(lines.number()) + " (key " + Quote(key) + "): " +
+      return Status::Corruption("line " + std::to_string(lines.number()) + " (key " + QuoteKey(key) + "): " +
                                 std::to_string(values) + " values, expected " + std::to_string(dim));
     }
     if (key.empty()) return Status::Corruption("line " + std::to_string(lines.number()) + ": the key is empty");
     if (!IsValidUtf8(key)) {
-      return Status::Corruption("line " + std::to_string(lines.number()) + ": key " + Quote(key) +
+      return Status::Corruption("line " + std::to_string(lines.number()) + ": key " + QuoteKey(key) +
                                 " is not valid UTF-8");
     }
     Status st = keys->Add(key);
@@ -143,10 +133,10 @@ Status ScanBinary(std::span<const uint8_t> file, BinaryLayout* layout, KeyList* 
     const std::string_view key = text.substr(pos, end - pos);
     if (key.empty()) return Status::Corruption("record " + std::to_string(r) + " at byte " + std::to_string(pos) + ": the key is empty");
     if (!IsValidUtf8(key)) {
-      return Status::Corruption("record " + std::to_string(r) + ": key " + Quote(key) + " is not valid UTF-8");
+      return Status::Corruption("record " + std::to_string(r) + ": key " + QuoteKey(key) + " is not valid UTF-8");
     }
     if (file.size() - (end + 1) < row_bytes) {
-      return Status::Corruption("record " + std::to_string(r) + " (key " + Quote(key) + "): truncated: its " +
+      return Status::Corruption("record " + std::to_string(r) + " (key " + QuoteKey(key) + "): truncated: its " +
                                 std::to_string(dim) + " values need " + std::to_string(row_bytes) +
                                 " bytes, the file has " + std::to_string(file.size() - (end + 1)) + " left");
     }
@@ -155,7 +145,7 @@ Status ScanBinary(std::span<const uint8_t> file, BinaryLayout* layout, KeyList* 
     layout->vector_at.push_back(end + 1);
     pos = end + 1 + row_bytes;
   }
-  if (!RStrip(text.substr(pos)).empty()) {
+  if (!RStripAscii(text.substr(pos)).empty()) {
     return Status::Corruption("byte " + std::to_string(pos) + ": the header says " + std::to_string(count) +
                               " vectors, but more bytes follow");
   }
@@ -241,7 +231,7 @@ Status ImportWordVectors(const std::string& source, const std::string& dst, Word
     uint64_t in_block = 0;
     for (uint64_t r = 0; r < rows; ++r) {
       lines.Next(&line);  // ScanText counted them
-      const std::string_view s = RStrip(line);
+      const std::string_view s = RStripAscii(line);
       size_t pos = s.find(' ') + 1;
       float* out = &block[in_block * dim];
       for (uint64_t j = 0; j < dim; ++j) {
@@ -250,8 +240,8 @@ Status ImportWordVectors(const std::string& source, const std::string& dst, Word
         const std::string_view tok = s.substr(pos, end - pos);
         if (!ParseWordVectorValue(tok, &out[j])) {
           return Status::Corruption(source + ": line " + std::to_string(r + tl.first_line) + " (key " +
-                                    Quote(s.substr(0, s.find(' '))) + "): value " + std::to_string(j + 1) +
-                                    " " + Quote(tok) + " is not a number");
+                                    QuoteKey(s.substr(0, s.find(' '))) + "): value " + std::to_string(j + 1) +
+                                    " " + QuoteKey(tok) + " is not a number");
         }
         pos = end + 1;
       }
@@ -279,21 +269,12 @@ Status ExportWord2Vec(const Table& table, const std::string& dst, bool binary, c
     if (!checked.ok()) return checked.status().WithContext(table.path());
     const std::string_view key = *checked;
     if (key.find_first_of(" \n") != std::string_view::npos) {
-      return Status::InvalidArgument(table.path() + ": the key of row " + std::to_string(r) + " (" + Quote(key) +
+      return Status::InvalidArgument(table.path() + ": the key of row " + std::to_string(r) + " (" + QuoteKey(key) +
                                      ") holds a space or a newline, which word2vec cannot write");
     }
   }
-  if (!table.checks_rows_on_read()) {
-    VerifyOptions vo;
-    vo.cancel = options.cancel;
-    EMB_ASSIGN_OR_RETURN(VerifyReport report, table.Verify(vo));
-    if (!report.ok()) {
-      return Status::Corruption(table.path() + ": the table to export fails verification (" + report.Summary() +
-                                "); nothing was written ('embstore verify' lists them all)");
-    }
-  } else {
-    EMB_RETURN_IF_ERROR(CheckTableKeys(table));  // unique keys, or gensim would read another table
-  }
+  // Unique keys too, or gensim would read another table.
+  EMB_RETURN_IF_ERROR(CheckBeforeCopy(table, options.cancel, "export", true));
   const std::string head = std::to_string(rows) + " " + std::to_string(dim) + "\n";
   AtomicFileOptions fo;
   fo.sync = options.sync;
