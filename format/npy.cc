@@ -244,8 +244,15 @@ Result<NpyHeader> ParseNpyHeader(std::span<const uint8_t> prefix, uint64_t file_
 }
 
 std::string EncodeNpyHeader(uint64_t rows, uint64_t dim, const std::string& descr) {
-  std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
-                     std::to_string(dim) + "), }";
+  return EncodeNpyHeaderRaw("'" + descr + "'", {rows, dim});
+}
+
+std::string EncodeNpyHeaderRaw(const std::string& descr_literal, const std::vector<uint64_t>& shape) {
+  std::string shape_text = "(";
+  for (size_t i = 0; i < shape.size(); ++i) shape_text += (i ? ", " : "") + std::to_string(shape[i]);
+  if (shape.size() == 1) shape_text += ",";
+  shape_text += ")";
+  std::string dict = "{'descr': " + descr_literal + ", 'fortran_order': False, 'shape': " + shape_text + ", }";
   // NumPy pads with spaces and a final '\n' so that magic + version +
   // length + header is a multiple of 64.
   const bool v2 = dict.size() + 1 + 10 > 65535;

@@ -60,6 +60,9 @@ Result<NpyHeader> ParseNpyHeader(std::span<const uint8_t> prefix, uint64_t file_
 // NumPy pads so the data starts on a 64-byte boundary.
 // descr: "<f4" (float32) or "<f2" (float16).
 std::string EncodeNpyHeader(uint64_t rows, uint64_t dim, const std::string& descr = "<f4");
+// The same for any shape and a descr given as the Python literal to write
+// (a quoted string, or a list of fields: "[('id', '<i8'), ('score', '<f4')]").
+std::string EncodeNpyHeaderRaw(const std::string& descr_literal, const std::vector<uint64_t>& shape);
 
 }  // namespace embstore
 

@@ -124,6 +124,7 @@ int ImportMain(int argc, char** argv);
 int ExportMain(int argc, char** argv);
 int ConvertMain(int argc, char** argv);
 int KeysMain(int argc, char** argv);
+int NearestMain(int argc, char** argv);
 int ShareMain(int argc, char** argv);
 int UnshareMain(int argc, char** argv);
 int SharedMain(int argc, char** argv);

@@ -27,6 +27,7 @@ constexpr Command kCommands[] = {
     {"import", embstore::cli::ImportMain, "make a table from .npy, safetensors, raw float32 or word vectors"},
     {"export", embstore::cli::ExportMain, "write a table as .npy, .safetensors or word2vec"},
     {"keys", embstore::cli::KeysMain, "list a table's keys; 'keys attach' gives a table keys"},
+    {"nearest", embstore::cli::NearestMain, "the k rows closest to a row, key or vector (cosine, dot, l2)"},
     {"convert", embstore::cli::ConvertMain, "write a table as float32, float16 or bfloat16 (PyTorch's rounding)"},
     {"share", embstore::cli::ShareMain, "place a table in named shared memory (read it as shm:NAME)"},
     {"unshare", embstore::cli::UnshareMain, "remove a shared table's name"},

@@ -72,6 +72,33 @@ class Table:
     def key_to_index(self) -> KeyToIndex: ...
     @property
     def index_to_key(self) -> IndexToKey: ...
+    def nearest(
+        self,
+        queries: npt.ArrayLike,
+        k: int = 10,
+        metric: Literal["cosine", "dot", "ip", "inner_product", "l2", "l2sq", "euclidean"] = "cosine",
+        *,
+        exclude: Sequence[int] | Sequence[Sequence[int]] | None = None,
+        threads: int = 0,
+        restrict: int = 0,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+    @overload
+    def most_similar(
+        self,
+        positive: Any = None,
+        negative: Any = None,
+        topn: int = 10,
+        restrict_vocab: int | None = None,
+    ) -> list[tuple[Any, float]]: ...
+    @overload
+    def most_similar(
+        self,
+        positive: Any = None,
+        negative: Any = None,
+        *,
+        topn: None,
+        restrict_vocab: int | None = None,
+    ) -> npt.NDArray[np.float32]: ...
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> npt.NDArray[Any]: ...
     def info(self) -> dict[str, Any]: ...
     def verify(self, threads: int = 0) -> dict[str, Any]: ...
