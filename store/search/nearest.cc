@@ -120,26 +120,12 @@ struct Worker {
   std::vector<uint8_t> rows;  // decoded rows (tables that are not mapped)
 };
 
-template <Metric M>
-void Collect(const Plan& p, Worker& w, size_t q0, size_t nq, size_t n, uint64_t first_id) {
+// Pushes a block's closeness (ScoreBlock's finish) into each query's top k.
+void Collect(Worker& w, size_t q0, size_t nq, size_t n, uint64_t first_id) {
   for (size_t a = 0; a < nq; ++a) {
     TopK& top = w.top[q0 + a];
-    const float* d = w.dots.data() + a * n;
-    const double qn = p.qnorms[q0 + a];
-    for (size_t j = 0; j < n; ++j) {
-      float c;
-      if constexpr (M == Metric::kDot) {
-        c = d[j];
-      } else if constexpr (M == Metric::kCosine) {
-        const float rn = w.norms[j];
-        c = rn == 0.0f ? 0.0f : static_cast<float>(d[j] / std::sqrt(qn * rn));
-      } else {
-        double x = qn + w.norms[j] - 2.0 * d[j];
-        if (x < 0) x = 0;
-        c = -static_cast<float>(x);
-      }
-      top.Push(c, first_id + j);
-    }
+    const float* c = w.dots.data() + a * n;
+    for (size_t j = 0; j < n; ++j) top.Push(c[j], first_id + j);
   }
 }
 
@@ -163,13 +149,14 @@ void ScanRows(const Plan& p, Worker& w, const uint8_t* data, size_t stride, size
       s.queries_count = qn;
       s.dots = w.dots.data();
       s.ldd = rn;
-      s.norms = (p.metric != Metric::kDot && q0 == 0) ? w.norms.data() : nullptr;
-      ScoreBlock(s, p.isa);
-      switch (p.metric) {
-        case Metric::kDot: Collect<Metric::kDot>(p, w, q0, qn, rn, first_id + r0); break;
-        case Metric::kCosine: Collect<Metric::kCosine>(p, w, q0, qn, rn, first_id + r0); break;
-        case Metric::kL2: Collect<Metric::kL2>(p, w, q0, qn, rn, first_id + r0); break;
+      if (p.metric != Metric::kDot) {
+        s.norms = w.norms.data();
+        s.norms_ready = q0 > 0;  // the first batch of queries computed them
+        s.finish = p.metric == Metric::kCosine ? ScoreArgs::Finish::kCosine : ScoreArgs::Finish::kL2;
+        s.qnorms = p.qnorms.data() + q0;
       }
+      ScoreBlock(s, p.isa);
+      Collect(w, q0, qn, rn, first_id + r0);
     }
   }
 }

@@ -4,6 +4,7 @@
 
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "store/search/score_kernels.h"
@@ -47,8 +48,9 @@ inline float ReduceOne(V a) {
   const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
-inline void Reduce(const V* acc, size_t n, float* out) {
-  for (size_t i = 0; i < n; ++i) out[i] = ReduceOne(acc[i]);
+template <size_t N>
+inline void Reduce(const V* acc, float* out) {
+  for (size_t i = 0; i < N; ++i) out[i] = ReduceOne(acc[i]);
 }
 
 #include "store/search/score_kernel.inc"

@@ -28,6 +28,14 @@ struct ScoreArgs {
   float* dots = nullptr;  // dots[q * ldd + r]: query q with row r
   size_t ldd = 0;
   float* norms = nullptr;  // norms[r]: row r with itself; null: not wanted
+  bool norms_ready = false;  // norms already hold them (an earlier batch of queries)
+  // Then, when not kNone, each dot becomes its closeness (larger: closer),
+  // with query q's squared norm qnorms[q] and the row norms above:
+  //   kCosine: dot / sqrt(qnorm * norm) in double, rounded (a zero row: 0)
+  //   kL2:     -max(0, qnorm + norm - 2 dot) in double, rounded
+  enum class Finish { kNone, kCosine, kL2 };
+  Finish finish = Finish::kNone;
+  const float* qnorms = nullptr;
 };
 
 void ScoreBlock(const ScoreArgs& args, Isa isa);

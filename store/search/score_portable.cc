@@ -49,8 +49,9 @@ inline float ReduceOne(const V& a) {
   const float s2a = s4[0] + s4[2], s2b = s4[1] + s4[3];
   return s2a + s2b;
 }
-inline void Reduce(const V* acc, size_t n, float* out) {
-  for (size_t i = 0; i < n; ++i) out[i] = ReduceOne(acc[i]);
+template <size_t N>
+inline void Reduce(const V* acc, float* out) {
+  for (size_t i = 0; i < N; ++i) out[i] = ReduceOne(acc[i]);
 }
 
 #include "store/search/score_kernel.inc"

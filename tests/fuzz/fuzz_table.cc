@@ -1,9 +1,11 @@
 // A table file (and a shared-memory segment, which holds the same bytes):
-// header rules R1-R24, metadata, keys, then every read path on what opens.
+// header rules R1-R24, metadata, keys, then every read path on what opens
+// (nearest neighbours included).
 #include <cstdint>
 #include <vector>
 
 #include "store/core/table_reader.h"
+#include "store/search/nearest.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -25,6 +27,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     (void)keys->Find("king");
     (void)keys->Validate();
+  }
+  // Nearest neighbours over whatever opened: every row's bytes, any values.
+  std::vector<float> query(t->dim(), 1.0f);
+  for (embstore::Metric m : {embstore::Metric::kCosine, embstore::Metric::kL2}) {
+    embstore::SearchRequest req;
+    req.queries = query;
+    req.k = 2;
+    req.metric = m;
+    req.threads = 1;
+    (void)embstore::Search(*t, req);
   }
   float sum = 0;
   for (uint64_t r = 0; r < t->rows() && r < 64; ++r) {
