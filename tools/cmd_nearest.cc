@@ -59,10 +59,19 @@ Status ReadQueryNpy(const std::string& path, uint64_t dim, std::vector<float>* o
   if (!file.ok()) return file.status();
   const auto bytes = file->bytes();
   auto h = ParseNpyHeader(bytes.first(std::min<uint64_t>(bytes.size(), kNpyMaxHeaderSize + 12)), bytes.size());
-  if (!h.ok()) return h.status().WithContext(path);
+  const std::string want = "queries must be little-endian float32 or float16 ('<f4' or '<f2')";
+  if (!h.ok()) {
+    // A dtype no table is made from (integers, strings): the same usage
+    // error as float64, not import's message.
+    const std::string& m = h.status().message();
+    const size_t end = m.find("' is not supported");
+    if (h.status().code() == Status::Code::kNotSupported && m.rfind("dtype '", 0) == 0 && end != std::string::npos) {
+      return Status::InvalidArgument(path + ": " + want + ", not '" + m.substr(7, end - 7) + "'");
+    }
+    return h.status().WithContext(path);
+  }
   if ((h->type != SourceType::kFloat32 && h->type != SourceType::kFloat16) || h->big_endian) {
-    return Status::InvalidArgument(path + ": queries must be little-endian float32 or float16 ('<f4' or '<f2'), not '" +
-                                   h->descr + "'");
+    return Status::InvalidArgument(path + ": " + want + ", not '" + h->descr + "'");
   }
   if (h->fortran_order && h->shape.size() == 2 && h->shape[0] > 1 && h->shape[1] > 1) {
     return Status::InvalidArgument(path + ": queries are in Fortran order; save them C-ordered (np.ascontiguousarray)");
@@ -134,18 +143,17 @@ Status WriteNearestNpy(const std::string& path, bool force, const SearchResult& 
 
 int NearestMain(int argc, char** argv) {
   std::string path, vector_text, queries_path, metric_name = "cosine", output, threads_text = "0";
-  std::vector<uint64_t> ids;
-  std::vector<std::string> keys, owners;
-  uint64_t k = 10;
+  std::vector<std::string> id_texts, keys, owners;
+  std::string k_text = "10";
   bool force = false;
   po::options_description options("options");
   options.add_options()
       ("table", po::value(&path)->required(), "FILE.emb, FILE.embz or shm:NAME")
-      ("id", po::value(&ids)->multitoken(), "query by row: --id 3 (several: one query each)")
+      ("id", po::value(&id_texts)->multitoken(), "query by row: --id 3 (several: one query each)")
       ("key", po::value(&keys)->multitoken(), "query by key (a table with keys): --key king")
       ("vector", po::value(&vector_text), "query by values: --vector \"x,y,...\" (dim of them)")
       ("queries", po::value(&queries_path), "queries from a .npy: float32 or float16, shape (dim,) or (n, dim)")
-      (",k", po::value(&k)->default_value(10), "results per query (1 to the table's rows)")
+      (",k", po::value(&k_text)->default_value("10"), "results per query (1 to the table's rows)")
       ("metric", po::value(&metric_name)->default_value("cosine"), "cosine, dot or l2 (squared distance)")
       ("exclude-self", "leave each --id/--key query's own row out of its results")
       ("threads,T", po::value(&threads_text)->default_value("0"), "worker threads, 0: all cores")
@@ -164,8 +172,12 @@ int NearestMain(int argc, char** argv) {
       "lines under a '# query' line. An exact scan of every row, in place (half-precision rows\n"
       "widened in registers, a .embz a frame at a time). Scores: cosine and dot, larger is\n"
       "closer; l2 is the squared distance, smaller is closer. Equal scores list the lower id\n"
-      "first; a row holding NaN (or an infinity, under cosine and l2) scores NaN and comes last.";
+      "first; a row holding NaN scores NaN and comes last (an infinity: NaN under cosine, NaN or\n"
+      "+inf under l2).";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
+  std::vector<uint64_t> ids;
+  for (const std::string& text : id_texts) ids.push_back(ParseU64(text, "--id"));
+  const uint64_t k = ParseU64(k_text, "-k");
   const int sources = (!ids.empty()) + (!keys.empty()) + (vm.count("vector") > 0) + (vm.count("queries") > 0);
   if (sources == 0) throw UsageError{"no query given (--id, --key, --vector or --queries)"};
   if (sources > 1) throw UsageError{"give one of --id, --key, --vector and --queries"};

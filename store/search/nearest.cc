@@ -93,7 +93,8 @@ class TopK {
 // batch passes over it), queries 64 at a time.
 constexpr size_t kBlockBytes = 128 << 10;
 constexpr size_t kQueryBatch = 64;
-// Below this many bytes of rows a thread costs more than it saves.
+// Below this much work (bytes of rows x queries) a thread costs more than
+// it saves.
 constexpr uint64_t kBytesPerThread = 4 << 20;
 
 struct Plan {
@@ -254,10 +255,11 @@ Result<SearchResult> Search(const Table& table, const SearchRequest& req) {
     if (chunk_rows == 0) chunk_rows = 1;
   }
   const uint64_t chunks = mapped != nullptr ? 0 : (rows + chunk_rows - 1) / chunk_rows;
-  const uint64_t total_bytes = rows * row_size;
-  const unsigned threads =
-      ResolveThreads(req.threads, mapped != nullptr ? std::max<uint64_t>(1, total_bytes / kBytesPerThread)
-                                                    : std::max<uint64_t>(1, chunks));
+  // Work: bytes of rows times queries (a batch over a small table is worth
+  // threads too).
+  const uint64_t work = rows * row_size * std::max<uint64_t>(1, p.nq);
+  const unsigned threads = ResolveThreads(req.threads, mapped != nullptr ? std::max<uint64_t>(1, work / kBytesPerThread)
+                                                                         : std::max<uint64_t>(1, chunks));
   std::vector<Worker> workers;
   try {
     workers.resize(threads);

@@ -15,8 +15,9 @@
 //   kL2:     max(0, nq + nr - 2 * dot), in double, rounded    (smaller: closer);
 //            a row equal to the query scores exactly 0
 // Order: closest first; equal scores by the lower id; NaN scores after every
-// number. A row holding NaN scores NaN; a row holding an infinity scores
-// NaN under cosine and L2 (inf / inf, inf - inf) and +-inf or NaN under dot.
+// number. A row holding NaN scores NaN. A row holding an infinity scores
+// NaN under cosine (inf / inf); under L2, NaN (inf - inf) or +inf (the
+// farthest number, where the dot is -inf); under dot, +-inf or NaN.
 // The canonical sum: 16 lanes, lane l taking the elements i % 16 == l in
 // order by fused multiply-add, then pairwise (l + 8, l + 4, l + 2, l + 1).
 //

@@ -788,7 +788,10 @@ with warnings.catch_warnings():
     if (!metric.ok()) Raise(metric.status());
     using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
     FloatArray q = FloatArray::ensure(queries_arg);
-    if (!q) throw py::error_already_set();
+    if (!q) {
+      throw py::type_error("queries: expected an array of numbers of shape (dim,) or (n, dim), not " +
+                           std::string(py::str(py::type::handle_of(queries_arg).attr("__name__"))));
+    }
     const uint64_t dim = t.dim();
     uint64_t n = 0;
     if (q.ndim() == 1 && static_cast<uint64_t>(q.shape(0)) == dim) {
@@ -812,14 +815,25 @@ with warnings.catch_warnings():
     if (!exclude_arg.is_none()) {
       // A list of ids (left out for every query), or one list per query.
       auto as_id = [&](py::handle v) -> uint64_t {
+        if (!PyIndex_Check(v.ptr()) || PyBool_Check(v.ptr())) {
+          throw py::type_error("exclude: ids are ints, not " +
+                               std::string(py::str(py::type::handle_of(v).attr("__name__"))));
+        }
         const int64_t id = v.cast<int64_t>();
         if (id < 0) Raise(Status::InvalidArgument("cannot exclude " + OutOfRangeMessage(id, t.rows())));
         return static_cast<uint64_t>(id);
       };
+      if (!PySequence_Check(exclude_arg.ptr()) || PyUnicode_Check(exclude_arg.ptr())) {
+        throw py::type_error("exclude: a list of ids (or one list per query), not " +
+                             std::string(py::str(py::type::handle_of(exclude_arg).attr("__name__"))));
+      }
       py::sequence seq = py::reinterpret_borrow<py::sequence>(exclude_arg);
       bool nested = py::len(seq) > 0 && py::isinstance<py::sequence>(seq[0]) && !py::isinstance<py::str>(seq[0]);
       if (nested) {
         for (py::handle item : seq) {
+          if (!PySequence_Check(item.ptr()) || PyUnicode_Check(item.ptr())) {
+            throw py::type_error("exclude: one list of ids per query, or one list for all");
+          }
           std::vector<uint64_t> ids;
           for (py::handle v : py::reinterpret_borrow<py::sequence>(item)) ids.push_back(as_id(v));
           req.exclude.push_back(std::move(ids));
