@@ -36,17 +36,19 @@ std::vector<float> ParseQueryVector(const std::string& text) {
     const char* start = p;
     while (p < end && *p != ',' && *p != ' ' && *p != '\t') ++p;
     std::string tok(start, p);
-    float v = 0;
+    // Read as a double, then rounded to float32 as NumPy's float32(x) does:
+    // 1e-50 becomes 0, 1e39 an infinity (which the search then refuses).
+    double v = 0;
     const char* b = tok.data();
-    if (!tok.empty() && tok[0] == '+') ++b;
+    if (tok.size() > 1 && tok[0] == '+' && tok[1] != '-' && tok[1] != '+') ++b;
     auto r = std::from_chars(b, tok.data() + tok.size(), v);
     if (r.ec == std::errc::result_out_of_range) {
-      throw UsageError{"--vector: value " + std::to_string(item) + " '" + tok + "' is out of float32's range"};
+      throw UsageError{"--vector: value " + std::to_string(item) + " '" + tok + "' is out of range"};
     }
     if (r.ec != std::errc() || r.ptr != tok.data() + tok.size()) {
       throw UsageError{"--vector: value " + std::to_string(item) + " '" + tok + "' is not a number"};
     }
-    out.push_back(v);
+    out.push_back(static_cast<float>(v));
     ++item;
   }
   if (out.empty()) throw UsageError{"--vector: no values (give them as \"x,y,...\")"};
@@ -63,10 +65,13 @@ Status ReadQueryNpy(const std::string& path, uint64_t dim, std::vector<float>* o
   if (!h.ok()) {
     // A dtype no table is made from (integers, strings): the same usage
     // error as float64, not import's message.
-    const std::string& m = h.status().message();
-    const size_t end = m.find("' is not supported");
-    if (h.status().code() == Status::Code::kNotSupported && m.rfind("dtype '", 0) == 0 && end != std::string::npos) {
-      return Status::InvalidArgument(path + ": " + want + ", not '" + m.substr(7, end - 7) + "'");
+    if (h.status().code() == Status::Code::kNotSupported) {
+      const std::string& m = h.status().message();
+      const size_t end = m.find("' is not supported");
+      if (m.rfind("dtype '", 0) == 0 && end != std::string::npos) {  // integers, strings, ...
+        return Status::InvalidArgument(path + ": " + want + ", not '" + m.substr(7, end - 7) + "'");
+      }
+      return Status::InvalidArgument(path + ": " + want + ", not Python objects or a structured dtype");
     }
     return h.status().WithContext(path);
   }
@@ -184,6 +189,10 @@ int NearestMain(int argc, char** argv) {
   const bool exclude_self = vm.count("exclude-self") > 0;
   if (exclude_self && ids.empty() && keys.empty()) throw UsageError{"--exclude-self needs --id or --key queries"};
   const bool json = vm.count("json") > 0;
+  if (vm.count("output") && output.empty()) throw UsageError{"-o: the output path is empty"};
+  if (!output.empty() && (output.size() < 5 || output.compare(output.size() - 4, 4, ".npy") != 0)) {
+    throw UsageError{"-o: results are written as a NumPy .npy file: name it OUT.npy, not '" + output + "'"};
+  }
   if (json && !output.empty()) throw UsageError{"--json and -o cannot be combined"};
   if (k == 0) throw UsageError{"-k must be at least 1"};
   auto metric = ParseMetric(metric_name);

@@ -114,9 +114,11 @@ struct Plan {
   }
 };
 
-// One worker's state: its top k per query and its scratch.
+// One worker's state: its queries [q_begin, q_end), their top k, and its
+// scratch.
 struct Worker {
-  std::vector<TopK> top;
+  size_t q_begin = 0, q_end = 0;
+  std::vector<TopK> top;  // top[q - q_begin]
   std::vector<float> dots, norms;
   std::vector<uint8_t> rows;  // decoded rows (tables that are not mapped)
 };
@@ -124,20 +126,22 @@ struct Worker {
 // Pushes a block's closeness (ScoreBlock's finish) into each query's top k.
 void Collect(Worker& w, size_t q0, size_t nq, size_t n, uint64_t first_id) {
   for (size_t a = 0; a < nq; ++a) {
-    TopK& top = w.top[q0 + a];
+    TopK& top = w.top[q0 - w.q_begin + a];
     const float* c = w.dots.data() + a * n;
     for (size_t j = 0; j < n; ++j) top.Push(c[j], first_id + j);
   }
 }
 
-// Scores rows [first_id, first_id + n) stored at data against every query.
+// Scores rows [first_id, first_id + n) stored at data against the worker's
+// queries. Returns early once cancelled (checked every batch of queries).
 void ScanRows(const Plan& p, Worker& w, const uint8_t* data, size_t stride, size_t n, uint64_t first_id) {
   const size_t block = std::max<size_t>(1, kBlockBytes / stride);
   for (size_t r0 = 0; r0 < n; r0 += block) {
     const size_t rn = std::min(block, n - r0);
     if (w.norms.size() < rn) w.norms.resize(rn);
-    for (size_t q0 = 0; q0 < p.nq; q0 += kQueryBatch) {
-      const size_t qn = std::min(kQueryBatch, p.nq - q0);
+    for (size_t q0 = w.q_begin; q0 < w.q_end; q0 += kQueryBatch) {
+      if (IsCancelled(p.req->cancel)) return;
+      const size_t qn = std::min(kQueryBatch, w.q_end - q0);
       if (w.dots.size() < qn * rn) w.dots.resize(qn * rn);
       ScoreArgs s;
       s.dtype = p.dtype;
@@ -152,7 +156,7 @@ void ScanRows(const Plan& p, Worker& w, const uint8_t* data, size_t stride, size
       s.ldd = rn;
       if (p.metric != Metric::kDot) {
         s.norms = w.norms.data();
-        s.norms_ready = q0 > 0;  // the first batch of queries computed them
+        s.norms_ready = q0 > w.q_begin;  // the first batch of queries computed them
         s.finish = p.metric == Metric::kCosine ? ScoreArgs::Finish::kCosine : ScoreArgs::Finish::kL2;
         s.qnorms = p.qnorms.data() + q0;
       }
@@ -161,6 +165,9 @@ void ScanRows(const Plan& p, Worker& w, const uint8_t* data, size_t stride, size
     }
   }
 }
+
+// Memory the search could not get: the system's limit, not a bad request.
+Status OutOfMemory(const std::string& what) { return Status::IOError("out of memory for " + what); }
 
 std::string QueryName(const Plan& p, size_t q) {
   return p.nq == 1 ? std::string("the query") : "query " + std::to_string(q);
@@ -235,14 +242,21 @@ Result<SearchResult> Search(const Table& table, const SearchRequest& req) {
       s.ldd = p.nq;
       s.norms = p.qnorms.data();
       ScoreBlock(s, p.isa);
-      if (p.metric == Metric::kCosine) {
-        for (size_t q = 0; q < p.nq; ++q)
-          if (p.qnorms[q] == 0.0f)
-            return Status::InvalidArgument(QueryName(p, q) + " is all zeros: its cosine with any row is undefined");
+      for (size_t q = 0; q < p.nq; ++q) {
+        const float* v = p.queries.data() + q * p.qstride;
+        const bool zero = std::all_of(v, v + dim, [](float x) { return x == 0.0f; });
+        if (p.metric == Metric::kCosine && zero)
+          return Status::InvalidArgument(QueryName(p, q) + " is all zeros: its cosine with any row is undefined");
+        // The sums are float32 (nearest.h): a query whose squared norm does
+        // not fit would make every score infinite, NaN or 0.
+        if (std::isinf(p.qnorms[q]) || (!zero && p.qnorms[q] == 0.0f))
+          return Status::InvalidArgument(QueryName(p, q) + "'s squared norm " +
+                                         (std::isinf(p.qnorms[q]) ? "overflows" : "underflows") +
+                                         " float32 (keep its values within about 1e-19 to 1e19)");
       }
     }
   } catch (const std::bad_alloc&) {
-    return Status::InvalidArgument("out of memory for " + std::to_string(p.nq) + " queries");
+    return OutOfMemory(std::to_string(p.nq) + " queries");
   }
 
   const TableReader* mapped = table.mapped();
@@ -260,17 +274,24 @@ Result<SearchResult> Search(const Table& table, const SearchRequest& req) {
   const uint64_t work = rows * row_size * std::max<uint64_t>(1, p.nq);
   const unsigned threads = ResolveThreads(req.threads, mapped != nullptr ? std::max<uint64_t>(1, work / kBytesPerThread)
                                                                          : std::max<uint64_t>(1, chunks));
+  // A mapped table with many queries: each thread takes its share of the
+  // queries over every row (a batch is bound by arithmetic, not by reading
+  // rows), so each query's top k is kept once. Otherwise each thread takes
+  // a share of the rows for every query, and the tops are merged.
+  const bool split_queries = mapped != nullptr && threads > 1 && p.nq >= 4 * uint64_t{threads};
   std::vector<Worker> workers;
   try {
     workers.resize(threads);
-    for (auto& w : workers) {
-      w.top.resize(p.nq);
-      for (size_t q = 0; q < p.nq; ++q) w.top[q].Reset(req.k, p.ExcludeOf(q));
+    for (unsigned t = 0; t < threads; ++t) {
+      Worker& w = workers[t];
+      w.q_begin = split_queries ? p.nq * t / threads : 0;
+      w.q_end = split_queries ? p.nq * (t + 1) / threads : p.nq;
+      w.top.resize(w.q_end - w.q_begin);
+      for (size_t q = w.q_begin; q < w.q_end; ++q) w.top[q - w.q_begin].Reset(req.k, p.ExcludeOf(q));
       if (mapped == nullptr) w.rows.resize(chunk_rows * row_size);
     }
   } catch (const std::bad_alloc&) {
-    return Status::InvalidArgument("out of memory for the top " + std::to_string(req.k) + " of " +
-                                   std::to_string(p.nq) + " queries");
+    return OutOfMemory("the top " + std::to_string(req.k) + " of " + std::to_string(p.nq) + " queries");
   }
 
   std::atomic<uint64_t> next_chunk{0};
@@ -280,7 +301,8 @@ Result<SearchResult> Search(const Table& table, const SearchRequest& req) {
     Worker& w = workers[t];
     try {
       if (mapped != nullptr) {
-        const uint64_t begin = rows * t / threads, end = rows * (t + 1) / threads;
+        const uint64_t begin = split_queries ? 0 : rows * t / threads;
+        const uint64_t end = split_queries ? rows : rows * (t + 1) / threads;
         const uint64_t stride = mapped->header().row_stride;
         // Pieces of about 16 MiB, so cancellation is prompt.
         const uint64_t piece = std::max<uint64_t>(1, (16 << 20) / stride);
@@ -309,7 +331,7 @@ Result<SearchResult> Search(const Table& table, const SearchRequest& req) {
       }
     } catch (const std::bad_alloc&) {
       std::lock_guard<std::mutex> lock(mu);
-      if (failure.ok()) failure = Status::InvalidArgument("out of memory while searching");
+      if (failure.ok()) failure = OutOfMemory("searching");
     }
   };
   Status run = RunParallel(threads, body, nullptr, 0, {}, req.cancel);
@@ -327,7 +349,8 @@ Result<SearchResult> Search(const Table& table, const SearchRequest& req) {
     for (size_t q = 0; q < p.nq; ++q) {
       all.clear();
       for (auto& w : workers) {
-        auto& items = w.top[q].items();
+        if (q < w.q_begin || q >= w.q_end) continue;
+        auto& items = w.top[q - w.q_begin].items();
         all.insert(all.end(), items.begin(), items.end());
         std::vector<Cand>().swap(items);
       }
@@ -339,8 +362,7 @@ Result<SearchResult> Search(const Table& table, const SearchRequest& req) {
       }
     }
   } catch (const std::bad_alloc&) {
-    return Status::InvalidArgument("out of memory for the top " + std::to_string(req.k) + " of " +
-                                   std::to_string(p.nq) + " queries");
+    return OutOfMemory("the top " + std::to_string(req.k) + " of " + std::to_string(p.nq) + " queries");
   }
   return result;
 }

@@ -28,6 +28,13 @@
 // pairwise levels). Two rows whose exact scores differ by more than twice
 // that are never returned in the wrong order.
 //
+// Range: the sums are float32, and the bound holds while they stay in its
+// range, as they do for embeddings (values far inside 1e-19 to 1e19). A
+// row whose squared norm overflows scores as one holding an infinity (its
+// nr is inf); a nonzero row whose squared norm underflows to 0 (every value
+// below about 1e-23) scores as a row of zeros under cosine. A query whose
+// squared norm would overflow or underflow is refused under cosine and L2.
+//
 // Thread safety: Search may be called from any number of threads at once.
 
 #ifndef EMBSTORE_STORE_SEARCH_NEAREST_H_
@@ -87,9 +94,11 @@ struct SearchResult {
 
 // The k closest rows to each query. Errors: a query size that is not a
 // multiple of dim() or is empty, a query value that is not finite, a
-// zero query under cosine, k = 0 or more than the rows left after
-// exclusions, an excluded id out of range (invalid argument); a row that
-// cannot be read (a .embz frame that fails its checksum: corruption); and
+// zero query under cosine, a query's squared norm out of float32's range
+// under cosine and L2, k = 0 or more than the rows left after exclusions,
+// an excluded id out of range (invalid argument); a row that cannot be
+// read (a .embz frame that fails its checksum: corruption); memory for the
+// results or the queries (an I/O error, "out of memory for ..."); and
 // cancellation.
 Result<SearchResult> Search(const Table& table, const SearchRequest& request);
 

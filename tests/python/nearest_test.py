@@ -592,6 +592,8 @@ def exclude_and_restrict():
                embstore.InvalidArgumentError, "cannot exclude id 1000000000 out of range")
         raises("exclude a negative id", lambda: t.nearest(q, exclude=[-1]), embstore.InvalidArgumentError,
                "cannot exclude id -1 out of range")
+        raises("an excluded id beyond int64: named, out of range", lambda: t.nearest(q, exclude=[2 ** 63]),
+               embstore.InvalidArgumentError, "cannot exclude id 9223372036854775808: out of range")
         raises("one exclude list per query, but 2 lists for 3 queries",
                lambda: t.nearest(q, exclude=[[1], [2]]), embstore.InvalidArgumentError,
                "exclusions name 2 queries, not 3")
@@ -803,6 +805,7 @@ def most_similar():
         ("restrict_vocab=100, a query key beyond it", dict(positive=["w500", "king"], restrict_vocab=100)),
         ("topn larger than the table", dict(positive=["queen"], negative=["w7"], topn=5000)),
         ("topn = the table's rows less the query keys", dict(positive=["king", "man"], topn=798)),
+        ("restrict_vocab=-5 (gensim slices vectors[0:-5])", dict(positive=["king"], restrict_vocab=-5, topn=900)),
     ]
     for label, t_path, oracle in (("float32", p, kv), ("bfloat16", pb, kvb)):
         with embstore.open(t_path) as t:
@@ -842,6 +845,20 @@ def most_similar():
             ids, sc = t.nearest(mean, k=20)
             check_topk(f"nearest of gensim's analogy mean ({label})", ids, sc, mean,
                        t.gather(np.arange(len(t))), "cosine", 20)
+    # A mean of zero (a key weighed against itself, a zero vector): gensim's
+    # similarities are all 0; ours too, the lowest ids first, the key left out.
+    with embstore.open(p) as t:
+        for what, kw in (("king against itself", dict(positive=["king"], negative=["king"], topn=7)),
+                         ("a zero vector", dict(positive=[np.zeros(dim, np.float32)], topn=7)),
+                         ("a weight of 0", dict(positive=[("king", 0.0)], topn=7))):
+            ours, theirs = t.most_similar(**kw), kv.most_similar(**kw)
+            king = t.index("king")
+            want = [t.key(i) for i in range(9) if not (i == king and "vector" not in what)][:7]
+            check(f"most_similar of {what}: scores 0 as gensim's, the lowest ids first",
+                  [k for k, _ in ours] == want and all(sc == 0.0 for _, sc in ours) and
+                  all(sc == 0.0 for _, sc in theirs) and len(theirs) == 7, (ours, theirs))
+        raises("most_similar of a vector holding NaN: ValueError",
+               lambda: t.most_similar(positive=[np.full(dim, np.nan, np.float32)]), ValueError, "holds NaN")
     # A zero row: ours scores 0, gensim NaN (documented); the other rows as gensim.
     keys2, vecs2 = word_vectors(200, 20, 8)
     vecs2[50] = 0
@@ -855,6 +872,8 @@ def most_similar():
         ranked = t.most_similar("king", topn=199)
         check("most_similar with a zero row: it ranks among the rows by its 0",
               "w42" in dict(ranked) and dict(ranked)["w42"] == 0.0)
+        raises("most_similar of the zero row's key: ValueError naming it (gensim: NaN everywhere)",
+               lambda: t.most_similar(t.key(50)), ValueError, f"key {t.key(50)!r} has a row of zeros")
 
 
 # ---------------------------------------------------------------------------
@@ -1038,8 +1057,16 @@ def command_line():
         cli("nearest", p, "--id", 3, "-o", out, "-f", "-k", 2)
         check("-o -f replaces it", np.load(out).shape == (1, 2) and os.listdir(od) == ["out.npy"])
         r = cli("nearest", p, "--id", 3, "-o", od, "-f", ok=False)
+        check("-o not named .npy (here a folder): exit 2, the folder untouched",
+              r.returncode == 2 and b"name it OUT.npy" in r.stderr and os.listdir(od) == ["out.npy"], r.stderr)
+        odn = path("cli-o.npy")
+        os.mkdir(odn)
+        r = cli("nearest", p, "--id", 3, "-o", odn, "-f", ok=False)
         check("-o naming a folder, even with -f: exit 1, the folder untouched",
-              r.returncode == 1 and b"is a folder" in r.stderr and os.listdir(od) == ["out.npy"], r.stderr)
+              r.returncode == 1 and b"is a folder" in r.stderr and os.listdir(odn) == [], r.stderr)
+        r = cli("nearest", p, "--id", 3, "-o", p.replace(".emb", "-copy.emb"), ok=False)
+        check("-o naming a table (.emb): exit 2, nothing written",
+              r.returncode == 2 and not os.path.exists(p.replace(".emb", "-copy.emb")), r.stderr)
         # --exclude-self.
         r = cli("nearest", p, "--id", 3, 200, "-k", 5, "--exclude-self", "--json")
         got = json.loads(r.stdout)
@@ -1050,7 +1077,8 @@ def command_line():
         # --vector and --queries.
         v = rows[17] + np.float32(0.25)
         text = ",".join(repr(float(f)) for f in v)
-        for form in (text, text.replace(",", " "), "+" + text.replace(",", ", +")):
+        signed = ", ".join(f"{float(f):+}" for f in v)  # "+0.5, -1.25, ..."
+        for form in (text, text.replace(",", " "), signed):
             r = cli("nearest", p, "--vector", form, "-k", 6, "--json")
             got = json.loads(r.stdout)
             ids, sc = t.nearest(v, k=6)
@@ -1136,7 +1164,10 @@ def command_errors():
         ("--id past the table", ["--id", 50], 1, "id 50 out of range: the table has rows [0, 50)"),
         ("NaN in --vector", ["--vector", vec(nan_q)], 2, "the query holds NaN at element 2"),
         ("inf in --vector", ["--vector", "inf," + vec(q8[0][1:])], 2, "the query holds an infinity at element 0"),
-        ("a value beyond float32 in --vector", ["--vector", "1e39," + vec(q8[0][1:])], 2, "out of float32's range"),
+        ("a value beyond float32 in --vector (an infinity as float32)", ["--vector", "1e39," + vec(q8[0][1:])], 2,
+         "the query holds an infinity at element 0"),
+        ("a value beyond float64 in --vector", ["--vector", "1e400," + vec(q8[0][1:])], 2, "'1e400' is out of range"),
+        ("'+-1' in --vector", ["--vector", "+-1," + vec(q8[0][1:])], 2, "'+-1' is not a number"),
         ("a word in --vector", ["--vector", "x," + vec(q8[0][1:])], 2, "value 0 'x' is not a number"),
         ("an empty --vector", ["--vector", ""], 2, "--vector: no values"),
         ("a zero --vector under cosine", ["--vector", ",".join(["0"] * 8)], 2, "is all zeros"),
@@ -1174,6 +1205,9 @@ def command_errors():
         ("-k -1", ["--id", 1, "-k", "-1"], 2, "-k: '-1' is not a whole number"),
         ("--threads x", ["--id", 1, "--threads", "x"], 2, "--threads"),
     ]
+    r = cli("nearest", p, "--id", 1, "-o", "", ok=False)
+    check("an empty -o: exit 2, named", r.returncode == 2 and b"-o: the output path is empty" in r.stderr,
+          (r.returncode, r.stderr))
     for what, args, code, message in cases:
         before = sorted(os.listdir(d))
         out = os.path.join(d, "out.npy")

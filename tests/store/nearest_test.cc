@@ -253,6 +253,10 @@ TEST(NearestTest, BadRequestsAreNamed) {
   EXPECT_NE(err({0, 0, 0, 0}, 1, Metric::kCosine).find("all zeros"), std::string::npos);
   EXPECT_NE(err(good, 1, Metric::kDot, {{10}}).find("cannot exclude"), std::string::npos);
   EXPECT_NE(err(good, 1, Metric::kDot, {{1}, {2}}).find("exclusions name 2 queries, not 1"), std::string::npos);
+  // Queries whose squared norm leaves float32 (nearest.h, "Range").
+  EXPECT_NE(err({1e20f, 1e20f, 0, 0}, 1, Metric::kCosine).find("squared norm overflows float32"), std::string::npos);
+  EXPECT_NE(err({1e20f, 0, 0, 0}, 1, Metric::kL2).find("squared norm overflows float32"), std::string::npos);
+  EXPECT_NE(err({1e-30f, 0, 0, 0}, 1, Metric::kCosine).find("squared norm underflows float32"), std::string::npos);
   // A zero query is fine under dot and L2.
   SearchRequest r;
   std::vector<float> zero(dim, 0.0f);

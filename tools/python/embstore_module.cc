@@ -136,6 +136,9 @@ def most_similar(table, positive=None, negative=None, topn=10, restrict_vocab=No
             keys.append(item[0])
             weight[i] = item[1]
     rows = len(table)
+    for item in keys:
+        if isinstance(item, np.ndarray) and not np.isfinite(item).all():
+            raise ValueError("a vector in positive or negative holds NaN or an infinity")
     def index_of(key):
         if isinstance(key, str):
             return table.index(key) if key in table else -1
@@ -151,7 +154,10 @@ def most_similar(table, positive=None, negative=None, topn=10, restrict_vocab=No
             if at < 0:
                 raise KeyError(f"Key '{key}' not present in vocabulary")
             vec = table.gather(at)
-            mean += weight[i] * (vec / np.linalg.norm(vec))
+            length = np.linalg.norm(vec)
+            if not length > 0:
+                raise ValueError(f"key {key!r} has a row of zeros (or NaN): it has no unit vector")
+            mean += weight[i] * (vec / length)
         total_weight += abs(weight[i])
     if total_weight > 0:
         mean = mean / total_weight
@@ -159,9 +165,16 @@ def most_similar(table, positive=None, negative=None, topn=10, restrict_vocab=No
     if length > 0:
         mean = (mean * (1.0 / length)).astype(np.float32)
     exclude = sorted({index_of(k) for k in keys if not isinstance(k, np.ndarray)} - {-1})
-    limit = rows if not restrict_vocab else min(int(restrict_vocab), rows)
+    limit = rows
+    if restrict_vocab:  # gensim slices vectors[0:restrict_vocab], negative included
+        limit = min(int(restrict_vocab), rows) if restrict_vocab > 0 else max(0, rows + int(restrict_vocab))
+    # A mean of zero (a key weighed against itself, a zero vector): gensim's
+    # cosines are all 0, and so are the inner products, ranked by id here.
+    metric = "cosine" if mean.any() else "dot"
+    if limit == 0:
+        return np.empty(0, np.float32) if not topn else []
     if not topn:
-        ids, scores = table.nearest(mean, limit, "cosine", restrict=limit)
+        ids, scores = table.nearest(mean, limit, metric, restrict=limit)
         dists = np.empty(limit, np.float32)
         dists[ids[0]] = scores[0]
         return dists
@@ -169,7 +182,7 @@ def most_similar(table, positive=None, negative=None, topn=10, restrict_vocab=No
     k = min(int(topn), limit - len(exclude))
     if k < 1:
         return []
-    ids, scores = table.nearest(mean, k, "cosine", exclude=exclude, restrict=limit)
+    ids, scores = table.nearest(mean, k, metric, exclude=exclude, restrict=limit)
     name = table.key if table.has_keys else int
     return [(name(int(i)), float(s)) for i, s in zip(ids[0], scores[0])]
 )";
@@ -819,7 +832,13 @@ with warnings.catch_warnings():
           throw py::type_error("exclude: ids are ints, not " +
                                std::string(py::str(py::type::handle_of(v).attr("__name__"))));
         }
-        const int64_t id = v.cast<int64_t>();
+        int64_t id = 0;
+        try {
+          id = v.cast<int64_t>();
+        } catch (const py::cast_error&) {  // beyond int64: beyond any table
+          Raise(Status::InvalidArgument("cannot exclude id " + std::string(py::str(v)) + ": out of range (the table has " +
+                                        std::to_string(t.rows()) + " rows)"));
+        }
         if (id < 0) Raise(Status::InvalidArgument("cannot exclude " + OutOfRangeMessage(id, t.rows())));
         return static_cast<uint64_t>(id);
       };
@@ -845,13 +864,19 @@ with warnings.catch_warnings():
       }
     }
     SearchResult result;
+    bool out_of_memory = false;
     RunWork("nearest", "", [&](auto, const CancelToken* cancel) {
       req.cancel = cancel;
       auto r = Search(t, req);
-      if (!r.ok()) return r.status();
+      if (!r.ok()) {
+        out_of_memory = r.status().message().rfind("out of memory", 0) == 0;
+        if (!out_of_memory) return r.status();
+        return Status::OK();
+      }
       result = std::move(*r);
       return Status::OK();
     });
+    if (out_of_memory) throw std::bad_alloc();  // MemoryError, as NumPy's own
     const auto rows = static_cast<py::ssize_t>(result.queries), cols = static_cast<py::ssize_t>(result.k);
     py::array_t<int64_t> ids({rows, cols});
     py::array_t<float> scores({rows, cols});
