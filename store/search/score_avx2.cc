@@ -16,7 +16,7 @@ struct V {
   __m256 lo, hi;
 };
 constexpr size_t kPrefetch = 0;
-inline void Prefetch(const char*) {}
+[[maybe_unused]] inline void Prefetch(const char*) {}
 constexpr size_t kQT = 2, kRT = 2, kRT1 = 3;
 
 inline V Zero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }

@@ -14,7 +14,7 @@ struct V {
   float v[16];
 };
 constexpr size_t kPrefetch = 0;
-inline void Prefetch(const char*) {}
+[[maybe_unused]] inline void Prefetch(const char*) {}
 constexpr size_t kQT = 1, kRT = 1, kRT1 = 1;
 
 inline V Zero() { return V{}; }
