@@ -99,8 +99,9 @@ def time_and_memory_bounds():
             if name.endswith(".emb") or name.endswith(".embz"):
                 cases += [(name + ": verify", ["verify", p], 0)]
                 if opens or not SANITIZED:
-                    cases += [(name + ": get", ["get", p, "0"], 0),
-                              (name + ": nearest", ["nearest", p, "--id", "0", "-k", "1"], 0)]
+                    cases += [(name + ": get", ["get", p, "0"], 0)]
+                if not SANITIZED:  # (under the sanitizers fuzz_table searches hostile tables)
+                    cases += [(name + ": nearest", ["nearest", p, "--id", "0", "-k", "1"], 0)]
             if name.startswith("keys-") and (opens or not SANITIZED):  # hostile keys sections: every reader of keys
                 cases += [(name + ": keys", ["keys", p], 0), (name + ": get --key", ["get", p, "--key", "king"], 0),
                           (name + ": export word2vec", ["export", p, "-o", os.path.join(d, "w.bin"), "-f"], 0)]

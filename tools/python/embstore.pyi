@@ -93,9 +93,8 @@ class Table:
     @overload
     def most_similar(
         self,
-        positive: Any = None,
-        negative: Any = None,
-        *,
+        positive: Any,
+        negative: Any,
         topn: None,
         restrict_vocab: int | None = None,
     ) -> npt.NDArray[np.float32]: ...
