@@ -10,6 +10,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "format/keys.h"
 #include "format/metadata.h"
 #include "store/core/file_util.h"
 #include "store/interop/shared_table.h"
@@ -165,6 +166,20 @@ Result<std::vector<IdRange>> ParseIds(const std::vector<std::string>& items) {
     out.push_back(std::move(r));
   }
   return out;
+}
+
+Result<std::vector<uint64_t>> FindKeys(const Table& table, const std::string& path,
+                                       const std::vector<std::string>& keys, const std::string& no_keys_hint) {
+  const KeysView* index = table.keys();
+  if (index == nullptr) return Status::InvalidArgument(path + ": the table has no keys (" + no_keys_hint + ")");
+  std::vector<uint64_t> ids;
+  for (const std::string& key : keys) {
+    auto found = index->Find(key);
+    if (!found.ok()) return found.status().WithContext(path);
+    if (!*found) return Status::NotFound(path + ": key " + QuoteKey(key) + " not found");
+    ids.push_back(**found);
+  }
+  return ids;
 }
 
 Status ResolveIds(std::vector<IdRange>* ranges, uint64_t rows) {

@@ -95,6 +95,12 @@ struct IdRange {
 };
 Result<std::vector<IdRange>> ParseIds(const std::vector<std::string>& items);
 Status ResolveIds(std::vector<IdRange>* ranges, uint64_t rows);
+// The row ids of `keys` in the table at `path`, every key looked up before
+// any is used: an invalid-argument error for a table without keys (ending
+// with `no_keys_hint`, e.g. "rows by id only"), a not-found error naming a
+// missing key, or the keys' own corruption error.
+Result<std::vector<uint64_t>> FindKeys(const Table& table, const std::string& path,
+                                       const std::vector<std::string>& keys, const std::string& no_keys_hint);
 
 
 // Flushes stdout; an error writing it (a full disk, a closed pipe) is an

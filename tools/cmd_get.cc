@@ -128,15 +128,9 @@ int GetMain(int argc, char** argv) {
   const KeysView* key_index = table.keys();
   if (!keys.empty()) {
     // Every key is looked up before anything is printed.
-    if (key_index == nullptr) {
-      return Report("get", Status::InvalidArgument(path + ": the table has no keys (rows by id only)"));
-    }
-    for (const std::string& k : keys) {
-      auto found = key_index->Find(k);
-      if (!found.ok()) return Report("get", found.status().WithContext(path));
-      if (!*found) return Report("get", Status::NotFound(path + ": key " + QuoteKey(k) + " not found"));
-      ranges->push_back(IdRange{**found, **found + 1, false, k});
-    }
+    auto found = FindKeys(table, path, keys, "rows by id only");
+    if (!found.ok()) return Report("get", found.status());
+    for (size_t i = 0; i < keys.size(); ++i) ranges->push_back(IdRange{(*found)[i], (*found)[i] + 1, false, keys[i]});
   }
   // Rows in a mapping are printed from it; other tables read them up to
   // 1 MiB (and at least one row) at a time, never past the end of the range

@@ -10,7 +10,6 @@
 
 #include "format/endian.h"
 #include "format/half.h"
-#include "format/keys.h"
 #include "format/metadata.h"
 #include "format/npy.h"
 #include "store/core/atomic_file.h"
@@ -217,15 +216,9 @@ int NearestMain(int argc, char** argv) {
   std::vector<float> queries;
   std::vector<uint64_t> query_ids;  // the row each query came from (--id, --key)
   if (!keys.empty()) {
-    if (key_index == nullptr) {
-      return Report("nearest", Status::InvalidArgument(path + ": the table has no keys (query by --id or --vector)"));
-    }
-    for (const std::string& key : keys) {
-      auto found = key_index->Find(key);
-      if (!found.ok()) return Report("nearest", found.status().WithContext(path));
-      if (!*found) return Report("nearest", Status::NotFound(path + ": key " + QuoteKey(key) + " not found"));
-      query_ids.push_back(**found);
-    }
+    auto found = FindKeys(table, path, keys, "query by --id or --vector");
+    if (!found.ok()) return Report("nearest", found.status());
+    query_ids = std::move(*found);
   } else if (!ids.empty()) {
     for (uint64_t id : ids) {
       if (id >= table.rows()) return Report("nearest", Status::OutOfRange(path + ": " + OutOfRangeMessage(id, table.rows())));

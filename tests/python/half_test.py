@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import embstore  # noqa: E402
-from checks import check, run  # noqa: E402
+from checks import check, raises, run  # noqa: E402
 
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 
@@ -58,17 +58,6 @@ def torch_table(rows, dim, seed, dtype, init="normal", a=0.0, b=1.0):
     w = torch.empty(rows, dim, dtype=TORCH[dtype])
     return w.normal_(a, b) if init == "normal" else w.uniform_(a, b)
 
-
-def raises(what, fn, exc, message=None):
-    try:
-        fn()
-    except exc as e:
-        check(what, message is None or message in str(e), f"message {str(e)!r} lacks {message!r}")
-        return
-    except Exception as e:  # noqa: BLE001
-        check(what, False, f"raised {type(e).__name__}: {e}")
-        return
-    check(what, False, "no exception")
 
 
 def generation():

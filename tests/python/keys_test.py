@@ -33,7 +33,7 @@ except ImportError:
     sys.exit(77)
 
 import embstore  # noqa: E402
-from checks import check, run  # noqa: E402
+from checks import check, raises, run  # noqa: E402
 
 # gensim casts "inf"/"1e400" to float32 with a NumPy overflow warning.
 warnings.filterwarnings("ignore", category=RuntimeWarning)
@@ -61,18 +61,6 @@ def same_bits(a, b):
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and np.array_equal(u32(a), u32(b))
 
-
-def raises(what, fn, exc, message=None):
-    try:
-        fn()
-    except exc as e:
-        check(what, message is None or message in str(e), f"message {str(e)!r} lacks {message!r}")
-        return e
-    except Exception as e:  # noqa: BLE001
-        check(what, False, f"raised {type(e).__name__}: {e}")
-        return None
-    check(what, False, "no exception")
-    return None
 
 
 def read(p):

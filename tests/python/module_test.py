@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import embstore  # noqa: E402
-from checks import check, run  # noqa: E402
+from checks import check, raises, run  # noqa: E402
 from procmem import mapping_ranges  # noqa: E402
 
 # torch.from_numpy warns that the (read-only) mapping is not writable.
@@ -49,19 +49,6 @@ def cli(*args, ok=True):
         raise RuntimeError(f"embstore {args}: {r.stderr.decode()}")
     return r
 
-
-def raises(what, fn, exc, message=None):
-    """fn() must raise exc; its message must contain `message` if given."""
-    try:
-        fn()
-    except exc as e:
-        check(what, message is None or message in str(e), f"message {str(e)!r} lacks {message!r}")
-        return e
-    except Exception as e:  # noqa: BLE001
-        check(what, False, f"raised {type(e).__name__}: {e}")
-        return None
-    check(what, False, "no exception")
-    return None
 
 
 def bits_equal(a, b):

@@ -47,7 +47,7 @@ except ImportError:
     sys.exit(77)
 
 import embstore  # noqa: E402
-from checks import check, run  # noqa: E402
+from checks import check, raises, run  # noqa: E402
 
 warnings.filterwarnings("ignore", category=RuntimeWarning)
 
@@ -84,18 +84,6 @@ def same_scores(a, b):
     nan = np.isnan(a)
     return np.array_equal(nan, np.isnan(b)) and np.array_equal(u32(a)[~nan], u32(b)[~nan])
 
-
-def raises(what, fn, exc, message=None):
-    try:
-        fn()
-    except exc as e:
-        check(what, message is None or message in str(e), f"{type(e).__name__}: message {str(e)!r} lacks {message!r}")
-        return e
-    except Exception as e:  # noqa: BLE001
-        check(what, False, f"raised {type(e).__name__}: {e}")
-        return None
-    check(what, False, "no exception")
-    return None
 
 
 # ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ its name and detail, under the test it belongs to, and the test goes on to
 its next check. run() returns the exit code (0 when every check held), so
 that ctest sees it; a test that cannot run here raises unittest.SkipTest.
 
-    from checks import check, run
+    from checks import check, raises, run
 
     def test_open(d):
         check("opens", t.ok, detail)
@@ -29,6 +29,21 @@ def check(what, ok, detail=""):
     with _current.subTest(check=what):
         if not ok:
             _current.fail(f"{what}: {detail}" if detail != "" else what)
+
+
+def raises(what, fn, exc, message=None):
+    """A check that fn() raises exc, whose message contains `message` if
+    given. Returns the exception (None if it was not raised)."""
+    try:
+        fn()
+    except exc as e:
+        check(what, message is None or message in str(e), f"{type(e).__name__}: message {str(e)!r} lacks {message!r}")
+        return e
+    except Exception as e:  # noqa: BLE001
+        check(what, False, f"raised {type(e).__name__}: {e}")
+        return None
+    check(what, False, "no exception")
+    return None
 
 
 def run(name, tests):
