@@ -24,6 +24,11 @@ std::string Hex64(uint64_t v) {
   return buf;
 }
 
+std::string Hex128(const void* data, size_t size) {
+  const XXH128_hash_t h = XXH3_128bits(data, size);
+  return Hex64(h.high64) + Hex64(h.low64);
+}
+
 struct StreamingHash::State {
   XXH3_state_t s;
 };

@@ -18,6 +18,9 @@ namespace embstore {
 uint64_t Hash64(const void* data, size_t size);
 // A checksum as metadata records it: 16 lowercase hex digits.
 std::string Hex64(uint64_t v);
+// XXH3-128 (seed 0) as 32 lowercase hex digits, high half first (as
+// xxhsum -H2 prints it): for ids, not for checking bytes.
+std::string Hex128(const void* data, size_t size);
 
 // Hashes bytes fed in pieces; Digest() equals Hash64 of their concatenation.
 class StreamingHash {

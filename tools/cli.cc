@@ -221,4 +221,17 @@ bool ParseArgs(int argc, char** argv, const std::string& usage, po::options_desc
   return true;
 }
 
+int RunShardOp(const char* cmd, const Table& table, const std::string& out_dir, ShardOpOptions options, bool quiet) {
+  const auto* sharded = dynamic_cast<const ShardedTable*>(&table);
+  if (sharded == nullptr) return Report(cmd, Status::InvalidArgument(table.path() + ": is not a sharded table"));
+  ProgressBar bar(cmd, table.rows(), "rows");
+  if (!quiet && bar.enabled()) options.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
+  Result<std::string> manifest = Interruptible([&](const CancelToken* cancel) {
+    options.cancel = cancel;
+    return ShardOpAll(*sharded, out_dir, options);
+  });
+  bar.Done();
+  return manifest.ok() ? kExitOk : Report(cmd, manifest.status());
+}
+
 }  // namespace embstore::cli

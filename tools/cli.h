@@ -16,6 +16,7 @@
 #include "format/status.h"
 #include "store/core/cancel.h"
 #include "store/interop/open_table.h"
+#include "store/interop/shards.h"
 #include "tools/progress.h"
 
 namespace embstore::cli {
@@ -73,6 +74,11 @@ std::string ForTerminal(const std::string& text);
 // while the command runs, which the writer checks atomically).
 Status CheckOutput(const std::string& output, bool force);
 
+// compress, decompress and convert of a sharded table: every shard done
+// into folder out_dir (store/interop/shards.h), then its manifest.json;
+// prints nothing but the progress bar. An exit code.
+int RunShardOp(const char* cmd, const Table& table, const std::string& out_dir, ShardOpOptions options, bool quiet);
+
 // Parses a whole decimal number for option `name`; throws UsageError with
 // a message naming the option ("--rows: '-3' is not a non-negative integer").
 uint64_t ParseU64(const std::string& text, const std::string& name);
@@ -121,6 +127,7 @@ void AddTrustOption(po::options_description& options, std::vector<std::string>* 
 OpenOptions OpenOptionsFrom(const std::vector<std::string>& owners);
 
 int GenerateMain(int argc, char** argv);
+int AppendMain(int argc, char** argv);
 int InfoMain(int argc, char** argv);
 int GetMain(int argc, char** argv);
 int VerifyMain(int argc, char** argv);

@@ -71,9 +71,12 @@ int Run(int argc, char** argv, bool compress) {
   const std::string usage =
       compress ? "usage: embstore compress FILE.emb -o FILE.embz [-f] [--level N | -N] [-T N] [--frame-rows K]\n\n"
                  "Compresses a table into frames of K rows that can still be read one row at a time\n"
-                 "(embstore get/info/verify take .embz files). Decompressing gives back the original bytes."
+                 "(embstore get/info/verify take .embz files). Decompressing gives back the original bytes.\n"
+                 "A sharded table (its manifest) is compressed shard by shard into the folder -o names\n"
+                 "(NAME.emb becomes NAME.embz), with a new manifest.json there."
                : "usage: embstore decompress FILE.embz -o FILE.emb [-f] [-T N]\n\n"
-                 "Writes the original table, byte for byte; fails, leaving nothing, on a damaged frame.";
+                 "Writes the original table, byte for byte; fails, leaving nothing, on a damaged frame.\n"
+                 "A sharded table (its manifest) is decompressed shard by shard into the folder -o names.";
   std::vector<std::string> args =
       compress ? ExpandLevelFlags(argc, argv) : std::vector<std::string>(argv, argv + argc);
   std::vector<char*> ptrs;
@@ -90,6 +93,15 @@ int Run(int argc, char** argv, bool compress) {
     o.sync = !c.no_fsync;
     o.replace = c.force;
     const OpenOptions open_options = OpenOptionsFrom(c.owners);
+    if (auto any = OpenTable(c.input, open_options); any.ok() && (*any)->manifest() != nullptr) {
+      ShardOpOptions so;
+      so.op = ShardOp::kCompress;
+      so.level = o.level;
+      so.threads = threads;
+      so.sync = o.sync;
+      so.replace = c.force;
+      return RunShardOp(cmd, **any, c.output, so, c.quiet);
+    }
     // Checked again, atomically, when the new file is put in place.
     if (Status st = CheckOutput(c.output, c.force); !st.ok()) return Report(cmd, st);
     auto table = OpenMappedTable(c.input, open_options);
@@ -112,6 +124,14 @@ int Run(int argc, char** argv, bool compress) {
       }
     }
     return kExitOk;
+  }
+  if (auto any = OpenTable(c.input); any.ok() && (*any)->manifest() != nullptr) {
+    ShardOpOptions so;
+    so.op = ShardOp::kDecompress;
+    so.threads = threads;
+    so.sync = !c.no_fsync;
+    so.replace = c.force;
+    return RunShardOp(cmd, **any, c.output, so, c.quiet);
   }
   if (Status st = CheckOutput(c.output, c.force); !st.ok()) return Report(cmd, st);
   auto z = EmbzReader::Open(c.input);

@@ -176,15 +176,24 @@ int ConvertMain(int argc, char** argv) {
       "Writes the table's rows as another element type, rounded exactly as PyTorch's\n"
       "Tensor.to(dtype) rounds: to nearest, ties to even; overflow to infinity; subnormals kept;\n"
       "NaN stays NaN (float16 0x7E00 with its sign, bfloat16 0xFFFF). Widening is exact. The new\n"
-      "table's metadata records the source, its type and the XXH3-64 of its rows.";
+      "table's metadata records the source, its type and the XXH3-64 of its rows. A sharded table\n"
+      "(its manifest) is converted shard by shard into the folder -o names, with a new manifest.";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
   ConvertOptions o;
   o.dtype = DtypeOption(dtype);
   o.sync = !no_fsync;
   o.replace = force;
   const OpenOptions open_options = OpenOptionsFrom(owners);
-  if (Status st = CheckOutput(output, force); !st.ok()) return Report("convert", st);
   auto table = OpenTable(input, open_options);
+  if (table.ok() && (*table)->manifest() != nullptr) {  // a sharded table: -o is a folder
+    ShardOpOptions so;
+    so.op = ShardOp::kConvert;
+    so.dtype = o.dtype;
+    so.sync = o.sync;
+    so.replace = force;
+    return RunShardOp("convert", **table, output, so, quiet);
+  }
+  if (Status st = CheckOutput(output, force); !st.ok()) return Report("convert", st);
   if (!table.ok()) return Report("convert", table.status());
   ProgressBar bar("convert", (*table)->rows(), "rows");
   if (!quiet && bar.enabled()) o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };

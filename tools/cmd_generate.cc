@@ -1,13 +1,14 @@
 // embstore generate: a seeded table (float32, float16 or bfloat16),
 // bit-identical to PyTorch.
 
+#include "store/interop/shards.h"
 #include "store/torch/generate.h"
 #include "tools/cli.h"
 
 namespace embstore::cli {
 
 int GenerateMain(int argc, char** argv) {
-  std::string rows, dim, seed, init, mean, std_dev, low, high, kernel, threads, output, dtype;
+  std::string rows, dim, seed, init, mean, std_dev, low, high, kernel, threads, output, dtype, shard_rows;
   po::options_description options("options");
   options.add_options()
       ("rows", po::value(&rows)->required(), "number of rows V (vocabulary size)")
@@ -22,7 +23,10 @@ int GenerateMain(int argc, char** argv) {
       ("torch-kernel", po::value(&kernel)->default_value("avx2"),
        "PyTorch CPU kernel to match: avx2 (x86-64 default) or scalar (ATEN_CPU_CAPABILITY=default)")
       ("threads,T", po::value(&threads)->default_value("0"), "worker threads, 0: all cores (same bits for any count)")
-      ("output,o", po::value(&output)->required(), "table file to write (replaced atomically)")
+      ("output,o", po::value(&output)->required(),
+       "table file to write (replaced atomically); with --shard-rows, the folder of the sharded table")
+      ("shard-rows", po::value(&shard_rows),
+       "write a sharded table: shards of N rows (the last shorter) and manifest.json in the -o folder")
       ("no-fsync", "skip fsync before the rename: faster, but after a power loss the table may be lost "
                    "(never half-written under its name)");
   po::variables_map vm;
@@ -33,7 +37,9 @@ int GenerateMain(int argc, char** argv) {
       "or, with --mean/--std or --init uniform --low/--high, torch.empty(V, D, dtype=T).normal_(mean, std)\n"
       "or .uniform_(low, high). float16 and bfloat16 follow PyTorch's own half-precision path (not the\n"
       "float32 table rounded). Set SOURCE_DATE_EPOCH to record a creation time; otherwise equal\n"
-      "commands write equal bytes.";
+      "commands write equal bytes.\n\n"
+      "With --shard-rows N, -o names a folder: it gets shards shard-000000.emb, ... of N rows each and\n"
+      "manifest.json, which every command opens as one table; the rows, concatenated, are the same bytes.";
   if (!ParseArgs(argc, argv, usage, options, {}, &vm)) return kExitOk;
 
   GenerateSpec spec;
@@ -66,6 +72,26 @@ int GenerateMain(int argc, char** argv) {
   if (!created.ok()) throw UsageError{created.status().message()};
   if (!created->empty()) spec.extra_metadata["created"] = *created;
 
+  if (vm.count("shard-rows")) {
+    const uint64_t n = ParseU64(shard_rows, "--shard-rows");
+    if (n == 0) throw UsageError{"--shard-rows must be at least 1"};
+    ProgressBar bar("generate", spec.rows, "rows");
+    Result<std::string> manifest = Interruptible([&](const CancelToken* cancel) {
+      spec.cancel = cancel;
+      ShardWorkOptions o;
+      o.threads = spec.threads;
+      o.sync = spec.sync;
+      o.cancel = cancel;
+      o.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
+      return GenerateSharded(output, spec, n, o);
+    });
+    bar.Done();
+    if (!manifest.ok()) return Report("generate", manifest.status());
+    return kExitOk;
+  }
+  if (spec.rows > kMaxRows) {
+    throw UsageError{"--rows " + rows + " is over a table file's limit of 2^32 rows: write a sharded table (--shard-rows)"};
+  }
   ProgressBar bar("generate", spec.rows, "rows");
   Status st = Interruptible([&](const CancelToken* cancel) {
     spec.cancel = cancel;

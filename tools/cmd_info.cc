@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "store/core/table_reader.h"
+#include "format/checksum.h"
 #include "store/embz/embz.h"
 #include "store/torch/generate.h"
 #include "tools/cli.h"
@@ -25,7 +26,8 @@ int InfoMain(int argc, char** argv) {
   const std::string usage =
       "usage: embstore info FILE [--json]\n\n"
       "Describes a table: shape, dtype, layout, checksum blocks, metadata, and for generated\n"
-      "tables the PyTorch lines that make the same rows. Reads only the header: instant at any size.";
+      "tables the PyTorch lines that make the same rows. Reads only the header: instant at any size.\n"
+      "A sharded table's manifest (or its folder): its shards and their rows, from the manifest alone.";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
 
   // A .embz describes the table inside it, plus its own container.
@@ -43,6 +45,26 @@ int InfoMain(int argc, char** argv) {
   }
 
   std::printf("file         %s\n", ForTerminal(path).c_str());
+  if (const Manifest* m = table.manifest()) {
+    // A sharded table: what its manifest says (no shard is opened).
+    std::printf("format       embstore sharded table %u.%u: a manifest and %zu shard%s\n", m->version_major,
+                m->version_minor, m->shards.size(), m->shards.size() == 1 ? "" : "s");
+    std::printf("shape        %llu x %llu %s\n", (unsigned long long)h.rows, (unsigned long long)h.dim,
+                DtypeName(h.dtype));
+    std::printf("table id     %s\n", m->table_id.c_str());
+    std::printf("files        %llu bytes in the shards\n", (unsigned long long)file_size);
+    std::printf("keys         %s\n", m->keys ? "every shard has keys" : "none (rows by id only)");
+    const size_t n = m->shards.size();
+    for (size_t i = 0; i < n; ++i) {
+      if (n > 12 && i == 5) {
+        std::printf("  ... %zu more\n", n - 10);
+        i = n - 5;
+      }
+      const ShardEntry& e = m->shards[i];
+      std::printf("  shard %-6zu rows [%llu, %llu)  %s  checksums %s\n", i, (unsigned long long)e.first_row,
+                  (unsigned long long)(e.first_row + e.rows), ForTerminal(e.path).c_str(), Hex64(e.checksum).c_str());
+    }
+  } else {
   std::printf("format       embstore table %u.%u\n", h.version_major, h.version_minor);
   std::printf("shape        %llu x %llu %s\n", (unsigned long long)h.rows, (unsigned long long)h.dim,
               DtypeName(h.dtype));
@@ -65,6 +87,7 @@ int InfoMain(int argc, char** argv) {
   }
   std::printf("checksums    XXH3-64, %llu block%s of %u rows\n", (unsigned long long)h.checksum_count,
               h.checksum_count == 1 ? "" : "s", h.checksum_block_rows);
+  }
   std::printf("metadata     %zu entr%s\n", metadata.size(), metadata.size() == 1 ? "y" : "ies");
   for (const auto& [k, v] : metadata) std::printf("  %-22s %s\n", k.c_str(), EscapeForDisplay(v).c_str());
   if (!torch.empty()) {

@@ -23,7 +23,9 @@ int VerifyMain(int argc, char** argv) {
       "usage: embstore verify FILE [--threads N]\n\n"
       "Checks the header, the metadata, every data block's XXH3-64 checksum and that padding is\n"
       "zero (a .embz: every frame against its seek table, and every block against the table's\n"
-      "checksums). Exit 0 when all match; otherwise exit 1 and list each corrupt block with its rows.";
+      "checksums). Exit 0 when all match; otherwise exit 1 and list each corrupt block with its rows.\n"
+      "A sharded table (its manifest): every shard, each corrupt block named by its shard and by rows\n"
+      "of the whole table, and every shard that is missing, foreign or out of place.";
   if (!ParseArgs(argc, argv, usage, options, positional, &vm)) return kExitOk;
 
   VerifyOptions vo;
@@ -44,6 +46,7 @@ int VerifyMain(int argc, char** argv) {
   const uint64_t found = report->bad_block_count + report->bad_frame_count;
   if (found > report->bad.size()) std::printf("... and %" PRIu64 " more\n", found - report->bad.size());
   for (const std::string& r : report->bad_regions) std::printf("corrupt padding: %s\n", r.c_str());
+  for (const std::string& s : report->bad_shards) std::printf("bad %s\n", ForTerminal(s).c_str());
   if (!report->bad_keys.empty()) std::printf("%s\n", ForTerminal(report->bad_keys).c_str());
   if (!report->ok()) {
     FinishStdout("verify");
@@ -54,6 +57,7 @@ int VerifyMain(int argc, char** argv) {
   std::string frames;
   if (report->frames_checked > 0) frames = ", " + std::to_string(report->frames_checked) + " frames";
   if (const KeysView* keys = table.keys()) frames += ", " + std::to_string(keys->size()) + " keys";
+  if (report->shards_checked > 0) frames += ", " + std::to_string(report->shards_checked) + " shards";
   std::printf("%s: ok: %" PRIu64 " rows, %" PRIu64 " blocks%s, %" PRIu64 " bytes verified\n", ForTerminal(path).c_str(),
               table.rows(), report->blocks_checked, frames.c_str(), report->bytes_checked);
   return FinishStdout("verify");

@@ -19,6 +19,7 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"generate", embstore::cli::GenerateMain, "write a seeded table, bit-identical to PyTorch"},
+    {"append", embstore::cli::AppendMain, "add a table's rows to a sharded table, as a new shard"},
     {"info", embstore::cli::InfoMain, "describe a table (--json for scripts)"},
     {"get", embstore::cli::GetMain, "print rows by id or A:B range (text, --json or --raw)"},
     {"verify", embstore::cli::VerifyMain, "check every checksum; list corrupt row blocks"},

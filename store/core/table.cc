@@ -19,7 +19,7 @@ std::string OutOfRangeText(const std::string& id, uint64_t rows) {
 }  // namespace
 
 std::string BadRows::Describe() const {
-  std::string s = std::string(unit_name()) + " " + std::to_string(index) + ": " + Rows(first_row, row_count);
+  std::string s = (shard.empty() ? std::string() : "shard " + shard + ": ") + std::string(unit_name()) + " " + std::to_string(index) + ": " + Rows(first_row, row_count);
   if (unit == Unit::kBlock) {
     char buf[80];
     std::snprintf(buf, sizeof(buf), " (stored xxh3 %016llx, computed %016llx)", static_cast<unsigned long long>(stored),
@@ -41,10 +41,15 @@ std::string VerifyReport::Summary() const {
   }
   if (!bad_regions.empty()) s += (s.empty() ? "" : ", ") + std::string("nonzero padding");
   if (!bad_keys.empty()) s += (s.empty() ? "" : ", ") + bad_keys;
+  if (!bad_shards.empty()) {
+    s += (s.empty() ? "" : ", ") + std::to_string(bad_shards.size()) + " of " + std::to_string(shards_checked) +
+         " shards unreadable: " + bad_shards.front();
+  }
   for (size_t i = 0; i < bad.size() && i < 5; ++i) {
     const BadRows& b = bad[i];
     const std::string rows = Rows(b.first_row, b.row_count);
-    s += (i ? ", " : ": ") + (b.unit == BadRows::Unit::kFrame ? "frame " + std::to_string(b.index) + " (" + rows + ")" : rows);
+    s += (i ? ", " : ": ") + (b.shard.empty() ? "" : "shard " + b.shard + " ") +
+         (b.unit == BadRows::Unit::kFrame ? "frame " + std::to_string(b.index) + " (" + rows + ")" : rows);
   }
   if (bad.size() > 5) s += ", ...";
   if (!bad_regions.empty()) s += "; " + bad_regions.front();

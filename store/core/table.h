@@ -15,9 +15,11 @@
 // names, the stored bytes or converted (float32 when nothing is said), and
 // mapped() gives typed spans of the stored elements.
 //
-// How the kinds still to come fit without touching the callers:
-// - a set of shards: a Table that sends each id to the shard holding it
-//   and verifies them all, one report naming rows of the whole table;
+// A sharded table (store/shard/sharded_table.h) is one more kind: a
+// manifest and its shards, each an ordinary table; it sends each id to the
+// shard holding it and verifies them all, one report naming each bad
+// shard and rows of the whole table. Its header() describes the whole
+// table (rows may exceed a file's 2^32); its manifest() lists the shards.
 // Keys (a token to a row id, FORMAT.md 1.2) are a capability beside
 // mapped() and embz(): keys() is null for a table without them, so only
 // callers that look rows up by key ever see it.
@@ -37,6 +39,7 @@
 
 #include "format/embz_format.h"
 #include "format/keys.h"
+#include "format/manifest.h"
 #include "format/metadata.h"
 #include "format/status.h"
 #include "format/table_format.h"
@@ -70,6 +73,7 @@ struct BadRows {
   uint64_t stored = 0;     // kBlock: the checksum the table stores
   uint64_t computed = 0;   // kBlock: the one its rows hash to
   std::string error;       // kFrame: what is wrong with it
+  std::string shard;       // a sharded table: the shard's path in its manifest (rows stay the table's)
 
   const char* unit_name() const { return unit == Unit::kBlock ? "block" : "frame"; }
   // "block 3: rows [A, B) (stored xxh3 .., computed ..)" or
@@ -90,8 +94,13 @@ struct VerifyReport {
   std::vector<BadRows> bad;      // in row order, the first kMaxReportedBadRows
   std::vector<std::string> bad_regions;  // nonzero padding, named by byte range
   std::string bad_keys;  // what is wrong with the keys section (checksum, a key, the hash table); empty: fine
+  // A sharded table: shards that could not be checked at all (missing, not
+  // a table, from another table, in the wrong place), one message each.
+  std::vector<std::string> bad_shards;
+  uint64_t shards_checked = 0;  // a sharded table: its shards
   bool ok() const {
-    return bad_block_count == 0 && bad_frame_count == 0 && bad_regions.empty() && bad_keys.empty();
+    return bad_block_count == 0 && bad_frame_count == 0 && bad_regions.empty() && bad_keys.empty() &&
+           bad_shards.empty();
   }
   // One line for messages: "2 of 6 blocks corrupt: rows [A, B), ...",
   // "1 of 3 frames corrupt: frame 1 (rows [A, B))" (and the first bad
@@ -165,6 +174,12 @@ class Table {
   // The table's keys: one UTF-8 key per row, found by id or by key
   // (format/keys.h), over the mapping or the container's prefix.
   virtual const KeysView* keys() const { return nullptr; }
+  // A sharded table's manifest: its shards, their files and row ranges.
+  virtual const Manifest* manifest() const { return nullptr; }
+  // The bytes of the table file before its rows (header, metadata, checksum
+  // table, keys: [0, data_offset)), where the table is one file: a .emb's
+  // mapping, a .embz's inflated prefix. Empty for a sharded table.
+  virtual std::span<const uint8_t> table_prefix() const { return {}; }
 
  protected:
   Table() = default;

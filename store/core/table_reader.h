@@ -92,6 +92,7 @@ class TableReader final : public Table {
 
   const TableReader* mapped() const override { return this; }
   const KeysView* keys() const override { return keys_ ? &*keys_ : nullptr; }
+  std::span<const uint8_t> table_prefix() const override { return file_.bytes().first(header_.data_offset); }
 
  private:
   TableReader(MappedFile file, Header header, Metadata metadata);

@@ -150,6 +150,7 @@ class EmbzReader final : public Table {
   }
   const EmbzHeader* embz() const override { return &embz_; }
   const KeysView* keys() const override { return keys_ ? &*keys_ : nullptr; }
+  std::span<const uint8_t> table_prefix() const override { return prefix_; }
   // Writes the original .emb; fails (leaving nothing) on any damaged frame
   // or any block that does not match the table's checksums.
   Status Decompress(const std::string& dst, const DecompressOptions& options = {}) const;

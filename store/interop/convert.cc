@@ -546,6 +546,7 @@ Status ConvertTable(const Table& table, const std::string& dst, const ConvertOpt
           ? std::string(DtypeName(from)) + " to float32 (exact)"
           : std::string(DtypeName(from)) + " to " + DtypeName(to) + " (rounded to nearest even, as PyTorch's .to)";
   metadata["convert.xxh3"] = std::string(16, '0');  // filled in at the end
+  for (const auto& [k, v] : options.metadata_overrides) metadata[k] = v;
   WriterOptions wo;
   wo.dtype = to;
   wo.metadata = metadata;

@@ -118,6 +118,7 @@ Status CheckBeforeCopy(const Table& table, const CancelToken* cancel, const char
 
 struct ConvertOptions {
   Dtype dtype = Dtype::kFloat32;  // the new table's element type
+  Metadata metadata_overrides;    // pairs set last, over the source's (a shard's shard.* keys)
   bool sync = true;
   bool replace = true;  // as ImportOptions::replace
   std::function<void(uint64_t, uint64_t)> progress;  // (rows done, rows total)

@@ -1,26 +1,58 @@
 #include "store/interop/open_table.h"
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "format/checksum.h"
+
 #include "store/interop/shared_table.h"
+#include "store/shard/sharded_table.h"
 #include "store/torch/generate.h"
 
 namespace embstore {
 
 bool IsShared(const std::string& spec) { return spec.rfind(kSharedScheme, 0) == 0; }
 
+namespace {
+
+// A table file (.emb, .embz) or a manifest, by its first bytes; shards
+// are files only (a manifest among shards is refused).
+Result<std::unique_ptr<Table>> OpenFile(const std::string& path, const OpenOptions& options, bool shard) {
+  MapOptions mo;
+  mo.follow_symlinks = !shard;  // a shard must be a regular file in its manifest's folder
+  EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path, mo));
+  const std::span<const uint8_t> head = file.bytes().first(std::min<uint64_t>(file.size(), 64));
+  if (LooksLikeEmbz(head.first(std::min<size_t>(head.size(), sizeof(kEmbzMagic))))) {
+    EMB_ASSIGN_OR_RETURN(auto z, EmbzReader::Open(std::move(file), options.cache_bytes));
+    return std::unique_ptr<Table>(std::move(z));
+  }
+  if (LooksLikeManifest(head)) {
+    if (shard) return Status::Corruption(path + ": is a manifest, not a table file (a manifest cannot be a shard)");
+    OpenOptions shard_options = options;
+    auto opener = [shard_options](const std::string& p) { return OpenFile(p, shard_options, true); };
+    EMB_ASSIGN_OR_RETURN(auto t, ShardedTable::Open(path, file.bytes(), opener));
+    return std::unique_ptr<Table>(std::move(t));
+  }
+  EMB_ASSIGN_OR_RETURN(TableReader r, TableReader::Open(std::move(file)));
+  return std::unique_ptr<Table>(std::make_unique<TableReader>(std::move(r)));
+}
+
+}  // namespace
+
+std::string ResolveTableSpec(const std::string& spec) {
+  std::error_code ec;
+  if (!IsShared(spec) && std::filesystem::is_directory(spec, ec)) {
+    return (spec.empty() || spec.back() != '/' ? spec + "/" : spec) + kManifestFileName;
+  }
+  return spec;
+}
+
 Result<std::unique_ptr<Table>> OpenTable(const std::string& spec, const OpenOptions& options) {
   if (IsShared(spec)) {
     EMB_ASSIGN_OR_RETURN(TableReader r, OpenSharedTable(spec.substr(sizeof(kSharedScheme) - 1), options.trusted_owners));
     return std::unique_ptr<Table>(std::make_unique<TableReader>(std::move(r)));
   }
-  EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(spec));
-  if (LooksLikeEmbz(file.bytes().first(std::min<uint64_t>(file.size(), sizeof(kEmbzMagic))))) {
-    EMB_ASSIGN_OR_RETURN(auto z, EmbzReader::Open(std::move(file), options.cache_bytes));
-    return std::unique_ptr<Table>(std::move(z));
-  }
-  EMB_ASSIGN_OR_RETURN(TableReader r, TableReader::Open(std::move(file)));
-  return std::unique_ptr<Table>(std::make_unique<TableReader>(std::move(r)));
+  return OpenFile(ResolveTableSpec(spec), options, false);
 }
 
 Result<TableReader> OpenMappedTable(const std::string& spec, const OpenOptions& options) {
@@ -30,6 +62,10 @@ Result<TableReader> OpenMappedTable(const std::string& spec, const OpenOptions& 
     return Status::InvalidArgument(spec + ": is a compressed table (.embz); this needs a .emb or a shared table "
                                    "(decompress or share it first)");
   }
+  if (LooksLikeManifest(file.bytes().first(std::min<uint64_t>(file.size(), 64)))) {
+    return Status::InvalidArgument(spec + ": is a sharded table's manifest; this needs one .emb file or a shared "
+                                   "table (work on its shards one by one)");
+  }
   return TableReader::Open(std::move(file));
 }
 
@@ -38,6 +74,25 @@ std::string TableInfoJson(const Table& table, const std::string& spec) {
   const uint64_t file_size = table.file_size();
   nlohmann::ordered_json j;
   j["file"] = spec;
+  if (const Manifest* m = table.manifest()) {
+    j["sharded"] = {{"format_version", std::to_string(m->version_major) + "." + std::to_string(m->version_minor)},
+                    {"table_id", m->table_id},
+                    {"shards", nlohmann::ordered_json::array()}};
+    for (const ShardEntry& e : m->shards) {
+      j["sharded"]["shards"].push_back(
+          {{"path", e.path}, {"first_row", e.first_row}, {"rows", e.rows}, {"checksum", Hex64(e.checksum)}});
+    }
+    j["dtype"] = DtypeName(h.dtype);
+    j["rows"] = h.rows;
+    j["dim"] = h.dim;
+    j["file_size"] = file_size;
+    j["keys"] = m->keys;
+    j["metadata"] = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : table.metadata()) j["metadata"][k] = v;
+    const std::string torch = TorchReproduction(table.metadata(), h.rows, h.dim);
+    if (!torch.empty()) j["torch"] = torch;
+    return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  }
   j["format_version"] = std::to_string(h.version_major) + "." + std::to_string(h.version_minor);
   j["dtype"] = DtypeName(h.dtype);
   j["rows"] = h.rows;

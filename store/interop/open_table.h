@@ -1,5 +1,7 @@
-// Tables by the names users give them: a .emb path, a .embz path, or
-// "shm:NAME" for a shared-memory table (store/interop/shared_table.h). The
+// Tables by the names users give them: a .emb path, a .embz path, a
+// sharded table's manifest (or the folder holding it as manifest.json:
+// store/shard/sharded_table.h), or "shm:NAME" for a shared-memory table
+// (store/interop/shared_table.h). The
 // command line, the Python module and `share` open tables through here, so
 // all accept the same names and describe a table the same way. What comes
 // back is a Table (store/core/table.h): callers do not ask which kind.
@@ -36,7 +38,11 @@ struct OpenOptions {
 // Any table. A file is opened once: its kind is decided from the first
 // bytes of that same file, which is then what is read (a path that changes
 // from a .emb to a .embz meanwhile gives one or the other, whole).
+// A manifest's shards are opened lazily with the same options.
 Result<std::unique_ptr<Table>> OpenTable(const std::string& spec, const OpenOptions& options = {});
+// The file a name means: a folder means its manifest.json; anything else
+// is itself.
+std::string ResolveTableSpec(const std::string& spec);
 
 // A table whose rows lie in a mapping (a .emb file or a shared table), for
 // work that needs its bytes in place (compress); a .embz is refused with an

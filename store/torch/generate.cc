@@ -23,6 +23,7 @@
 #endif
 
 #include "format/checksum.h"
+#include "format/manifest.h"
 #include "format/table_format.h"
 #include "store/core/parallel.h"
 #include "store/core/table_writer.h"
@@ -168,16 +169,30 @@ Result<TorchKernel> ParseTorchKernel(const std::string& name) {
   return Status::InvalidArgument("unknown kernel '" + name + "' (known: avx2, scalar)");
 }
 
+uint64_t GenerateSpec::count() const { return row_count != 0 ? row_count : rows - std::min(rows, first_row); }
+
 Status ValidateGenerateSpec(const GenerateSpec& spec) {
   if (spec.rows == 0) return Status::InvalidArgument("rows must be at least 1");
   if (spec.dim == 0) return Status::InvalidArgument("dim must be at least 1");
-  if (spec.rows > kMaxRows) {
-    return Status::InvalidArgument("rows " + std::to_string(spec.rows) + " is over the format's limit of " +
-                                   std::to_string(kMaxRows));
-  }
   if (spec.dim > kMaxDim) {
     return Status::InvalidArgument("dim " + std::to_string(spec.dim) + " is over the format's limit of " +
                                    std::to_string(kMaxDim));
+  }
+  if (spec.rows > kMaxShardedRows) {
+    return Status::InvalidArgument("rows " + std::to_string(spec.rows) + " is over the limit of a sharded table, " +
+                                   std::to_string(kMaxShardedRows));
+  }
+  if (spec.first_row >= spec.rows || spec.count() > spec.rows - spec.first_row) {
+    return Status::InvalidArgument("rows [" + std::to_string(spec.first_row) + ", +" + std::to_string(spec.count()) +
+                                   ") are not rows of the " + std::to_string(spec.rows) + "-row table");
+  }
+  if (spec.rows > (uint64_t{1} << 62) / spec.dim) {
+    return Status::InvalidArgument("rows x dim = " + std::to_string(spec.rows) + " x " + std::to_string(spec.dim) +
+                                   " is over 2^62 elements");
+  }
+  if (spec.count() > kMaxRows) {
+    return Status::InvalidArgument("rows " + std::to_string(spec.count()) + " is over the format's limit of " +
+                                   std::to_string(kMaxRows) + " (a table file; larger tables are sharded)");
   }
   if (spec.init == Init::kNormal) {
     if (!std::isfinite(spec.mean)) return Status::InvalidArgument("mean must be a finite number");
@@ -212,6 +227,11 @@ Metadata GenerateMetadata(const GenerateSpec& spec) {
   // float32 tables record no dtype (the header has it), so they keep the
   // bytes earlier versions wrote; half tables name the PyTorch path.
   if (spec.dtype != Dtype::kFloat32) m["generator.dtype"] = DtypeName(spec.dtype);
+  if (spec.count() != spec.rows) {
+    // Rows of a larger table: which ones (TorchReproduction slices them).
+    m["generator.rows"] = std::to_string(spec.rows);
+    m["generator.first_row"] = std::to_string(spec.first_row);
+  }
   if (spec.init == Init::kNormal) {
     m["generator.mean"] = PythonRepr(spec.mean);
     m["generator.std"] = PythonRepr(spec.std);
@@ -229,7 +249,14 @@ std::string TorchReproduction(const Metadata& m, uint64_t rows, uint64_t dim) {
   if (Get(m, "generator") != "torch" || !ParseU64Exact(Get(m, "generator.seed"), &seed)) return "";
   const std::string init = Get(m, "generator.init"), kernel = Get(m, "generator.kernel");
   if (kernel != "avx2" && kernel != "scalar") return "";
-  const std::string shape = std::to_string(rows) + ", " + std::to_string(dim);
+  // A table of rows [first, first + rows) of a larger generated table.
+  uint64_t total = rows, first = 0;
+  if (m.count("generator.rows") &&
+      (!ParseU64Exact(Get(m, "generator.rows"), &total) || !ParseU64Exact(Get(m, "generator.first_row"), &first) ||
+       first > total || rows > total - first)) {
+    return "";
+  }
+  const std::string shape = std::to_string(total) + ", " + std::to_string(dim);
   const std::string dtype = Get(m, "generator.dtype");
   if (!dtype.empty() && dtype != "float16" && dtype != "bfloat16") return "";
   const std::string typed = dtype.empty() ? shape : shape + ", dtype=torch." + dtype;
@@ -251,6 +278,7 @@ std::string TorchReproduction(const Metadata& m, uint64_t rows, uint64_t dim) {
   } else {
     return "";
   }
+  if (total != rows) make += "[" + std::to_string(first) + ":" + std::to_string(first + rows) + "]";
   std::string out = "import torch\ntorch.manual_seed(" + std::to_string(seed) + ")\nweight = " + make + "\n";
   out += kernel == "avx2" ? "# PyTorch's AVX2 CPU kernel: the default on x86-64 CPUs with AVX2 and FMA\n"
                           : "# PyTorch's DEFAULT CPU kernel: run with ATEN_CPU_CAPABILITY=default (same C library)\n";
@@ -302,7 +330,8 @@ Status GenerateRows(const GenerateSpec& spec, std::span<float> out, OutputMemory
 
 Status GenerateRows(const GenerateSpec& spec, std::span<uint8_t> out, OutputMemory memory, uint64_t block_rows,
                     uint64_t* block_hashes, const std::function<void(uint64_t, uint64_t)>& progress) {
-  const uint64_t want = spec.rows * spec.dim * DtypeSize(spec.dtype);  // capped: no overflow
+  EMB_RETURN_IF_ERROR(ValidateGenerateSpec(spec));
+  const uint64_t want = spec.count() * spec.dim * DtypeSize(spec.dtype);  // capped: no overflow
   if (out.size() != want) {
     return Status::InvalidArgument("generate: output holds " + std::to_string(out.size()) + " bytes, the table " +
                                    std::to_string(want));
@@ -320,13 +349,19 @@ namespace {
 // A worker's rows for a sink, gathered to about this many bytes per write.
 constexpr uint64_t kSinkBytes = uint64_t{1} << 20;
 
-// Into memory at data, or (data null) to sink.
+// Into memory at data, or (data null) to sink: rows [F, F + C) of the
+// rows x dim table (F = spec.first_row, C = spec.count()). Positions in
+// data, the sink and the checksum blocks are local (element 0 is the
+// first of row F); the engine's draws are the whole table's.
 Status GenerateImpl(const GenerateSpec& spec, uint8_t* data, OutputMemory memory, const RowSink* sink,
                     uint64_t block_rows, uint64_t* block_hashes,
                     const std::function<void(uint64_t, uint64_t)>& progress) {
   EMB_RETURN_IF_ERROR(ValidateGenerateSpec(spec));
-  const uint64_t rows = spec.rows, dim = spec.dim;
-  const uint64_t n = rows * dim;  // both capped: no overflow
+  const uint64_t dim = spec.dim;
+  const uint64_t rows = spec.count();     // rows made here
+  const uint64_t n = spec.rows * dim;     // elements of the whole table (< 2^62)
+  const uint64_t base = spec.first_row * dim;  // the whole table's element that is local element 0
+  const uint64_t local_n = rows * dim;
   const Dtype dtype = spec.dtype;
   const uint64_t esize = DtypeSize(dtype);
   const bool half = dtype != Dtype::kFloat32;
@@ -334,12 +369,13 @@ Status GenerateImpl(const GenerateSpec& spec, uint8_t* data, OutputMemory memory
   const uint64_t row_bytes = dim * esize;
   const uint64_t blocks = block_hashes ? (rows + block_rows - 1) / block_rows : 0;
   const bool normal = spec.init == Init::kNormal;
-  // Section 5.4: with a partial last block, the last 16 outputs come from 16
-  // fresh draws; blocks that touch them are hashed after they are written.
+  // Section 5.4: with a partial last block, the last 16 outputs of the
+  // whole table come from 16 fresh draws; blocks that touch them are
+  // hashed after they are written.
   const bool tail = normal && n >= 16 && n % 16 != 0;
   const uint64_t whole = normal ? n - n % 16 : n;  // elements made by whole 16-blocks (or draws)
   auto block_final_early = [&](uint64_t b) {
-    const uint64_t end_elem = std::min(rows, (b + 1) * block_rows) * dim;
+    const uint64_t end_elem = base + std::min(rows, (b + 1) * block_rows) * dim;
     return !tail || end_elem <= n - 16;
   };
   // For blocks the tail rewrote: hashed from memory, or read back.
@@ -367,23 +403,28 @@ Status GenerateImpl(const GenerateSpec& spec, uint8_t* data, OutputMemory memory
         std::memcpy(bytes + 4 * i, &v[i], 4);
       }
     }
+    const std::span<const uint8_t> mine(bytes + base * esize, local_n * esize);
     if (data != nullptr) {
-      std::memcpy(data, bytes, n * esize);
+      std::memcpy(data, mine.data(), mine.size());
     } else {
-      EMB_RETURN_IF_ERROR(sink->write(0, std::span<const uint8_t>(bytes, n * esize)));
+      EMB_RETURN_IF_ERROR(sink->write(0, mine));
     }
     for (uint64_t b = 0; b < blocks; ++b) EMB_RETURN_IF_ERROR(hash_block(b));
-    if (progress) progress(n, n);
+    if (progress) progress(local_n, local_n);
     return Status::OK();
   }
 
   // Workers own whole units of rows: a unit starts on a 16-element boundary
-  // (normal) and on a checksum block boundary (when hashing).
-  uint64_t unit = normal ? 16 / std::gcd(dim, uint64_t{16}) : 1;
+  // of the whole table when the rows start on one (normal), and on a
+  // checksum block boundary (when hashing). A worker whose rows start or
+  // end inside a 16-element group draws the whole group and keeps its part.
+  uint64_t unit = normal && base % 16 == 0 ? 16 / std::gcd(dim, uint64_t{16}) : 1;
   if (block_hashes) unit = std::lcm(unit, block_rows);
   const uint64_t units = (rows + unit - 1) / unit;
+  // Elements the workers make (the rest, if any, come from the tail).
+  const uint64_t made = std::min(base + local_n, whole) - std::min(base, whole);
   // At least ~1 MiB of work per thread, or threads cost more than they give.
-  const unsigned threads = ResolveThreads(spec.threads, std::min(units, n / (uint64_t{1} << 18) + 1));
+  const unsigned threads = ResolveThreads(spec.threads, std::min(units, local_n / (uint64_t{1} << 18) + 1));
   const Isa isa = DetectIsa();
   const float mean = static_cast<float>(spec.mean), std_f = static_cast<float>(spec.std);
   const float low = static_cast<float>(spec.low), range = static_cast<float>(spec.high) - low;
@@ -418,8 +459,13 @@ Status GenerateImpl(const GenerateSpec& spec, uint8_t* data, OutputMemory memory
   auto work = [&](unsigned w) {
     const uint64_t r0 = std::min(rows, units * w / threads * unit);
     const uint64_t r1 = std::min(rows, units * (w + 1) / threads * unit);
-    const uint64_t e0 = r0 * dim, e1 = std::min(r1 * dim, whole);
-    Mt19937 engine = Mt19937AfterDraws(spec.seed, e0);
+    // The whole table's elements [g0, g1) are this worker's to make; it
+    // draws from a0, the start of g0's 16-element group (normal).
+    const uint64_t g0 = base + r0 * dim, g1 = std::min(base + r1 * dim, whole);
+    if (g1 <= g0) return;
+    const uint64_t a0 = normal ? g0 - g0 % 16 : g0;
+    const uint64_t a1 = normal ? (g1 + 15) / 16 * 16 : g1;  // <= whole, a multiple of 16
+    Mt19937 engine = Mt19937AfterDraws(spec.seed, a0);
     // Each chunk is drawn, transformed and hashed in this L1-sized scratch
     // buffer, then copied to its place: the destination is written once and
     // never read back to hash. Resident pages get non-temporal stores (no
@@ -431,10 +477,11 @@ Status GenerateImpl(const GenerateSpec& spec, uint8_t* data, OutputMemory memory
     StreamingHash hash;
     uint64_t block = block_hashes ? r0 / block_rows : 0;
     const bool fresh = memory == OutputMemory::kFresh;
-    uint64_t faulted = e0;  // kFresh: pages of [e0, faulted) are in
+    const uint64_t l1 = g1 - base;  // local end
+    uint64_t faulted = g0 - base;   // kFresh: pages of local [l0, faulted) are in
     // To a sink: chunks gathered into about kSinkBytes, then written.
     std::vector<uint8_t> pending;
-    uint64_t pending_first = e0;
+    uint64_t pending_first = g0 - base;
     auto flush = [&]() {
       if (pending.empty() || !errors[w].ok()) return;
       errors[w] = sink->write(pending_first, pending);
@@ -443,19 +490,22 @@ Status GenerateImpl(const GenerateSpec& spec, uint8_t* data, OutputMemory memory
       pending.clear();
     };
     if (sink != nullptr) pending.reserve(kSinkBytes + sizeof(scratch));
-    for (uint64_t e = e0; e < e1 && !IsCancelled(spec.cancel) && !failed.load(std::memory_order_relaxed);) {
-      const uint64_t m = std::min(kChunk, e1 - e);  // a multiple of 16 for normal
-      if (data != nullptr && fresh && e + m > faulted) {
-        const uint64_t next = std::min(e1, faulted + kPrefaultElems);
+    for (uint64_t e = a0; e < a1 && !IsCancelled(spec.cancel) && !failed.load(std::memory_order_relaxed);) {
+      const uint64_t m = std::min(kChunk, a1 - e);  // a multiple of 16 for normal
+      // The part of this chunk that is ours, in local elements [u0, u1).
+      const uint64_t u0 = std::max(e, g0) - base, u1 = std::min(e + m, g1) - base;
+      const uint8_t* ours = scratch + (std::max(e, g0) - e) * esize;
+      if (data != nullptr && fresh && u1 > faulted) {
+        const uint64_t next = std::min(l1, faulted + kPrefaultElems);
         Prefault(data + faulted * esize, (next - faulted) * esize);
         faulted = next;
       }
       make(engine, m, scratch, draws);
-      for (uint64_t pos = e; block_hashes && pos < e + m;) {
+      for (uint64_t pos = u0; block_hashes && pos < u1;) {
         const uint64_t block_end = std::min(rows, (block + 1) * block_rows) * dim;
-        const uint64_t take = std::min(e + m, block_end) - pos;
+        const uint64_t take = std::min(u1, block_end) - pos;
         const bool early = block_final_early(block);
-        if (early) hash.Update(scratch + (pos - e) * esize, take * esize);
+        if (early) hash.Update(ours + (pos - u0) * esize, take * esize);
         pos += take;
         if (pos == block_end) {
           if (early) block_hashes[block] = hash.Digest();
@@ -464,31 +514,34 @@ Status GenerateImpl(const GenerateSpec& spec, uint8_t* data, OutputMemory memory
         }
       }
       if (sink != nullptr) {
-        pending.insert(pending.end(), scratch, scratch + m * esize);
+        pending.insert(pending.end(), ours, ours + (u1 - u0) * esize);
         if (pending.size() >= kSinkBytes) flush();
       } else if (fresh) {
-        std::memcpy(data + e * esize, scratch, m * esize);  // hits the freshly zeroed lines
+        std::memcpy(data + u0 * esize, ours, (u1 - u0) * esize);  // hits the freshly zeroed lines
       } else {
-        StreamOut(data + e * esize, scratch, m * esize);
+        StreamOut(data + u0 * esize, ours, (u1 - u0) * esize);
       }
       e += m;
-      done.fetch_add(m, std::memory_order_relaxed);
+      done.fetch_add(u1 - u0, std::memory_order_relaxed);
     }
     if (sink != nullptr && !IsCancelled(spec.cancel)) flush();
     StreamFence();
   };
-  EMB_RETURN_IF_ERROR(RunParallel(threads, work, &done, whole, progress, spec.cancel));
+  EMB_RETURN_IF_ERROR(RunParallel(threads, work, &done, made, progress, spec.cancel));
   for (const Status& st : errors) EMB_RETURN_IF_ERROR(st);
 
-  if (tail) {
+  if (tail && base + local_n > n - 16) {
+    // The tail's 16 elements [n - 16, n), where they overlap these rows.
     alignas(64) uint8_t t[16 * 4];
     uint32_t draws[16];
     Mt19937 engine = Mt19937AfterDraws(spec.seed, n);
     make(engine, 16, t, draws);
+    const uint64_t from = std::max(base, n - 16);  // whole-table element
+    const std::span<const uint8_t> part(t + (from - (n - 16)) * esize, (base + local_n - from) * esize);
     if (data != nullptr) {
-      std::memcpy(data + (n - 16) * esize, t, 16 * esize);
+      std::memcpy(data + (from - base) * esize, part.data(), part.size());
     } else {
-      EMB_RETURN_IF_ERROR(sink->write(n - 16, std::span<const uint8_t>(t, 16 * esize)));
+      EMB_RETURN_IF_ERROR(sink->write(from - base, part));
     }
   }
   for (uint64_t b = 0; b < blocks; ++b) {
@@ -507,10 +560,11 @@ Status GenerateTable(const std::string& path, const GenerateSpec& spec,
   options.metadata = GenerateMetadata(spec);
   options.sync = spec.sync;
   options.cancel = spec.cancel;
-  EMB_ASSIGN_OR_RETURN(auto writer, TableWriter::Create(path, spec.rows, spec.dim, options));
+  const uint64_t rows = spec.count();
+  EMB_ASSIGN_OR_RETURN(auto writer, TableWriter::Create(path, rows, spec.dim, options));
   const Header& h = writer->header();
   auto rows_progress = [&](uint64_t done, uint64_t total) {
-    if (progress) progress(total ? done * spec.rows / total : spec.rows, spec.rows);
+    if (progress) progress(total ? done * rows / total : rows, rows);
   };
   // Rows go to the file by pwrite from the workers, through the page cache:
   // a fresh mapping would cost a zeroing pass and a fault per page (measured

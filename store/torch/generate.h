@@ -39,6 +39,14 @@ Result<TorchKernel> ParseTorchKernel(const std::string& name);
 struct GenerateSpec {
   uint64_t rows = 0;
   uint64_t dim = 0;
+  // Rows [first_row, first_row + row_count) of that table (row_count 0:
+  // to its end), bit for bit the same rows: a shard of a table too large
+  // for one file (rows up to kMaxShardedRows; a range up to kMaxRows), or
+  // one worker's part. The MT19937 engine jumps ahead to the range's
+  // first draw (store/torch/mt19937_jump.h).
+  uint64_t first_row = 0;
+  uint64_t row_count = 0;
+  uint64_t count() const;  // the rows of the range
   uint64_t seed = 0;  // as torch.manual_seed reads it: only the low 32 bits matter
   Dtype dtype = Dtype::kFloat32;  // nn.Embedding(..., dtype=): float16 and bfloat16 take PyTorch's half paths
   Init init = Init::kNormal;
@@ -52,7 +60,8 @@ struct GenerateSpec {
 };
 
 // Checks sizes and parameters as PyTorch would, with messages naming the
-// option: rows and dim >= 1, finite parameters, std >= 0, low <= high.
+// option: rows and dim >= 1, finite parameters, std >= 0, low <= high,
+// and a row range inside the table.
 Status ValidateGenerateSpec(const GenerateSpec& spec);
 
 // The creation time a user asked for with SOURCE_DATE_EPOCH
@@ -61,7 +70,9 @@ Status ValidateGenerateSpec(const GenerateSpec& spec);
 // whole number of seconds is an invalid-argument error.
 Result<std::string> CreatedFromEnvironment();
 
-// The provenance pairs a generated table records (FORMAT.md, "Metadata keys").
+// The provenance pairs a generated table records (FORMAT.md, "Metadata
+// keys"); a range of rows also records generator.rows and
+// generator.first_row.
 Metadata GenerateMetadata(const GenerateSpec& spec);
 
 // The Python lines that make the same rows x dim table, or "" when the
@@ -78,7 +89,8 @@ enum class OutputMemory {
   kFresh,     // pages not yet touched (a new file's mapping): faulted in 256 KiB at a time, cached stores
 };
 
-// Generates the rows x dim table into out (rows*dim floats). With
+// Generates the table's rows (spec.count() of them, from spec.first_row)
+// into out (count*dim floats). With
 // block_hashes, also stores XXH3-64 of each checksum block of block_rows rows
 // (FORMAT.md, "Checksum table"), computed by the workers while the rows are
 // still in cache. progress, if set, gets (elements done, elements total)

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "format/checksum.h"
 #include "format/status.h"
 #include "store/core/atomic_file.h"
 #include "store/core/cancel.h"
@@ -35,6 +36,7 @@
 #include "store/interop/open_table.h"
 #include "store/interop/convert.h"
 #include "store/interop/shared_table.h"
+#include "store/interop/shards.h"
 #include "store/interop/wordvec.h"
 #include "store/search/nearest.h"
 #include "store/torch/generate.h"
@@ -628,6 +630,28 @@ class PyTable {
     reopen_spec_ = IsShared(spec) ? spec : std::filesystem::absolute(spec).string();
   }
 
+  // A table another holds (a shard of a sharded table): table keeps its
+  // owner alive.
+  PyTable(const std::string& spec, const OpenOptions& options, TablePtr table)
+      : spec_(spec), reopen_spec_(spec), options_(options), table_(std::move(table)) {}
+
+  // Shard i of a sharded table, opened and checked against the manifest,
+  // as a Table of its own (its rows numbered from 0).
+  PyTable Shard(uint64_t i) const {
+    const TablePtr hold = shared();
+    const auto* sharded = dynamic_cast<const ShardedTable*>(hold.get());
+    if (sharded == nullptr) Raise(Status::InvalidArgument(spec_ + " is not a sharded table"));
+    const embstore::Table* shard = nullptr;
+    RunWork(
+        "open", "",
+        [&](auto, auto) {
+          EMB_ASSIGN_OR_RETURN(shard, sharded->Shard(i));
+          return Status::OK();
+        },
+        WorkKind::kQuick);
+    return PyTable(sharded->ShardPath(i), options_, TablePtr(hold, shard));
+  }
+
   // The open table. Work that releases the GIL holds shared() instead, so
   // that a close() from another thread cannot free the table under it.
   const embstore::Table& table() const { return *shared(); }
@@ -974,9 +998,9 @@ with warnings.catch_warnings():
 
 // ---- verbs -------------------------------------------------------------------
 
-py::object Generate(uint64_t rows, uint64_t dim, const py::int_& seed, py::object path, const std::string& init,
-                    py::object mean, py::object std_dev, py::object low, py::object high, const std::string& kernel,
-                    unsigned threads, bool fsync, py::handle dtype) {
+GenerateSpec SpecFromArgs(uint64_t rows, uint64_t dim, const py::int_& seed, const std::string& init, py::object mean,
+                          py::object std_dev, py::object low, py::object high, const std::string& kernel,
+                          unsigned threads, bool fsync, py::handle dtype) {
   GenerateSpec spec;
   spec.dtype = DtypeArg(dtype).value_or(Dtype::kFloat32);
   spec.rows = rows;
@@ -1002,6 +1026,63 @@ py::object Generate(uint64_t rows, uint64_t dim, const py::int_& seed, py::objec
   const std::string created = Take(CreatedFromEnvironment());
   if (!created.empty()) spec.extra_metadata["created"] = created;
   Check(ValidateGenerateSpec(spec));
+  return spec;
+}
+
+py::dict EntryDict(const ShardEntry& e) {
+  py::dict d;
+  d["path"] = PathText(e.path);
+  d["first_row"] = e.first_row;
+  d["rows"] = e.rows;
+  d["checksum"] = Hex64(e.checksum);
+  return d;
+}
+
+ShardEntry EntryArg(py::handle h) {
+  ShardEntry e;
+  try {
+    py::dict d = py::reinterpret_borrow<py::dict>(h);
+    e.path = d["path"].cast<std::string>();
+    e.first_row = d["first_row"].cast<uint64_t>();
+    e.rows = d["rows"].cast<uint64_t>();
+    const std::string sum = d["checksum"].cast<std::string>();
+    size_t used = 0;
+    e.checksum = std::stoull(sum, &used, 16);
+    if (used != sum.size() || sum.size() != 16) throw std::invalid_argument("checksum");
+  } catch (const std::exception&) {
+    Raise(Status::InvalidArgument("a shard entry is a dict of path (str), first_row, rows (int) and checksum "
+                                  "(16 hex digits), as generate_shard and shard_op return"));
+  }
+  return e;
+}
+
+std::vector<ShardEntry> EntriesArg(py::handle entries) {
+  std::vector<ShardEntry> out;
+  for (py::handle h : entries) out.push_back(EntryArg(h));
+  return out;
+}
+
+py::object Generate(uint64_t rows, uint64_t dim, const py::int_& seed, py::object path, const std::string& init,
+                    py::object mean, py::object std_dev, py::object low, py::object high, const std::string& kernel,
+                    unsigned threads, bool fsync, py::handle dtype, py::object shard_rows) {
+  GenerateSpec spec =
+      SpecFromArgs(rows, dim, seed, init, mean, std_dev, low, high, kernel, threads, fsync, dtype);
+  if (!shard_rows.is_none()) {
+    if (path.is_none()) Raise(Status::InvalidArgument("shard_rows writes a sharded table: give path, its folder"));
+    const std::string dir = PathArg(path);
+    const uint64_t n = shard_rows.cast<uint64_t>();
+    std::string manifest;
+    RunWork("generate", "rows", [&](auto progress, const CancelToken* cancel) {
+      ShardWorkOptions o;
+      o.threads = spec.threads;
+      o.sync = spec.sync;
+      o.cancel = cancel;
+      o.progress = progress;
+      EMB_ASSIGN_OR_RETURN(manifest, GenerateSharded(dir, spec, n, o));
+      return Status::OK();
+    });
+    return PathText(manifest);
+  }
   if (path.is_none()) {
     py::array out(NumpyDtype(spec.dtype),
                   std::vector<py::ssize_t>{static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(dim)});
@@ -1356,6 +1437,19 @@ PYBIND11_MODULE(embstore, m) {
       .def("verify", &PyTable::Verify, py::arg("threads") = 0,
            "Recomputes every checksum (on `threads` threads, 0: all cores). Returns a report dict;\n"
            "raises CorruptionError naming the bad rows (the report in its .report) when any fail.")
+      .def("shard", &PyTable::Shard, py::arg("index"),
+           "Shard `index` of a sharded table, opened and checked against the manifest, as a Table of\n"
+           "its own (rows from 0; a .emb shard maps as any table).")
+      .def_property_readonly("shards",
+                             [](const PyTable& t) {
+                               py::list out;
+                               if (const Manifest* man = t.table().manifest()) {
+                                 for (const ShardEntry& e : man->shards) out.append(EntryDict(e));
+                               }
+                               return out;
+                             },
+                             "A sharded table's shards as the manifest lists them (dicts of path,\n"
+                             "first_row, rows, checksum); [] for any other table.")
       .def("close", &PyTable::Close,
            "Releases this object's hold on the mapping. Arrays made from it stay valid.")
       .def("__enter__", [](py::object self) { return self; })
@@ -1420,7 +1514,7 @@ PYBIND11_MODULE(embstore, m) {
   m.def("generate", &Generate, py::arg("rows"), py::arg("dim"), py::arg("seed") = 0, py::kw_only(),
         py::arg("path") = py::none(), py::arg("init") = "normal", py::arg("mean") = py::none(), py::arg("std") = py::none(),
         py::arg("low") = py::none(), py::arg("high") = py::none(), py::arg("torch_kernel") = "avx2", py::arg("threads") = 0,
-        py::arg("fsync") = true, py::arg("dtype") = "float32",
+        py::arg("fsync") = true, py::arg("dtype") = "float32", py::arg("shard_rows") = py::none(),
         "The rows x dim table PyTorch makes with torch.manual_seed(seed) and\n"
         "nn.Embedding(rows, dim, dtype=dtype) (= torch.randn), or with init='normal', mean, std:\n"
         "normal_(mean, std), or init='uniform', low, high: uniform_(low, high); bit for bit, for\n"
@@ -1428,7 +1522,143 @@ PYBIND11_MODULE(embstore, m) {
         "(PyTorch's own half-precision path). mean, std default to 0.0, 1.0; low, high to 0.0, 1.0.\n"
         "With path, writes the table file (replacing any file there atomically, as the command does;\n"
         "SOURCE_DATE_EPOCH records a creation time) and returns None; without, returns a numpy array\n"
-        "(float32 or float16) or, for bfloat16, a torch.bfloat16 tensor.");
+        "(float32 or float16) or, for bfloat16, a torch.bfloat16 tensor. With shard_rows, path is a\n"
+        "folder: a sharded table of shards of shard_rows rows and manifest.json, whose path is returned.");
+  m.def(
+      "generate_shard",
+      [](py::handle folder, uint64_t index, uint64_t rows, uint64_t dim, const py::int_& seed, uint64_t shard_rows,
+         const std::string& init, py::object mean, py::object std_dev, py::object low, py::object high,
+         const std::string& kernel, unsigned threads, bool fsync, py::handle dtype) {
+        GenerateSpec spec = SpecFromArgs(rows, dim, seed, init, mean, std_dev, low, high, kernel, threads, fsync, dtype);
+        const std::string dir = PathArg(folder);
+        auto plan = Take(PlanShards(rows, shard_rows));
+        if (index >= plan.size()) {
+          Raise(Status::InvalidArgument("shard " + std::to_string(index) + " out of range: the table has " +
+                                        std::to_string(plan.size()) + " shards"));
+        }
+        spec.first_row = plan[index].first;
+        spec.row_count = plan[index].second;
+        ShardEntry entry;
+        RunWork("generate", "", [&](auto, const CancelToken* cancel) {
+          spec.cancel = cancel;
+          EMB_ASSIGN_OR_RETURN(entry, GenerateShard(dir + "/" + ShardFileName(index), spec,
+                                                    GeneratedTableId(spec, shard_rows), index, plan.size()));
+          return Status::OK();
+        });
+        return EntryDict(entry);
+      },
+      py::arg("folder"), py::arg("index"), py::arg("rows"), py::arg("dim"), py::arg("seed") = 0, py::kw_only(),
+      py::arg("shard_rows"), py::arg("init") = "normal", py::arg("mean") = py::none(), py::arg("std") = py::none(),
+      py::arg("low") = py::none(), py::arg("high") = py::none(), py::arg("torch_kernel") = "avx2",
+      py::arg("threads") = 0, py::arg("fsync") = true, py::arg("dtype") = "float32",
+      "Shard `index` of the sharded table generate(..., path=folder, shard_rows=...) writes:\n"
+      "folder/shard-NNNNNN.emb, written whole or not at all and verified, the same bytes every\n"
+      "time. Returns its manifest entry (a dict); write_generated_manifest lists the entries.\n"
+      "What each task of embstore.dask.generate runs.");
+  m.def(
+      "write_generated_manifest",
+      [](py::handle folder, py::handle entries, uint64_t rows, uint64_t dim, const py::int_& seed, uint64_t shard_rows,
+         const std::string& init, py::object mean, py::object std_dev, py::object low, py::object high,
+         const std::string& kernel, bool fsync, py::handle dtype) {
+        GenerateSpec spec = SpecFromArgs(rows, dim, seed, init, mean, std_dev, low, high, kernel, 0, fsync, dtype);
+        auto plan = Take(PlanShards(rows, shard_rows));
+        std::vector<ShardEntry> shards = EntriesArg(entries);
+        if (shards.size() != plan.size()) {
+          Raise(Status::InvalidArgument(std::to_string(shards.size()) + " entries for a table of " +
+                                        std::to_string(plan.size()) + " shards"));
+        }
+        const std::string manifest = PathArg(folder) + "/" + kManifestFileName;
+        Check(WriteManifest(manifest, GeneratedManifest(spec, GeneratedTableId(spec, shard_rows), std::move(shards)),
+                            fsync));
+        return PathText(manifest);
+      },
+      py::arg("folder"), py::arg("entries"), py::arg("rows"), py::arg("dim"), py::arg("seed") = 0, py::kw_only(),
+      py::arg("shard_rows"), py::arg("init") = "normal", py::arg("mean") = py::none(), py::arg("std") = py::none(),
+      py::arg("low") = py::none(), py::arg("high") = py::none(), py::arg("torch_kernel") = "avx2",
+      py::arg("fsync") = true, py::arg("dtype") = "float32",
+      "Writes folder/manifest.json (atomically) listing the entries generate_shard returned,\n"
+      "in order; returns its path. The manifest is checked first (row ranges, paths).");
+  m.def(
+      "append",
+      [](py::handle manifest, py::handle table, bool fsync) {
+        const std::string to = SpecArg(manifest), from = SpecArg(table);
+        ShardEntry entry;
+        RunWork("append", "rows", [&](auto progress, const CancelToken* cancel) {
+          ShardWorkOptions o;
+          o.sync = fsync;
+          o.cancel = cancel;
+          o.progress = progress;
+          EMB_ASSIGN_OR_RETURN(entry, AppendShard(to, from, o));
+          return Status::OK();
+        });
+        return EntryDict(entry);
+      },
+      py::arg("manifest"), py::arg("table"), py::kw_only(), py::arg("fsync") = true,
+      "embstore append: adds table's rows after the sharded table's last row, as a new shard\n"
+      "beside the manifest; the manifest is replaced last, atomically. Returns the new entry.");
+  m.def(
+      "shard_op",
+      [](py::handle manifest, uint64_t index, py::handle out_dir, const std::string& op, int level, py::handle dtype,
+         unsigned threads, bool fsync) {
+        const std::string spec = SpecArg(manifest), out = PathArg(out_dir);
+        ShardOpOptions o;
+        if (op == "compress") {
+          o.op = ShardOp::kCompress;
+        } else if (op == "decompress") {
+          o.op = ShardOp::kDecompress;
+        } else if (op == "convert") {
+          o.op = ShardOp::kConvert;
+          if (dtype.is_none()) Raise(Status::InvalidArgument("convert needs a dtype"));
+        } else {
+          Raise(Status::InvalidArgument("unknown op '" + op + "' (known: compress, decompress, convert)"));
+        }
+        o.dtype = DtypeArg(dtype).value_or(Dtype::kFloat32);
+        o.level = level;
+        o.threads = ThreadsArg(threads);
+        o.sync = fsync;
+        ShardEntry entry;
+        RunWork(op.c_str(), "", [&](auto, const CancelToken* cancel) {
+          o.cancel = cancel;
+          EMB_ASSIGN_OR_RETURN(auto opened, OpenTable(spec));
+          const auto* t = dynamic_cast<const ShardedTable*>(opened.get());
+          if (t == nullptr) return Status::InvalidArgument(spec + " is not a sharded table");
+          if (index >= t->shards().shards.size()) return Status::OutOfRange("shard " + std::to_string(index) + " out of range");
+          EMB_ASSIGN_OR_RETURN(entry, ShardOpOne(*t, index, out, o));
+          return Status::OK();
+        });
+        return EntryDict(entry);
+      },
+      py::arg("manifest"), py::arg("index"), py::arg("out_dir"), py::arg("op"), py::kw_only(),
+      py::arg("level") = kDefaultLevel, py::arg("dtype") = py::none(), py::arg("threads") = 0, py::arg("fsync") = true,
+      "Shard `index` of a sharded table compressed ('compress': NAME.embz), decompressed\n"
+      "('decompress': NAME.emb) or converted to dtype ('convert') into out_dir, written whole and\n"
+      "verified. Returns its entry for write_shard_op_manifest. What embstore.dask's tasks run.");
+  m.def(
+      "write_shard_op_manifest",
+      [](py::handle manifest, py::handle out_dir, const std::string& op, py::handle entries, py::handle dtype,
+         bool fsync) {
+        const std::string spec = SpecArg(manifest), out = PathArg(out_dir);
+        auto opened = Take(OpenTable(spec));
+        const auto* t = dynamic_cast<const ShardedTable*>(opened.get());
+        if (t == nullptr) Raise(Status::InvalidArgument(spec + " is not a sharded table"));
+        ShardOpOptions o;
+        o.op = op == "compress" ? ShardOp::kCompress : op == "decompress" ? ShardOp::kDecompress : ShardOp::kConvert;
+        if (op != "compress" && op != "decompress" && op != "convert") {
+          Raise(Status::InvalidArgument("unknown op '" + op + "' (known: compress, decompress, convert)"));
+        }
+        o.dtype = DtypeArg(dtype).value_or(Dtype::kFloat32);
+        std::vector<ShardEntry> shards = EntriesArg(entries);
+        if (shards.size() != t->shards().shards.size()) {
+          Raise(Status::InvalidArgument(std::to_string(shards.size()) + " entries for a table of " +
+                                        std::to_string(t->shards().shards.size()) + " shards"));
+        }
+        const std::string path = out + "/" + kManifestFileName;
+        Check(WriteManifest(path, ShardOpManifest(*t, o, std::move(shards)), fsync));
+        return PathText(path);
+      },
+      py::arg("manifest"), py::arg("out_dir"), py::arg("op"), py::arg("entries"), py::kw_only(),
+      py::arg("dtype") = py::none(), py::arg("fsync") = true,
+      "Writes out_dir/manifest.json for the shards shard_op made (atomically); returns its path.");
   m.def("compress", &Compress, py::arg("src"), py::arg("dst"), py::kw_only(), py::arg("level") = kDefaultLevel,
         py::arg("threads") = 0, py::arg("frame_rows") = 0, py::arg("force") = false, py::arg("fsync") = true,
         py::arg("trust_owner") = py::none(),
