@@ -15,7 +15,10 @@ namespace {
 Status Bad(const std::string& what) { return Status::Corruption("corrupt manifest: " + what); }
 
 std::string Shown(const std::string& s) {
-  return "'" + EscapeForDisplay(s.size() > 60 ? s.substr(0, 60) + "..." : s) + "'";
+  std::string out(1, '\'');  // (appended, not "'" + ...: GCC 12 warns falsely of an overlap)
+  out += EscapeForDisplay(s.size() > 60 ? s.substr(0, 60) + "..." : s);
+  out += '\'';
+  return out;
 }
 
 bool IsHex(const std::string& s, size_t n) {
@@ -31,35 +34,228 @@ bool ParseU64(const std::string& s, uint64_t* v) {
 
 using Json = nlohmann::json;
 
-// A field of an object: the value, or null with *error set.
-const Json* Field(const Json& obj, const char* name, const std::string& where, Status* error) {
-  auto it = obj.find(name);
-  if (it == obj.end()) {
-    *error = Bad(where + "has no \"" + name + "\"");
+// One value of the manifest as read: its kind, and the value where it is
+// a kind the manifest uses.
+struct Field {
+  enum Kind { kMissing, kString, kUnsigned, kBool, kObject, kArray, kOther };
+  Kind kind = kMissing;
+  std::string text;
+  uint64_t number = 0;
+  bool flag = false;
+};
+
+struct RawShard {
+  bool object = false;
+  Field path, first_row, rows, checksum;
+};
+
+// Reads a manifest's JSON as events (nlohmann-json's SAX interface) into
+// the fields the manifest has, in one pass that builds no tree: memory
+// follows the fields, not the text. It stops at the first value past a
+// bound (a legitimate manifest holds about five values per shard, three
+// levels deep; hostile JSON within the size limit, tens of millions of empty
+// lists or lists nested millions deep, would otherwise take gigabytes), and
+// at a key repeated in an object (which a tree would resolve silently to
+// its last value). Values of fields it does not know are skipped.
+class ManifestReader : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  std::string too_large;  // the bound passed, or empty
+  std::string duplicate;  // the first key seen twice in one object, or empty
+  std::string invalid;    // the JSON parser's error, or empty
+  bool root_object = false;
+  Field format, version, table_id, rows, dim, dtype, keys, metadata, shards;
+  std::vector<std::pair<std::string, Field>> meta;  // metadata entries as read
+  std::vector<RawShard> shard_list;
+
+  bool null() override { return Other(); }
+  bool boolean(bool v) override {
+    Field f;
+    f.kind = Field::kBool;
+    f.flag = v;
+    return Scalar(std::move(f));
+  }
+  bool number_integer(number_integer_t) override { return Other(); }
+  bool number_unsigned(number_unsigned_t v) override {
+    Field f;
+    f.kind = Field::kUnsigned;
+    f.number = v;
+    return Scalar(std::move(f));
+  }
+  bool number_float(number_float_t, const string_t&) override { return Other(); }
+  bool binary(binary_t&) override { return Other(); }
+  bool string(string_t& v) override {
+    Field f;
+    f.kind = Field::kString;
+    f.text = std::move(v);
+    return Scalar(std::move(f));
+  }
+  bool start_object(std::size_t) override {
+    if (!Open()) return false;
+    // Key sets are kept and cleared, not freed: a manifest's thousands of
+    // small shard objects reuse one.
+    if (objects_ == keys_.size()) keys_.emplace_back();
+    keys_[objects_].few.clear();
+    keys_[objects_].many.clear();
+    ++objects_;
+    Push(Enter(Field::kObject), true);
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (!Open()) return false;
+    Push(Enter(Field::kArray), false);
+    return true;
+  }
+  bool end_object() override {
+    --objects_;
+    return Close();
+  }
+  bool end_array() override { return Close(); }
+  bool key(string_t& k) override {
+    Keys& level = keys_[objects_ - 1];
+    bool fresh;
+    if (level.few.size() < 32) {  // a shard's object has four: a look at each
+      fresh = std::find(level.few.begin(), level.few.end(), k) == level.few.end();
+      if (fresh) level.few.push_back(k);
+    } else {
+      if (level.many.empty()) level.many.insert(level.few.begin(), level.few.end());
+      fresh = level.many.insert(k).second;
+    }
+    if (!fresh) {
+      duplicate = k;
+      return false;
+    }
+    stack_.back().key = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    invalid = e.what();
+    return false;
+  }
+
+ private:
+  enum Where { kRoot, kMetadata, kShards, kShard, kSkip };
+  struct Level {
+    Where where;
+    bool object;
+    std::string key;  // the key whose value comes next (objects)
+  };
+  struct Keys {
+    std::vector<std::string> few;  // the first 32 keys
+    std::set<std::string> many;    // all of them, past 32
+  };
+
+  bool Count() {
+    if (++values_ <= kMaxManifestValues) return true;
+    too_large = "holds more than " + std::to_string(kMaxManifestValues) + " JSON values";
+    return false;
+  }
+  bool Open() {
+    if (!Count()) return false;
+    if (++depth_ <= kMaxManifestDepth) return true;
+    too_large = "nests lists or objects more than " + std::to_string(kMaxManifestDepth) + " deep";
+    return false;
+  }
+  bool Close() {
+    stack_.pop_back();
+    --depth_;
+    return true;
+  }
+  void Push(Where w, bool object) { stack_.push_back(Level{w, object, std::string()}); }
+
+  // The field a value at the current place fills, or null (skipped).
+  Field* Slot() {
+    if (stack_.empty()) return nullptr;
+    Level& top = stack_.back();
+    const std::string& k = top.key;
+    switch (top.where) {
+      case kRoot:
+        if (k == "format") return &format;
+        if (k == "version") return &version;
+        if (k == "table_id") return &table_id;
+        if (k == "rows") return &rows;
+        if (k == "dim") return &dim;
+        if (k == "dtype") return &dtype;
+        if (k == "keys") return &keys;
+        if (k == "metadata") return &metadata;
+        if (k == "shards") return &shards;
+        return nullptr;
+      case kMetadata:
+        meta.emplace_back(k, Field());
+        return &meta.back().second;
+      case kShards:
+        shard_list.emplace_back();
+        return nullptr;
+      case kShard: {
+        RawShard& s = shard_list.back();
+        if (k == "path") return &s.path;
+        if (k == "first_row") return &s.first_row;
+        if (k == "rows") return &s.rows;
+        if (k == "checksum") return &s.checksum;
+        return nullptr;
+      }
+      case kSkip:
+        return nullptr;
+    }
     return nullptr;
   }
-  return &*it;
-}
+  // A list or object starts: where its contents go.
+  Where Enter(Field::Kind kind) {
+    if (stack_.empty()) {
+      root_object = kind == Field::kObject;
+      return root_object ? kRoot : kSkip;
+    }
+    const Where parent = stack_.back().where;
+    const bool shard_object = parent == kShards && kind == Field::kObject;
+    Field* f = Slot();
+    if (shard_object) {
+      shard_list.back().object = true;
+      return kShard;
+    }
+    if (f == nullptr) return kSkip;
+    f->kind = kind;
+    if (parent == kRoot && f == &metadata && kind == Field::kObject) return kMetadata;
+    if (parent == kRoot && f == &shards && kind == Field::kArray) return kShards;
+    return kSkip;
+  }
+  bool Scalar(Field value) {
+    if (!Count()) return false;
+    if (Field* f = Slot()) *f = std::move(value);
+    return true;
+  }
+  bool Other() {
+    Field f;
+    f.kind = Field::kOther;
+    return Scalar(std::move(f));
+  }
 
-bool GetU64(const Json& obj, const char* name, const std::string& where, uint64_t* out, Status* error) {
-  const Json* v = Field(obj, name, where, error);
-  if (v == nullptr) return false;
-  if (!v->is_number_unsigned()) {
+  uint64_t values_ = 0, depth_ = 0;
+  size_t objects_ = 0;       // objects open
+  std::vector<Keys> keys_;   // [0, objects_): the keys of each object open
+  std::vector<Level> stack_;
+};
+
+// The checks of a field's presence and kind, with the messages they give.
+bool Present(const Field& f, const char* name, const std::string& where, Status* error) {
+  if (f.kind != Field::kMissing) return true;
+  *error = Bad(where + "has no \"" + name + "\"");
+  return false;
+}
+bool GetU64(const Field& f, const char* name, const std::string& where, uint64_t* out, Status* error) {
+  if (!Present(f, name, where, error)) return false;
+  if (f.kind != Field::kUnsigned) {
     *error = Bad(where + "\"" + name + "\" is not a whole number >= 0");
     return false;
   }
-  *out = v->get<uint64_t>();
+  *out = f.number;
   return true;
 }
-
-bool GetString(const Json& obj, const char* name, const std::string& where, std::string* out, Status* error) {
-  const Json* v = Field(obj, name, where, error);
-  if (v == nullptr) return false;
-  if (!v->is_string()) {
+bool GetString(const Field& f, const char* name, const std::string& where, std::string* out, Status* error) {
+  if (!Present(f, name, where, error)) return false;
+  if (f.kind != Field::kString) {
     *error = Bad(where + "\"" + name + "\" is not a string");
     return false;
   }
-  *out = v->get<std::string>();
+  *out = f.text;
   return true;
 }
 
@@ -108,27 +304,44 @@ Status CheckManifest(const Manifest& m) {
   if (m.rows == 0 || m.rows > kMaxShardedRows) {
     return Bad("rows " + std::to_string(m.rows) + " is outside [1, 2^52]");
   }
-  std::set<std::string> paths;
+  if (m.rows > (uint64_t{1} << 62) / (m.dim * DtypeSize(static_cast<uint32_t>(m.dtype)))) {
+    return Bad("rows x dim = " + std::to_string(m.rows) + " x " + std::to_string(m.dim) + " " + DtypeName(m.dtype) +
+               " is over 2^62 bytes");
+  }
   uint64_t next = 0;
   for (size_t i = 0; i < m.shards.size(); ++i) {
     const ShardEntry& s = m.shards[i];
-    const std::string what = "shard " + std::to_string(i) + " (" + EscapeForDisplay(s.path) + ")";
+    // Built only for a message: a manifest of many shards parses in time
+    // proportional to its bytes.
+    auto what_of = [&](size_t k) {
+      return "shard " + std::to_string(k) + " (" + EscapeForDisplay(m.shards[k].path) + ")";
+    };
     EMB_RETURN_IF_ERROR(CheckShardPath(s.path));
-    if (!paths.insert(s.path).second) return Bad(what + " is listed twice");
     if (s.rows == 0 || s.rows > kMaxRows) {
-      return Bad(what + " has " + std::to_string(s.rows) + " rows (a shard has 1 to 2^32)");
+      return Bad(what_of(i) + " has " + std::to_string(s.rows) + " rows (a shard has 1 to 2^32)");
     }
     if (s.first_row > next) {
-      return Bad(what + " starts at row " + std::to_string(s.first_row) + ", but the shards before it end at row " +
+      return Bad(what_of(i) + " starts at row " + std::to_string(s.first_row) + ", but the shards before it end at row " +
                  std::to_string(next) + ": rows [" + std::to_string(next) + ", " + std::to_string(s.first_row) +
                  ") are in no shard (a gap)");
     }
     if (s.first_row < next) {
-      return Bad(what + " starts at row " + std::to_string(s.first_row) + ", but the shards before it end at row " +
+      return Bad(what_of(i) + " starts at row " + std::to_string(s.first_row) + ", but the shards before it end at row " +
                  std::to_string(next) + ": rows [" + std::to_string(s.first_row) + ", " + std::to_string(next) +
                  ") are in two shards (an overlap)");
     }
-    next += s.rows;  // rows <= 2^32 each, at most 2^18 shards: no overflow
+    next += s.rows;  // rows <= 2^32 each, at most 2^15 shards: no overflow
+  }
+  // Paths unique: sorted views, neighbours compared.
+  std::vector<size_t> order(m.shards.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return m.shards[a].path < m.shards[b].path; });
+  for (size_t k = 1; k < order.size(); ++k) {
+    const size_t a = std::min(order[k - 1], order[k]), b = std::max(order[k - 1], order[k]);
+    if (m.shards[a].path == m.shards[b].path) {
+      return Bad("shard " + std::to_string(b) + " (" + EscapeForDisplay(m.shards[b].path) + ") is listed twice (also shard " +
+                 std::to_string(a) + ")");
+    }
   }
   if (next != m.rows) {
     return Bad("the shards hold " + std::to_string(next) + " rows, the manifest says " + std::to_string(m.rows));
@@ -141,20 +354,21 @@ Result<Manifest> DecodeManifest(std::span<const uint8_t> bytes) {
     return Status::NotSupported("manifest is " + std::to_string(bytes.size()) + " bytes; this reader reads at most " +
                                 std::to_string(kMaxManifestSize));
   }
-  Json j;
-  try {
-    j = Json::parse(bytes.begin(), bytes.end());
-  } catch (const Json::exception& e) {
-    return Bad(std::string("not valid JSON: ") + e.what());
+  ManifestReader r;
+  nlohmann::json::sax_parse(bytes.begin(), bytes.end(), &r);
+  if (!r.too_large.empty()) {
+    return Status::NotSupported("manifest " + r.too_large + "; this reader reads no more");
   }
-  if (!j.is_object()) return Bad("not a JSON object");
+  if (!r.duplicate.empty()) return Bad("key " + Shown(r.duplicate) + " appears twice in one object");
+  if (!r.invalid.empty()) return Bad("not valid JSON: " + r.invalid);
+  if (!r.root_object) return Bad("not a JSON object");
   Status error;
   std::string format, version, dtype;
-  if (!GetString(j, "format", "", &format, &error)) return error;
+  if (!GetString(r.format, "format", "", &format, &error)) return error;
   if (format != kManifestFormat) {
     return Bad("\"format\" is " + Shown(format) + ", not \"" + kManifestFormat + "\"");
   }
-  if (!GetString(j, "version", "", &version, &error)) return error;
+  if (!GetString(r.version, "version", "", &version, &error)) return error;
   Manifest m;
   const size_t dot = version.find('.');
   uint64_t major = 0, minor = 0;
@@ -168,44 +382,45 @@ Result<Manifest> DecodeManifest(std::span<const uint8_t> bytes) {
   }
   m.version_major = static_cast<uint32_t>(major);
   m.version_minor = static_cast<uint32_t>(minor);
-  if (!GetString(j, "table_id", "", &m.table_id, &error)) return error;
-  if (!GetU64(j, "rows", "", &m.rows, &error) || !GetU64(j, "dim", "", &m.dim, &error)) return error;
-  if (!GetString(j, "dtype", "", &dtype, &error)) return error;
+  if (!GetString(r.table_id, "table_id", "", &m.table_id, &error)) return error;
+  if (!GetU64(r.rows, "rows", "", &m.rows, &error) || !GetU64(r.dim, "dim", "", &m.dim, &error)) return error;
+  if (!GetString(r.dtype, "dtype", "", &dtype, &error)) return error;
   auto parsed = ParseDtype(dtype);
   if (!parsed.ok() || DtypeName(*parsed) != dtype) {
     return Status::NotSupported("manifest: dtype " + Shown(dtype) + " is not supported: this reader reads float32, "
                                 "float16, bfloat16 tables");
   }
   m.dtype = *parsed;
-  const Json* keys = Field(j, "keys", "", &error);
-  if (keys == nullptr) return error;
-  if (!keys->is_boolean()) return Bad("\"keys\" is not true or false");
-  m.keys = keys->get<bool>();
-  const Json* meta = Field(j, "metadata", "", &error);
-  if (meta == nullptr) return error;
-  if (!meta->is_object()) return Bad("\"metadata\" is not an object");
-  if (meta->size() > kMaxMetadataEntries) return Bad("\"metadata\" has more than " + std::to_string(kMaxMetadataEntries) + " entries");
-  for (const auto& [k, v] : meta->items()) {
+  if (!Present(r.keys, "keys", "", &error)) return error;
+  if (r.keys.kind != Field::kBool) return Bad("\"keys\" is not true or false");
+  m.keys = r.keys.flag;
+  if (!Present(r.metadata, "metadata", "", &error)) return error;
+  if (r.metadata.kind != Field::kObject) return Bad("\"metadata\" is not an object");
+  if (r.meta.size() > kMaxMetadataEntries) {
+    return Bad("\"metadata\" has more than " + std::to_string(kMaxMetadataEntries) + " entries");
+  }
+  for (auto& [k, v] : r.meta) {
     if (!ValidateMetadataKey(k).ok()) return Bad("metadata key " + Shown(k) + " is not 1 to 255 bytes of [a-z0-9._-]");
-    if (!v.is_string()) return Bad("metadata value of " + Shown(k) + " is not a string");
-    m.metadata[k] = v.get<std::string>();
+    if (v.kind != Field::kString) return Bad("metadata value of " + Shown(k) + " is not a string");
+    m.metadata[k] = std::move(v.text);
   }
-  const Json* shards = Field(j, "shards", "", &error);
-  if (shards == nullptr) return error;
-  if (!shards->is_array()) return Bad("\"shards\" is not a list");
-  if (shards->size() > kMaxShards) {
-    return Status::NotSupported("manifest lists " + std::to_string(shards->size()) + " shards; this reader reads at most " +
-                                std::to_string(kMaxShards));
+  if (!Present(r.shards, "shards", "", &error)) return error;
+  if (r.shards.kind != Field::kArray) return Bad("\"shards\" is not a list");
+  if (r.shard_list.size() > kMaxShards) {
+    return Status::NotSupported("manifest lists " + std::to_string(r.shard_list.size()) +
+                                " shards; this reader reads at most " + std::to_string(kMaxShards));
   }
-  m.shards.reserve(shards->size());
-  for (size_t i = 0; i < shards->size(); ++i) {
-    const Json& s = (*shards)[i];
+  m.shards.reserve(r.shard_list.size());
+  for (size_t i = 0; i < r.shard_list.size(); ++i) {
+    RawShard& s = r.shard_list[i];
     const std::string where = "shard " + std::to_string(i) + ": ";
-    if (!s.is_object()) return Bad(where + "not an object");
+    if (!s.object) return Bad(where + "not an object");
     ShardEntry e;
     std::string checksum;
-    if (!GetString(s, "path", where, &e.path, &error) || !GetU64(s, "first_row", where, &e.first_row, &error) ||
-        !GetU64(s, "rows", where, &e.rows, &error) || !GetString(s, "checksum", where, &checksum, &error)) {
+    if (!GetString(s.path, "path", where, &e.path, &error) ||
+        !GetU64(s.first_row, "first_row", where, &e.first_row, &error) ||
+        !GetU64(s.rows, "rows", where, &e.rows, &error) ||
+        !GetString(s.checksum, "checksum", where, &checksum, &error)) {
       return error;
     }
     if (!IsHex(checksum, 16)) return Bad(where + "checksum " + Shown(checksum) + " is not 16 lowercase hex digits");

@@ -29,7 +29,15 @@ inline constexpr uint32_t kManifestVersionMinor = 0;
 inline constexpr char kManifestFileName[] = "manifest.json";
 // Readers refuse larger manifests before parsing them, and more shards.
 inline constexpr uint64_t kMaxManifestSize = uint64_t{64} << 20;
-inline constexpr uint64_t kMaxShards = uint64_t{1} << 18;
+// (2^15: a process reading every shard maps each, and Linux allows a
+// process 65,530 mappings by default.)
+inline constexpr uint64_t kMaxShards = uint64_t{1} << 15;
+// Nor more JSON values (objects, lists, numbers, strings, ...) than this:
+// a shard's entry is five of them, so a manifest of kMaxShards shards holds
+// 164 thousand, and its tree takes about 30 MB; nor lists and objects nested
+// deeper than this (a shard's entry is an object in a list in an object: 3).
+inline constexpr uint64_t kMaxManifestValues = 8 * kMaxShards;
+inline constexpr uint64_t kMaxManifestDepth = 16;
 // A sharded table's rows: any count whose bytes fit in 2^62.
 inline constexpr uint64_t kMaxShardedRows = uint64_t{1} << 52;
 
@@ -70,7 +78,9 @@ bool LooksLikeManifest(std::span<const uint8_t> prefix);
 // error naming the field or shard, or not-supported for another major
 // version. Checks the shards' row ranges (no gap, no overlap, the total)
 // and their paths (a plain file name: no folder, no "..", unique), and
-// nothing of the shards' files.
+// nothing of the shards' files. JSON past kMaxManifestValues values or
+// kMaxManifestDepth levels is not supported (refused before a tree is
+// built), and a key twice in one object is corrupt.
 Result<Manifest> DecodeManifest(std::span<const uint8_t> bytes);
 // The manifest as JSON text, one shard a line; a function of its fields.
 // REQUIRES: m passes CheckManifest.

@@ -1,11 +1,14 @@
 // embstore compress / decompress: .emb <-> .embz, with the zstd command
 // line's habits (-o, -f, -q, -v, -T, --level and -1 .. -19).
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 
+#include "format/manifest.h"
 #include "store/core/atomic_file.h"
+#include "store/core/mapped_file.h"
 #include "store/core/table_reader.h"
 #include "store/embz/embz.h"
 #include "tools/cli.h"
@@ -13,6 +16,15 @@
 namespace embstore::cli {
 
 namespace {
+
+// Whether spec names a sharded table's manifest (or a folder holding one),
+// by its first bytes: a manifest that does not open is reported as such,
+// not as a table file it is not. (Mapped, not read: a FIFO is refused at
+// once.)
+bool NamesManifest(const std::string& spec) {
+  auto file = MappedFile::Open(ResolveTableSpec(spec));
+  return file.ok() && LooksLikeManifest(file->bytes().first(std::min<uint64_t>(file->size(), 64)));
+}
 
 // zstd's "-19" style: turns "-N" into "--level N" before option parsing,
 // except where it is the value of an option ("--level -1" stays a bad
@@ -93,7 +105,9 @@ int Run(int argc, char** argv, bool compress) {
     o.sync = !c.no_fsync;
     o.replace = c.force;
     const OpenOptions open_options = OpenOptionsFrom(c.owners);
-    if (auto any = OpenTable(c.input, open_options); any.ok() && (*any)->manifest() != nullptr) {
+    auto any = OpenTable(c.input, open_options);
+    if (!any.ok() && NamesManifest(c.input)) return Report(cmd, any.status());
+    if (any.ok() && (*any)->manifest() != nullptr) {
       ShardOpOptions so;
       so.op = ShardOp::kCompress;
       so.level = o.level;
@@ -125,7 +139,9 @@ int Run(int argc, char** argv, bool compress) {
     }
     return kExitOk;
   }
-  if (auto any = OpenTable(c.input); any.ok() && (*any)->manifest() != nullptr) {
+  auto any = OpenTable(c.input);
+  if (!any.ok() && NamesManifest(c.input)) return Report(cmd, any.status());
+  if (any.ok() && (*any)->manifest() != nullptr) {
     ShardOpOptions so;
     so.op = ShardOp::kDecompress;
     so.threads = threads;

@@ -90,7 +90,8 @@ int GenerateMain(int argc, char** argv) {
     return kExitOk;
   }
   if (spec.rows > kMaxRows) {
-    throw UsageError{"--rows " + rows + " is over a table file's limit of 2^32 rows: write a sharded table (--shard-rows)"};
+    throw UsageError{"rows " + std::to_string(spec.rows) + " is over the format's limit of " + std::to_string(kMaxRows) +
+                     " for one table file: write a sharded table (--shard-rows N)"};
   }
   ProgressBar bar("generate", spec.rows, "rows");
   Status st = Interruptible([&](const CancelToken* cancel) {

@@ -45,7 +45,7 @@ int VerifyMain(int argc, char** argv) {
   for (const BadRows& b : report->bad) std::printf("corrupt %s\n", ForTerminal(b.Describe()).c_str());
   const uint64_t found = report->bad_block_count + report->bad_frame_count;
   if (found > report->bad.size()) std::printf("... and %" PRIu64 " more\n", found - report->bad.size());
-  for (const std::string& r : report->bad_regions) std::printf("corrupt padding: %s\n", r.c_str());
+  for (const std::string& r : report->bad_regions) std::printf("corrupt padding: %s\n", ForTerminal(r).c_str());
   for (const std::string& s : report->bad_shards) std::printf("bad %s\n", ForTerminal(s).c_str());
   if (!report->bad_keys.empty()) std::printf("%s\n", ForTerminal(report->bad_keys).c_str());
   if (!report->ok()) {

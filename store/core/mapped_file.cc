@@ -84,6 +84,10 @@ Result<MappedFile> MappedFile::Open(const std::string& path, const MapOptions& o
       return Status::IOError(path + ": cannot map: " + e.what());
     }
   }
+  if (!options.keep_descriptor) {  // the mapping does not need it
+    ::close(impl->fd);
+    impl->fd = -1;
+  }
   MappedFile file(std::move(impl), path);
   file.owner_uid_ = st.st_uid;
   file.mode_ = st.st_mode & 07777;
@@ -119,9 +123,9 @@ bool MappedFile::PageResident(uint64_t offset) const {
   // Linux 5.0 it says "in memory" for every page of any other file).
   unsigned char byte;
   struct iovec iov = {&byte, 1};
-  const ssize_t n = ::preadv2(impl_->fd, &iov, 1, static_cast<off_t>(offset), RWF_NOWAIT);
+  const ssize_t n = impl_->fd < 0 ? -1 : ::preadv2(impl_->fd, &iov, 1, static_cast<off_t>(offset), RWF_NOWAIT);
   if (n == 1) return true;
-  if (n < 0 && errno == EAGAIN) return false;
+  if (n < 0 && impl_->fd >= 0 && errno == EAGAIN) return false;
   // No RWF_NOWAIT here (an old kernel, a file system without it): mincore.
   const uint64_t page = static_cast<uint64_t>(bip::mapped_region::get_page_size());
   unsigned char in_core = 0;

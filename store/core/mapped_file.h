@@ -43,6 +43,11 @@ struct MapOptions {
   // A symlink at the path is followed. Off where anyone may plant one
   // (shared-memory segments in /dev/shm): a symlink is then refused.
   bool follow_symlinks = true;
+  // Keep the file descriptor open while mapped (PageResident asks the page
+  // cache through it). false: closed once mapped, for a reader holding
+  // many files at once (a sharded table's shards), which would otherwise
+  // run out of descriptors; PageResident then asks mincore().
+  bool keep_descriptor = true;
 };
 
 class MappedFile {

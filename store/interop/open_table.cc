@@ -5,6 +5,7 @@
 
 #include "format/checksum.h"
 
+#include "store/core/file_util.h"
 #include "store/interop/shared_table.h"
 #include "store/shard/sharded_table.h"
 #include "store/torch/generate.h"
@@ -20,6 +21,7 @@ namespace {
 Result<std::unique_ptr<Table>> OpenFile(const std::string& path, const OpenOptions& options, bool shard) {
   MapOptions mo;
   mo.follow_symlinks = !shard;  // a shard must be a regular file in its manifest's folder
+  mo.keep_descriptor = !shard;  // a table may have thousands of shards
   EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path, mo));
   const std::span<const uint8_t> head = file.bytes().first(std::min<uint64_t>(file.size(), 64));
   if (LooksLikeEmbz(head.first(std::min<size_t>(head.size(), sizeof(kEmbzMagic))))) {
@@ -42,7 +44,9 @@ Result<std::unique_ptr<Table>> OpenFile(const std::string& path, const OpenOptio
 std::string ResolveTableSpec(const std::string& spec) {
   std::error_code ec;
   if (!IsShared(spec) && std::filesystem::is_directory(spec, ec)) {
-    return (spec.empty() || spec.back() != '/' ? spec + "/" : spec) + kManifestFileName;
+    const std::string manifest = (spec.back() != '/' ? spec + "/" : spec) + kManifestFileName;
+    // A folder without one is itself, and refused as not a table file.
+    if (std::filesystem::exists(manifest, ec)) return manifest;
   }
   return spec;
 }
@@ -52,7 +56,14 @@ Result<std::unique_ptr<Table>> OpenTable(const std::string& spec, const OpenOpti
     EMB_ASSIGN_OR_RETURN(TableReader r, OpenSharedTable(spec.substr(sizeof(kSharedScheme) - 1), options.trusted_owners));
     return std::unique_ptr<Table>(std::make_unique<TableReader>(std::move(r)));
   }
-  return OpenFile(ResolveTableSpec(spec), options, false);
+  const std::string file = ResolveTableSpec(spec);
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec)) {
+    // Refused as any folder is, saying what would make it a table.
+    return Status::IOError(NotRegularFile(file, 0040000).message() + " (nor a sharded table's folder: it holds no " +
+                           kManifestFileName + ")");
+  }
+  return OpenFile(file, options, false);
 }
 
 Result<TableReader> OpenMappedTable(const std::string& spec, const OpenOptions& options) {

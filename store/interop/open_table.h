@@ -40,8 +40,8 @@ struct OpenOptions {
 // from a .emb to a .embz meanwhile gives one or the other, whole).
 // A manifest's shards are opened lazily with the same options.
 Result<std::unique_ptr<Table>> OpenTable(const std::string& spec, const OpenOptions& options = {});
-// The file a name means: a folder means its manifest.json; anything else
-// is itself.
+// The file a name means: a folder holding a manifest.json means it;
+// anything else is itself.
 std::string ResolveTableSpec(const std::string& spec);
 
 // A table whose rows lie in a mapping (a .emb file or a shared table), for

@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "format/checksum.h"
 #include "store/core/table_reader.h"
@@ -40,6 +42,21 @@ Status MakeFolder(const std::string& dir) {
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError(dir + ": cannot make the folder: " + ec.message());
   if (!std::filesystem::is_directory(dir, ec)) return Status::InvalidArgument(dir + ": is not a folder");
+  return Status::OK();
+}
+
+// A shard is a regular file in its manifest's folder: a symlink at the
+// name a shard is written to would be written through (its target
+// replaced, perhaps outside the folder), and the shard then refused by
+// every reader; a symlink where a new table's manifest goes would put the
+// manifest in another folder than its shards. Refused instead, before any
+// work.
+Status CheckShardDestination(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    return Status::InvalidArgument(path + ": is a symbolic link; a sharded table's manifest and shards are written "
+                                   "as regular files in one folder (remove the link)");
+  }
   return Status::OK();
 }
 
@@ -106,8 +123,10 @@ std::string GeneratedTableId(const GenerateSpec& spec, uint64_t shard_rows) {
   whole.row_count = 0;
   std::string seed = "embstore generate\n" + std::to_string(spec.rows) + "x" + std::to_string(spec.dim) + " " +
                      DtypeName(spec.dtype) + " in shards of " + std::to_string(shard_rows) + "\n";
+  // Not the writer's version or a creation time: every process that
+  // writes a shard must derive the same id.
   for (const auto& [k, v] : GenerateMetadata(whole)) {
-    if (k != "embstore.version") seed += k + "=" + v + "\n";
+    if (k != "embstore.version" && k != "created") seed += k + "=" + v + "\n";
   }
   return TableIdFrom(seed);
 }
@@ -138,6 +157,7 @@ Result<ShardEntry> GenerateShard(const std::string& path, const GenerateSpec& sp
   EMB_RETURN_IF_ERROR(MakeFolder(FolderOf(path)));  // a cluster's first task may find none
   GenerateSpec s = spec;
   AddShardMetadata(&s.extra_metadata, table_id, index, count, spec.first_row);
+  EMB_RETURN_IF_ERROR(CheckShardDestination(path));
   EMB_RETURN_IF_ERROR(GenerateTable(path, s));
   EMB_ASSIGN_OR_RETURN(auto t, OpenChecked(path, spec.cancel));
   return DescribeShard(*t, NameOf(path), spec.first_row);
@@ -145,12 +165,17 @@ Result<ShardEntry> GenerateShard(const std::string& path, const GenerateSpec& sp
 
 Result<std::string> GenerateSharded(const std::string& dir, const GenerateSpec& spec, uint64_t shard_rows,
                                     const ShardWorkOptions& options) {
-  EMB_RETURN_IF_ERROR(ValidateGenerateSpec(spec));
-  if (spec.first_row != 0 || spec.count() != spec.rows) {
+  if (spec.first_row != 0 || (spec.row_count != 0 && spec.row_count != spec.rows)) {
     return Status::InvalidArgument("a sharded table is generated whole (no row range)");
   }
   EMB_ASSIGN_OR_RETURN(auto plan, PlanShards(spec.rows, shard_rows));
+  // Checked as its first shard: the whole table may have more rows than a
+  // table file takes (2^32), each shard may not.
+  GenerateSpec first = spec;
+  first.row_count = std::min(spec.rows, shard_rows);
+  EMB_RETURN_IF_ERROR(ValidateGenerateSpec(first));
   EMB_RETURN_IF_ERROR(MakeFolder(dir));
+  EMB_RETURN_IF_ERROR(CheckShardDestination(dir + "/" + kManifestFileName));
   const std::string id = GeneratedTableId(spec, shard_rows);
   std::vector<ShardEntry> entries;
   for (uint64_t i = 0; i < plan.size(); ++i) {
@@ -172,7 +197,15 @@ Result<std::string> GenerateSharded(const std::string& dir, const GenerateSpec& 
 Result<ShardEntry> AppendShard(const std::string& manifest_spec, const std::string& source,
                                const ShardWorkOptions& options) {
   const std::string manifest_path = ResolveTableSpec(manifest_spec);
-  const std::string folder = FolderOf(manifest_path);
+  const std::string folder = ManifestFolder(manifest_path);  // through a symlink: the real manifest's
+  {
+    // A look before the lock, so that no lock file is left beside a
+    // manifest that is not one (or not there).
+    EMB_ASSIGN_OR_RETURN(auto first, OpenTable(manifest_path));
+    if (first->manifest() == nullptr) {
+      return Status::InvalidArgument(manifest_path + ": is a table file, not a sharded table's manifest");
+    }
+  }
   EMB_ASSIGN_OR_RETURN(FolderLock lock, FolderLock::Take(folder));
   // Read under the lock: another appender's manifest is the one to extend.
   EMB_ASSIGN_OR_RETURN(auto opened, OpenTable(manifest_path));
@@ -187,7 +220,7 @@ Result<ShardEntry> AppendShard(const std::string& manifest_spec, const std::stri
     return Status::InvalidArgument(source + ": is " + std::to_string(src->rows()) + " x " + std::to_string(src->dim()) +
                                    " " + DtypeName(src->dtype()) + "; the sharded table's rows are " +
                                    std::to_string(m.dim) + "-dimensional " + DtypeName(m.dtype) +
-                                   ("embstore convert --dtype makes another dtype"));
+                                   (src->dtype() != m.dtype ? "; embstore convert --dtype makes another dtype" : ""));
   }
   const KeysView* keys = src->keys();
   if ((keys != nullptr) != m.keys) {
@@ -238,6 +271,7 @@ Result<ShardEntry> AppendShard(const std::string& manifest_spec, const std::stri
   wo.cancel = options.cancel;
   if (keys != nullptr) wo.keys = keys->bytes();
   const std::string shard_path = folder + "/" + name;
+  EMB_RETURN_IF_ERROR(CheckShardDestination(shard_path));
   EMB_ASSIGN_OR_RETURN(auto writer, TableWriter::Create(shard_path, src->rows(), src->dim(), wo));
   const uint64_t row = src->row_size();
   const uint64_t step = std::max<uint64_t>(1, (uint64_t{4} << 20) / row);
@@ -274,10 +308,10 @@ Result<ShardEntry> ShardOpOne(const ShardedTable& table, uint64_t index, const s
   EMB_ASSIGN_OR_RETURN(const Table* shard, table.Shard(index));
   const ShardEntry& e = table.shards().shards[index];
   const std::string stem = Stem(e.path);
-  std::string name;
+  const std::string name = stem + (options.op == ShardOp::kCompress ? ".embz" : ".emb");
+  EMB_RETURN_IF_ERROR(CheckShardDestination(out_dir + "/" + name));
   switch (options.op) {
     case ShardOp::kCompress: {
-      name = stem + ".embz";
       const TableReader* mapped = shard->mapped();
       if (mapped == nullptr) {
         return Status::InvalidArgument(table.path() + ": " + table.ShardName(index) + " is already compressed");
@@ -292,7 +326,6 @@ Result<ShardEntry> ShardOpOne(const ShardedTable& table, uint64_t index, const s
       break;
     }
     case ShardOp::kDecompress: {
-      name = stem + ".emb";
       const auto* z = dynamic_cast<const EmbzReader*>(shard);
       if (z == nullptr) {
         return Status::InvalidArgument(table.path() + ": " + table.ShardName(index) + " is not compressed");
@@ -306,7 +339,10 @@ Result<ShardEntry> ShardOpOne(const ShardedTable& table, uint64_t index, const s
       break;
     }
     case ShardOp::kConvert: {
-      name = stem + ".emb";
+      std::error_code ec;
+      if (std::filesystem::equivalent(out_dir, table.folder(), ec)) {
+        return Status::InvalidArgument(out_dir + ": converted shards would replace the source's; write them to another folder");
+      }
       ConvertOptions c;
       c.dtype = options.dtype;
       c.sync = options.sync;
@@ -345,11 +381,22 @@ Result<std::string> ShardOpAll(const ShardedTable& table, const std::string& out
     return Status::InvalidArgument(out_dir + ": converted shards would replace the source's; write them to another folder");
   }
   const std::string manifest = out_dir + "/" + kManifestFileName;
+  EMB_RETURN_IF_ERROR(CheckShardDestination(manifest));
   if (!options.replace && std::filesystem::exists(manifest, ec)) {
     return Status::AlreadyExists(manifest + ": exists (replacing it was not asked for)");
   }
   std::vector<ShardEntry> entries;
   const uint64_t n = table.shards().shards.size();
+  {
+    // Shards named a.emb and a.embz would be written to one name.
+    std::set<std::string> stems;
+    for (const ShardEntry& e : table.shards().shards) {
+      if (!stems.insert(Stem(e.path)).second) {
+        return Status::InvalidArgument(table.path() + ": two shards are named " + Stem(e.path) +
+                                       ".*; their outputs would have one name");
+      }
+    }
+  }
   for (uint64_t i = 0; i < n; ++i) {
     EMB_ASSIGN_OR_RETURN(ShardEntry e, ShardOpOne(table, i, out_dir, options));
     if (options.progress) options.progress(e.first_row + e.rows, table.rows());

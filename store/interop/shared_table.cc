@@ -142,6 +142,11 @@ Status ShareTable(const std::string& source, const std::string& name, const Shar
   OpenOptions oo;
   oo.trusted_owners = options.trusted_owners;
   EMB_ASSIGN_OR_RETURN(std::unique_ptr<Table> table, OpenTable(source, oo));
+  if (table->manifest() != nullptr) {
+    // Refused before its whole size is reserved in shared memory.
+    return Status::InvalidArgument(source + ": is a sharded table, not one file; a shared table is one table "
+                                   "(share its shards one by one)");
+  }
   AtomicFileOptions fo;
   fo.sync = false;  // memory: nothing to make durable
   fo.mode = static_cast<int>(options.mode & 0444u);

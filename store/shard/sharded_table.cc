@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 #include "format/checksum.h"
@@ -12,10 +14,12 @@
 
 namespace embstore {
 
+// A shard once opened and checked. A failure is not kept: the next call
+// tries again (a descriptor limit, a file restored meanwhile).
 struct ShardedTable::Slot {
-  std::once_flag once;
-  std::unique_ptr<Table> table;
-  Status status;
+  std::mutex mu;
+  std::atomic<const Table*> ready{nullptr};
+  std::unique_ptr<Table> table;  // guarded by mu until ready is set
 };
 
 namespace {
@@ -33,6 +37,16 @@ std::string Rows(uint64_t first, uint64_t count) {
 
 }  // namespace
 
+std::string ManifestFolder(const std::string& manifest_path) {
+  struct stat st;
+  if (::lstat(manifest_path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    std::error_code ec;
+    const std::filesystem::path real = std::filesystem::canonical(manifest_path, ec);
+    if (!ec) return real.parent_path().string();
+  }
+  return FolderOf(manifest_path);
+}
+
 std::string ShardFileName(uint64_t index, const std::string& extension) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "shard-%06llu", static_cast<unsigned long long>(index));
@@ -41,11 +55,14 @@ std::string ShardFileName(uint64_t index, const std::string& extension) {
 
 ShardedTable::ShardedTable(std::string path, Manifest manifest, Metadata metadata, ShardOpener opener)
     : path_(std::move(path)),
-      folder_(FolderOf(path_)),
+      folder_(ManifestFolder(path_)),
       manifest_(std::move(manifest)),
       metadata_(std::move(metadata)),
       opener_(std::move(opener)),
       slots_(std::make_unique<Slot[]>(manifest_.shards.size())) {
+  starts_.reserve(manifest_.shards.size() + 1);
+  for (const ShardEntry& e : manifest_.shards) starts_.push_back(e.first_row);
+  starts_.push_back(manifest_.rows);
   header_.dtype = static_cast<uint32_t>(manifest_.dtype);
   header_.version_minor = 0;
   header_.header_size = 0;
@@ -126,16 +143,16 @@ Result<const Table*> ShardedTable::Shard(uint64_t i) const {
                               std::to_string(manifest_.shards.size()));
   }
   Slot& slot = slots_[i];
-  std::call_once(slot.once, [&] {
-    auto opened = OpenShard(i);
-    if (opened.ok()) {
-      slot.table = std::move(*opened);
-    } else {
-      slot.status = opened.status();
-    }
-  });
-  if (!slot.status.ok()) return slot.status;
+  if (const Table* t = slot.ready.load(std::memory_order_acquire)) return t;
+  std::lock_guard<std::mutex> lock(slot.mu);
+  if (const Table* t = slot.ready.load(std::memory_order_acquire)) return t;
+  EMB_ASSIGN_OR_RETURN(slot.table, OpenShard(i));
+  slot.ready.store(slot.table.get(), std::memory_order_release);
   return static_cast<const Table*>(slot.table.get());
+}
+
+uint64_t ShardedTable::ShardOf(uint64_t row) const {
+  return static_cast<uint64_t>(std::upper_bound(starts_.begin(), starts_.end(), row) - starts_.begin()) - 1;
 }
 
 uint64_t ShardedTable::file_size() const {
@@ -153,20 +170,19 @@ Status ShardedTable::Gather(std::span<const uint64_t> ids, Dtype as, std::span<u
     if (id >= header_.rows) return Status::OutOfRange(OutOfRangeMessage(id, header_.rows));
   }
   const uint64_t row = header_.dim * DtypeSize(as);
-  std::vector<uint64_t> local;
+  uint64_t local[64];
   for (size_t i = 0; i < ids.size();) {
-    // A run of ids in one shard goes to it in one call.
-    const uint64_t s = manifest_.ShardOf(ids[i]);
-    const ShardEntry& e = manifest_.shards[s];
-    size_t j = i;
-    local.clear();
-    while (j < ids.size() && ids[j] >= e.first_row && ids[j] - e.first_row < e.rows) {
-      local.push_back(ids[j] - e.first_row);
-      ++j;
+    // A run of ids in one shard (up to 64) goes to it in one call.
+    const uint64_t s = ShardOf(ids[i]);
+    const uint64_t first = starts_[s], end = starts_[s + 1];
+    size_t n = 0;
+    while (i + n < ids.size() && n < 64 && ids[i + n] >= first && ids[i + n] < end) {
+      local[n] = ids[i + n] - first;
+      ++n;
     }
     EMB_ASSIGN_OR_RETURN(const Table* t, Shard(s));
-    EMB_RETURN_IF_ERROR(t->Gather(local, as, out.subspan(i * row, (j - i) * row)));
-    i = j;
+    EMB_RETURN_IF_ERROR(t->Gather(std::span<const uint64_t>(local, n), as, out.subspan(i * row, n * row)));
+    i += n;
   }
   return Status::OK();
 }
@@ -178,7 +194,7 @@ Status ShardedTable::ReadRows(uint64_t first, uint64_t count, Dtype as, std::spa
   uint64_t done = 0;
   while (done < count) {
     const uint64_t r = first + done;
-    const uint64_t s = manifest_.ShardOf(r);
+    const uint64_t s = ShardOf(r);
     const ShardEntry& e = manifest_.shards[s];
     const uint64_t n = std::min(count - done, e.first_row + e.rows - r);
     EMB_ASSIGN_OR_RETURN(const Table* t, Shard(s));
@@ -191,7 +207,7 @@ Status ShardedTable::ReadRows(uint64_t first, uint64_t count, Dtype as, std::spa
 Status ShardedTable::Advise(AccessHint hint, uint64_t first_row, uint64_t row_count) const {
   EMB_RETURN_IF_ERROR(CheckRowRange(first_row, row_count, header_.rows));
   for (uint64_t r = first_row, end = first_row + row_count; r < end;) {
-    const uint64_t s = manifest_.ShardOf(r);
+    const uint64_t s = ShardOf(r);
     const ShardEntry& e = manifest_.shards[s];
     const uint64_t n = std::min(end - r, e.first_row + e.rows - r);
     EMB_ASSIGN_OR_RETURN(const Table* t, Shard(s));

@@ -4,8 +4,9 @@
 // rows, verify and search it as any other.
 //
 // Opening reads and checks the manifest only: a shard is opened the first
-// time one of its rows is asked for (once, whichever thread asks first),
-// and checked then against the manifest: a regular file in the manifest's
+// time one of its rows is asked for (once, whichever thread asks first;
+// a shard that fails is tried again at the next ask), and checked then
+// against the manifest: a regular file in the manifest's
 // folder (not a symlink), the same dim, dtype and row count, the table id,
 // index and first row its own metadata records, and the checksum of its
 // checksums the manifest records. A shard that fails any of these is an
@@ -27,6 +28,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "format/manifest.h"
 #include "format/status.h"
@@ -84,12 +86,14 @@ class ShardedTable final : public Table {
   struct Slot;
   ShardedTable(std::string path, Manifest manifest, Metadata metadata, ShardOpener opener);
   Result<std::unique_ptr<Table>> OpenShard(uint64_t i) const;
+  uint64_t ShardOf(uint64_t row) const;  // REQUIRES: row < rows
 
   std::string path_, folder_;
   Manifest manifest_;
   Metadata metadata_;
   Header header_;
   ShardOpener opener_;
+  std::vector<uint64_t> starts_;  // each shard's first row, then the total: for the binary search
   std::unique_ptr<Slot[]> slots_;
 };
 
@@ -100,6 +104,11 @@ ShardEntry DescribeShard(const Table& shard, const std::string& name, uint64_t f
 // Writes a manifest atomically (AtomicFile: a reader sees the old one or
 // the new one, never a mix); replace: false refuses an existing file.
 Status WriteManifest(const std::string& path, const Manifest& manifest, bool sync = true, bool replace = true);
+
+// The folder a manifest's shards are in: the manifest's own; for a
+// symlink to a manifest, the folder of the manifest it names (whose shards
+// lie beside it, and which an append extends).
+std::string ManifestFolder(const std::string& manifest_path);
 
 // The name writers give shard i: "shard-000003.emb" (0-based, six digits
 // or more), or with the extension given.

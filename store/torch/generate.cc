@@ -100,13 +100,15 @@ constexpr uint64_t kChunk = 4096;
 constexpr uint64_t kPrefaultElems = uint64_t{1} << 16;
 
 // Copies n bytes with non-temporal stores where dst allows (16-byte
-// aligned; src is): the table is far larger than the caches and written once.
+// aligned): the table is far larger than the caches and written once. src
+// may be unaligned (a row range's first rows start inside a 16-element group
+// drawn whole, so its part of the scratch buffer starts anywhere).
 void StreamOut(uint8_t* dst, const uint8_t* src, uint64_t n) {
 #if defined(__x86_64__)
   if ((reinterpret_cast<uintptr_t>(dst) & 15) == 0) {
     uint64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-      _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i), _mm_load_si128(reinterpret_cast<const __m128i*>(src + i)));
+      _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
     }
     std::memcpy(dst + i, src + i, n - i);
     return;
@@ -186,9 +188,10 @@ Status ValidateGenerateSpec(const GenerateSpec& spec) {
     return Status::InvalidArgument("rows [" + std::to_string(spec.first_row) + ", +" + std::to_string(spec.count()) +
                                    ") are not rows of the " + std::to_string(spec.rows) + "-row table");
   }
-  if (spec.rows > (uint64_t{1} << 62) / spec.dim) {
+  if (spec.rows > (uint64_t{1} << 62) / (spec.dim * std::max<uint64_t>(1, DtypeSize(spec.dtype)))) {
+    // The bytes of the whole table, as a sharded table's manifest takes them.
     return Status::InvalidArgument("rows x dim = " + std::to_string(spec.rows) + " x " + std::to_string(spec.dim) +
-                                   " is over 2^62 elements");
+                                   " " + DtypeName(spec.dtype) + " is over 2^62 bytes");
   }
   if (spec.count() > kMaxRows) {
     return Status::InvalidArgument("rows " + std::to_string(spec.count()) + " is over the format's limit of " +

@@ -1,7 +1,8 @@
 // Readers on many threads while tables are replaced and segments removed,
-// and the .embz frame cache under contention. Run under ThreadSanitizer in
-// CI (build-tsan); here they also check every row read is a whole row of
-// one version.
+// the .embz frame cache under contention, and a sharded table's shards
+// opened lazily by whichever of many threads asks first. Run under
+// ThreadSanitizer in CI (build-tsan); here they also check every row read
+// is a whole row of one version.
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -13,7 +14,9 @@
 
 #include "store/core/table_reader.h"
 #include "store/embz/embz.h"
+#include "store/interop/open_table.h"
 #include "store/interop/shared_table.h"
+#include "store/interop/shards.h"
 #include "store/torch/generate.h"
 #include "tests/test_util.h"
 
@@ -169,6 +172,83 @@ TEST(ConcurrencyTest, FrameCacheUnderContention) {
   auto report = (*z)->Verify(testing::Threads(2));
   ASSERT_OK(report.status());
   EXPECT_TRUE(report->ok());
+}
+
+// Eight threads start reading random rows of a freshly opened sharded
+// table at once, so that several ask for the same unopened shard together:
+// each shard is opened once, and every row read is right. A shard that
+// fails to open gives every thread the same error.
+TEST(ConcurrencyTest, ShardedTableOpenedLazilyByManyThreads) {
+  TempDir dir;
+  GenerateSpec spec;
+  spec.rows = kRows;
+  spec.dim = kDim;
+  spec.seed = 4;
+  spec.sync = false;
+  spec.threads = 1;
+  ShardWorkOptions o;
+  o.sync = false;
+  o.threads = 1;
+  auto manifest = GenerateSharded(dir.File("t"), spec, 125, o);  // 16 shards
+  ASSERT_OK(manifest.status());
+  std::vector<float> whole(kRows * kDim);
+  ASSERT_OK(GenerateRows(spec, std::span<float>(whole)));
+  std::filesystem::copy(dir.File("t"), dir.File("u"));
+  ASSERT_TRUE(std::filesystem::remove(dir.File("u/shard-000005.emb")));  // rows [625, 750)
+  constexpr int kThreads = 8, kRounds = 6;
+  for (int round = 0; round < kRounds; ++round) {
+    const bool broken = round % 2 == 1;
+    auto t = OpenTable(dir.File(broken ? "u" : "t"));
+    ASSERT_OK(t.status());
+    const Table& table = **t;
+    std::atomic<int> ready{0}, wrong{0}, unexpected{0};
+    std::vector<std::string> errors(kThreads);
+    std::vector<std::thread> readers;
+    for (int r = 0; r < kThreads; ++r) {
+      readers.emplace_back([&, r] {
+        std::mt19937_64 rng(static_cast<uint64_t>(round * kThreads + r));
+        ready.fetch_add(1);
+        while (ready.load() < kThreads) {
+        }
+        std::vector<uint64_t> ids(8);
+        std::vector<float> out(ids.size() * kDim);
+        for (int k = 0; k < 60; ++k) {
+          for (auto& id : ids) id = rng() % kRows;
+          const Status st = table.Gather(ids, std::span<float>(out));
+          bool hits_missing = false;
+          for (uint64_t id : ids) hits_missing = hits_missing || (id >= 625 && id < 750);
+          if (broken && hits_missing) {
+            if (!st.IsNotFound()) unexpected.fetch_add(1);
+            if (errors[r].empty()) errors[r] = st.message();
+            if (st.message() != errors[r]) unexpected.fetch_add(1);
+            continue;
+          }
+          if (!st.ok()) {
+            unexpected.fetch_add(1);
+            continue;
+          }
+          for (size_t i = 0; i < ids.size(); ++i) {
+            if (std::memcmp(out.data() + i * kDim, whole.data() + ids[i] * kDim, kDim * sizeof(float)) != 0) {
+              wrong.fetch_add(1);
+            }
+          }
+        }
+      });
+    }
+    for (auto& th : readers) th.join();
+    EXPECT_EQ(wrong.load(), 0) << "round " << round;
+    EXPECT_EQ(unexpected.load(), 0) << "round " << round;
+    if (broken) {
+      std::string first;
+      for (const std::string& e : errors) {
+        if (first.empty()) first = e;
+        if (!e.empty()) {
+          EXPECT_EQ(e, first);
+        }
+      }
+      EXPECT_NE(first.find("shard 5 (shard-000005.emb, rows [625, 750)) is missing"), std::string::npos) << first;
+    }
+  }
 }
 
 }  // namespace concurrency_test

@@ -101,6 +101,9 @@ class Table:
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> npt.NDArray[Any]: ...
     def info(self) -> dict[str, Any]: ...
     def verify(self, threads: int = 0) -> dict[str, Any]: ...
+    def shard(self, index: int) -> Table: ...
+    @property
+    def shards(self) -> list[_ShardEntry]: ...
     def close(self) -> None: ...
     def __enter__(self) -> Table: ...
     def __exit__(self, *args: object) -> None: ...
@@ -147,6 +150,7 @@ def generate(
     threads: int = 0,
     fsync: bool = True,
     dtype: Literal["float32"] = "float32",
+    shard_rows: None = None,
 ) -> _Rows: ...
 @overload
 def generate(
@@ -164,6 +168,7 @@ def generate(
     threads: int = 0,
     fsync: bool = True,
     dtype: _Dtype,
+    shard_rows: None = None,
 ) -> Any: ...
 @overload
 def generate(
@@ -181,7 +186,89 @@ def generate(
     threads: int = 0,
     fsync: bool = True,
     dtype: _Dtype = "float32",
+    shard_rows: None = None,
 ) -> None: ...
+@overload
+def generate(
+    rows: int,
+    dim: int,
+    seed: int = 0,
+    *,
+    path: _Path,
+    init: Literal["normal", "uniform"] = "normal",
+    mean: float | None = None,
+    std: float | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    torch_kernel: Literal["avx2", "scalar"] = "avx2",
+    threads: int = 0,
+    fsync: bool = True,
+    dtype: _Dtype = "float32",
+    shard_rows: int,
+) -> str: ...
+
+class _ShardEntry(TypedDict):
+    path: str
+    first_row: int
+    rows: int
+    checksum: str
+
+def generate_shard(
+    folder: _Path,
+    index: int,
+    rows: int,
+    dim: int,
+    seed: int = 0,
+    *,
+    shard_rows: int,
+    init: Literal["normal", "uniform"] = "normal",
+    mean: float | None = None,
+    std: float | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    torch_kernel: Literal["avx2", "scalar"] = "avx2",
+    threads: int = 0,
+    fsync: bool = True,
+    dtype: _Dtype = "float32",
+) -> _ShardEntry: ...
+def write_generated_manifest(
+    folder: _Path,
+    entries: Sequence[_ShardEntry],
+    rows: int,
+    dim: int,
+    seed: int = 0,
+    *,
+    shard_rows: int,
+    init: Literal["normal", "uniform"] = "normal",
+    mean: float | None = None,
+    std: float | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    torch_kernel: Literal["avx2", "scalar"] = "avx2",
+    fsync: bool = True,
+    dtype: _Dtype = "float32",
+) -> str: ...
+def append(manifest: _Path, table: _Path, *, fsync: bool = True) -> _ShardEntry: ...
+def shard_op(
+    manifest: _Path,
+    index: int,
+    out_dir: _Path,
+    op: Literal["compress", "decompress", "convert"],
+    *,
+    level: int = 3,
+    dtype: _Dtype | None = None,
+    threads: int = 0,
+    fsync: bool = True,
+) -> _ShardEntry: ...
+def write_shard_op_manifest(
+    manifest: _Path,
+    out_dir: _Path,
+    op: Literal["compress", "decompress", "convert"],
+    entries: Sequence[_ShardEntry],
+    *,
+    dtype: _Dtype | None = None,
+    fsync: bool = True,
+) -> str: ...
 def compress(
     src: _Path,
     dst: _Path,

@@ -602,6 +602,7 @@ py::dict BadRowsDict(const BadRows& b) {
   d[b.unit_name()] = b.index;
   d["first_row"] = b.first_row;
   d["row_count"] = b.row_count;
+  if (!b.shard.empty()) d["shard"] = PathText(b.shard);  // a sharded table: the shard's file (rows are the table's)
   if (b.unit == BadRows::Unit::kBlock) {
     d["stored"] = b.stored;
     d["computed"] = b.computed;
@@ -971,6 +972,12 @@ with warnings.catch_warnings():
     report["bad"] = bad;
     report["bad_padding"] = v.bad_regions;
     report["bad_keys"] = v.bad_keys;
+    if (t.manifest() != nullptr) {
+      report["shards_checked"] = v.shards_checked;
+      py::list shards;
+      for (const std::string& m : v.bad_shards) shards.append(MessageText(m));
+      report["bad_shards"] = shards;
+    }
     report["ok"] = v.ok();
     if (!v.ok()) {
       // The command's verdict.
