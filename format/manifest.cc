@@ -65,7 +65,8 @@ class ManifestReader : public nlohmann::json_sax<nlohmann::json> {
   bool root_object = false;
   Field format, version, table_id, rows, dim, dtype, keys, metadata, shards;
   std::vector<std::pair<std::string, Field>> meta;  // metadata entries as read
-  std::vector<RawShard> shard_list;
+  std::vector<RawShard> shard_list;  // at most kMaxShards + 1 of them
+  uint64_t shards_seen = 0;          // all of them
 
   bool null() override { return Other(); }
   bool boolean(bool v) override {
@@ -180,10 +181,15 @@ class ManifestReader : public nlohmann::json_sax<nlohmann::json> {
         if (k == "shards") return &shards;
         return nullptr;
       case kMetadata:
+        // Past the limit nothing more is kept (the check after the parse
+        // says so): hostile text holds no more than a legitimate manifest.
+        if (meta.size() > kMaxMetadataEntries) return nullptr;
         meta.emplace_back(k, Field());
         return &meta.back().second;
       case kShards:
-        shard_list.emplace_back();
+        ++shards_seen;
+        added_shard_ = shard_list.size() <= kMaxShards;
+        if (added_shard_) shard_list.emplace_back();
         return nullptr;
       case kShard: {
         RawShard& s = shard_list.back();
@@ -205,9 +211,9 @@ class ManifestReader : public nlohmann::json_sax<nlohmann::json> {
       return root_object ? kRoot : kSkip;
     }
     const Where parent = stack_.back().where;
-    const bool shard_object = parent == kShards && kind == Field::kObject;
     Field* f = Slot();
-    if (shard_object) {
+    if (parent == kShards) {
+      if (!added_shard_ || kind != Field::kObject) return kSkip;
       shard_list.back().object = true;
       return kShard;
     }
@@ -229,6 +235,7 @@ class ManifestReader : public nlohmann::json_sax<nlohmann::json> {
   }
 
   uint64_t values_ = 0, depth_ = 0;
+  bool added_shard_ = false;  // the last value of the shard list got a RawShard
   size_t objects_ = 0;       // objects open
   std::vector<Keys> keys_;   // [0, objects_): the keys of each object open
   std::vector<Level> stack_;
@@ -406,8 +413,8 @@ Result<Manifest> DecodeManifest(std::span<const uint8_t> bytes) {
   }
   if (!Present(r.shards, "shards", "", &error)) return error;
   if (r.shards.kind != Field::kArray) return Bad("\"shards\" is not a list");
-  if (r.shard_list.size() > kMaxShards) {
-    return Status::NotSupported("manifest lists " + std::to_string(r.shard_list.size()) +
+  if (r.shards_seen > kMaxShards) {
+    return Status::NotSupported("manifest lists " + std::to_string(r.shards_seen) +
                                 " shards; this reader reads at most " + std::to_string(kMaxShards));
   }
   m.shards.reserve(r.shard_list.size());

@@ -111,6 +111,7 @@ int Run(int argc, char** argv, bool compress) {
       ShardOpOptions so;
       so.op = ShardOp::kCompress;
       so.level = o.level;
+      so.frame_rows = o.frame_rows;
       so.threads = threads;
       so.sync = o.sync;
       so.replace = c.force;

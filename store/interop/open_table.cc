@@ -23,16 +23,25 @@ Result<std::unique_ptr<Table>> OpenFile(const std::string& path, const OpenOptio
   mo.follow_symlinks = !shard;  // a shard must be a regular file in its manifest's folder
   mo.keep_descriptor = !shard;  // a table may have thousands of shards
   EMB_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path, mo));
-  const std::span<const uint8_t> head = file.bytes().first(std::min<uint64_t>(file.size(), 64));
+  // (A manifest is told by its first byte that is not whitespace: 4 KiB
+  // of whitespace before it is allowed.)
+  const std::span<const uint8_t> head = file.bytes().first(std::min<uint64_t>(file.size(), 4096));
   if (LooksLikeEmbz(head.first(std::min<size_t>(head.size(), sizeof(kEmbzMagic))))) {
     EMB_ASSIGN_OR_RETURN(auto z, EmbzReader::Open(std::move(file), options.cache_bytes));
     return std::unique_ptr<Table>(std::move(z));
   }
   if (LooksLikeManifest(head)) {
     if (shard) return Status::Corruption(path + ": is a manifest, not a table file (a manifest cannot be a shard)");
-    OpenOptions shard_options = options;
-    auto opener = [shard_options](const std::string& p) { return OpenFile(p, shard_options, true); };
+    // The .embz frame cache is the table's: its shards share cache_bytes
+    // (at least a frame each), set once the manifest says how many there are.
+    auto per_shard = std::make_shared<uint64_t>(options.cache_bytes);
+    auto opener = [options, per_shard](const std::string& p) {
+      OpenOptions o = options;
+      o.cache_bytes = *per_shard;
+      return OpenFile(p, o, true);
+    };
     EMB_ASSIGN_OR_RETURN(auto t, ShardedTable::Open(path, file.bytes(), opener));
+    *per_shard = std::max<uint64_t>(1, options.cache_bytes / t->shards().shards.size());
     return std::unique_ptr<Table>(std::move(t));
   }
   EMB_ASSIGN_OR_RETURN(TableReader r, TableReader::Open(std::move(file)));
@@ -73,7 +82,7 @@ Result<TableReader> OpenMappedTable(const std::string& spec, const OpenOptions& 
     return Status::InvalidArgument(spec + ": is a compressed table (.embz); this needs a .emb or a shared table "
                                    "(decompress or share it first)");
   }
-  if (LooksLikeManifest(file.bytes().first(std::min<uint64_t>(file.size(), 64)))) {
+  if (LooksLikeManifest(file.bytes().first(std::min<uint64_t>(file.size(), 4096)))) {
     return Status::InvalidArgument(spec + ": is a sharded table's manifest; this needs one .emb file or a shared "
                                    "table (work on its shards one by one)");
   }

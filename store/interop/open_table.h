@@ -27,7 +27,8 @@ bool IsShared(const std::string& spec);
 
 // How tables are opened by name.
 struct OpenOptions {
-  // A .embz's cache of decoded frames (EmbzReader::Open).
+  // A .embz's cache of decoded frames (EmbzReader::Open); a sharded
+  // table's .embz shards share it (at least one frame each).
   uint64_t cache_bytes = kDefaultFrameCache;
   // Shared-memory tables owned by these users (uids) are read too; by
   // default only segments of this process's user or root are

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "format/checksum.h"
@@ -63,6 +64,11 @@ Status CheckShardDestination(const std::string& path) {
 // Opens a shard just written and checks every row of it.
 Result<std::unique_ptr<Table>> OpenChecked(const std::string& path, const CancelToken* cancel) {
   EMB_ASSIGN_OR_RETURN(auto t, OpenTable(path));
+  const Header& h = t->header();
+  if (t->manifest() != nullptr || t->table_prefix().size() < h.checksum_offset + 8 * h.checksum_count ||
+      h.header_size < 8 || t->table_prefix().size() < h.header_size) {
+    return Status::Corruption(path + ": is not the table file just written there (replaced meanwhile?)");
+  }
   VerifyOptions vo;
   vo.threads = 1;
   vo.cancel = cancel;
@@ -101,6 +107,13 @@ class FolderLock {
 };
 
 }  // namespace
+
+void RemoveOtherTablesManifest(const std::string& manifest, const std::string& table_id) {
+  auto old = OpenTable(manifest);
+  if (old.ok() && (*old)->manifest() != nullptr && (*old)->manifest()->table_id == table_id) return;
+  struct stat st;
+  if (::lstat(manifest.c_str(), &st) == 0 && S_ISREG(st.st_mode)) ::unlink(manifest.c_str());
+}
 
 Result<std::vector<std::pair<uint64_t, uint64_t>>> PlanShards(uint64_t rows, uint64_t shard_rows) {
   if (shard_rows == 0 || shard_rows > kMaxRows) {
@@ -177,6 +190,7 @@ Result<std::string> GenerateSharded(const std::string& dir, const GenerateSpec& 
   EMB_RETURN_IF_ERROR(MakeFolder(dir));
   EMB_RETURN_IF_ERROR(CheckShardDestination(dir + "/" + kManifestFileName));
   const std::string id = GeneratedTableId(spec, shard_rows);
+  RemoveOtherTablesManifest(dir + "/" + kManifestFileName, id);
   std::vector<ShardEntry> entries;
   for (uint64_t i = 0; i < plan.size(); ++i) {
     GenerateSpec s = spec;
@@ -252,23 +266,36 @@ Result<ShardEntry> AppendShard(const std::string& manifest_spec, const std::stri
       }
     }
   }
-  // The next free shard name; a file there that the manifest does not list
-  // is what a killed append left, whole, and is replaced.
+  // The next shard name that the manifest does not list and that no other
+  // table's shard holds (another manifest in the folder may list it): a
+  // file there is replaced only when it is what a killed append of this
+  // very shard left (this table's, this index, this first row).
+  const uint64_t first_row = m.rows;
   uint64_t index = m.shards.size();
   std::string name;
+  bool replace = false;
   for (;; ++index) {
     name = ShardFileName(index);
     bool listed = false;
     for (const ShardEntry& e : m.shards) listed = listed || e.path == name;
-    if (!listed) break;
+    if (listed) continue;
+    struct stat st;
+    if (::lstat((folder + "/" + name).c_str(), &st) != 0) break;  // free
+    if (!S_ISREG(st.st_mode)) continue;  // a symlink, a folder: never written through or over
+    auto there = OpenTable(folder + "/" + name);
+    if (there.ok() && (*there)->manifest() == nullptr &&
+        CheckShardMetadata((*there)->metadata(), m.table_id, m.shards.size(), first_row, name).ok()) {
+      replace = true;
+      break;
+    }
   }
-  const uint64_t first_row = m.rows;
   WriterOptions wo;
   wo.dtype = m.dtype;
   wo.metadata = src->metadata();
   AddShardMetadata(&wo.metadata, m.table_id, m.shards.size(), m.shards.size() + 1, first_row);
   wo.sync = options.sync;
   wo.cancel = options.cancel;
+  wo.replace = replace;  // else a file that appeared meanwhile is kept: the append fails
   if (keys != nullptr) wo.keys = keys->bytes();
   const std::string shard_path = folder + "/" + name;
   EMB_RETURN_IF_ERROR(CheckShardDestination(shard_path));
@@ -291,6 +318,12 @@ Result<ShardEntry> AppendShard(const std::string& manifest_spec, const std::stri
   Manifest next = m;
   next.shards.push_back(entry);
   next.rows += entry.rows;
+  // Generated rows stay described as the generated table's first rows (the
+  // appended ones are not PyTorch's rows of a larger table).
+  if (next.metadata.count("generator") != 0 && next.metadata.count("generator.rows") == 0) {
+    next.metadata["generator.rows"] = std::to_string(m.rows);
+    next.metadata["generator.first_row"] = "0";
+  }
   EMB_RETURN_IF_ERROR(WriteManifest(manifest_path, next, options.sync));
   return entry;
 }
@@ -318,6 +351,7 @@ Result<ShardEntry> ShardOpOne(const ShardedTable& table, uint64_t index, const s
       }
       CompressOptions co;
       co.level = options.level;
+      co.frame_rows = options.frame_rows;
       co.threads = options.threads;
       co.sync = options.sync;
       co.replace = options.replace;
@@ -374,6 +408,31 @@ Manifest ShardOpManifest(const ShardedTable& table, const ShardOpOptions& option
   return m;
 }
 
+Result<std::string> WriteShardOpManifest(const ShardedTable& table, const std::string& out_dir,
+                                         const ShardOpOptions& options, std::vector<ShardEntry> entries) {
+  const std::string manifest = out_dir + "/" + kManifestFileName;
+  EMB_RETURN_IF_ERROR(CheckShardDestination(manifest));
+  // Manifest writers take turns (FORMAT.md, "Writing"), and in the source's
+  // own folder the manifest must still list what the work started from: an
+  // append meanwhile would otherwise be dropped from it.
+  std::error_code ec;
+  std::optional<FolderLock> lock;
+  if (std::filesystem::equivalent(out_dir, table.folder(), ec)) {
+    EMB_ASSIGN_OR_RETURN(FolderLock taken, FolderLock::Take(out_dir));
+    lock.emplace(std::move(taken));
+    auto now = OpenTable(table.path());
+    const Manifest* was = &table.shards();
+    const Manifest* is = now.ok() ? (*now)->manifest() : nullptr;
+    if (is == nullptr || is->table_id != was->table_id || is->shards.size() != was->shards.size()) {
+      return Status::InvalidArgument(table.path() + ": changed while its shards were worked on (an append?); "
+                                     "nothing was listed: run it again");
+    }
+  }
+  EMB_RETURN_IF_ERROR(WriteManifest(manifest, ShardOpManifest(table, options, std::move(entries)), options.sync,
+                                    options.replace));
+  return manifest;
+}
+
 Result<std::string> ShardOpAll(const ShardedTable& table, const std::string& out_dir, const ShardOpOptions& options) {
   EMB_RETURN_IF_ERROR(MakeFolder(out_dir));
   std::error_code ec;
@@ -402,9 +461,7 @@ Result<std::string> ShardOpAll(const ShardedTable& table, const std::string& out
     if (options.progress) options.progress(e.first_row + e.rows, table.rows());
     entries.push_back(std::move(e));
   }
-  EMB_RETURN_IF_ERROR(WriteManifest(manifest, ShardOpManifest(table, options, std::move(entries)), options.sync,
-                                    options.replace));
-  return manifest;
+  return WriteShardOpManifest(table, out_dir, options, std::move(entries));
 }
 
 }  // namespace embstore

@@ -53,6 +53,11 @@ Manifest GeneratedManifest(const GenerateSpec& spec, const std::string& table_id
 // being the file's name). Redone, it writes the same bytes.
 Result<ShardEntry> GenerateShard(const std::string& path, const GenerateSpec& spec, const std::string& table_id,
                                  uint64_t index, uint64_t count);
+// Before a table's shards are written into a folder: a manifest there of
+// another table is removed first (unlinked; a reader that has it open
+// keeps it), so that no manifest ever lists shards of two tables; a run
+// stopped midway then leaves no manifest rather than a wrong one.
+void RemoveOtherTablesManifest(const std::string& manifest, const std::string& table_id);
 // The whole sharded table into folder dir (made if missing): shards
 // shard-000000.emb, ... then dir/manifest.json. Returns the manifest's path.
 Result<std::string> GenerateSharded(const std::string& dir, const GenerateSpec& spec, uint64_t shard_rows,
@@ -62,7 +67,11 @@ Result<std::string> GenerateSharded(const std::string& dir, const GenerateSpec& 
 // shard of the sharded table whose manifest is at `manifest`: same dim and
 // dtype, keys if and only if the table has keys (and none already in it).
 // The shard is written beside the manifest as shard-NNNNNN.emb (its rows
-// and metadata, plus the shard keys), then the manifest is replaced.
+// and metadata, plus the shard keys), then the manifest is replaced. The
+// name is the first the manifest does not list whose file is absent, or is
+// what a killed append of this same shard left (this table's id, index and
+// first row); anything else there (another manifest's shard, a symlink) is
+// kept and the next name taken.
 // Appenders to one manifest take turns (a lock file beside it). Returns the
 // new entry.
 Result<ShardEntry> AppendShard(const std::string& manifest, const std::string& source,
@@ -73,6 +82,7 @@ enum class ShardOp { kCompress, kDecompress, kConvert };
 struct ShardOpOptions : ShardWorkOptions {
   ShardOp op = ShardOp::kCompress;
   int level = kDefaultLevel;      // kCompress
+  uint64_t frame_rows = 0;        // kCompress: rows per frame (0: about 128 KiB)
   Dtype dtype = Dtype::kFloat32;  // kConvert
   bool replace = true;            // an existing manifest or shard file in out_dir is replaced
 };
@@ -85,6 +95,11 @@ Result<ShardEntry> ShardOpOne(const ShardedTable& table, uint64_t index, const s
                               const ShardOpOptions& options);
 // The new table's manifest from the entries ShardOpOne returned.
 Manifest ShardOpManifest(const ShardedTable& table, const ShardOpOptions& options, std::vector<ShardEntry> shards);
+// Writes it as out_dir/manifest.json; in the source's own folder, under
+// the folder's manifest lock and only if the source manifest still lists
+// the shards the work started from. Returns its path.
+Result<std::string> WriteShardOpManifest(const ShardedTable& table, const std::string& out_dir,
+                                         const ShardOpOptions& options, std::vector<ShardEntry> entries);
 // Every shard, then out_dir/manifest.json. Returns the manifest's path.
 Result<std::string> ShardOpAll(const ShardedTable& table, const std::string& out_dir, const ShardOpOptions& options);
 

@@ -227,23 +227,37 @@ def test_append(d):
     r = emb("append", t)
     check("append without a table is a usage error", r.returncode == 2, err(r))
 
-    # A symlink where the next shard goes: refused, its target untouched.
+    # A symlink where the next shard goes: kept, its target untouched, and
+    # the next name taken.
     outside = make_table(d, "outside.emb", 5)
     outside_bytes = open(outside, "rb").read()
     os.symlink("../outside.emb", os.path.join(t, "shard-000006.emb"))
     r = emb("append", t, src, "--no-fsync")
-    check("append refuses a symlink where its shard goes",
-          r.returncode == 2 and "shard-000006.emb: is a symbolic link" in err(r), err(r))
-    check("... and writes nothing through it", open(outside, "rb").read() == outside_bytes and
-          open(manifest, "rb").read() == before)
-    os.remove(os.path.join(t, "shard-000006.emb"))
-    # What a killed append leaves (its shard, unlisted) is replaced by the next.
-    shutil.copy(d8, os.path.join(t, "shard-000006.emb"))
-    check("an unlisted shard file changes nothing", raw(t, ROWS + 100) == before_rows + raw(src, 100))
+    check("append keeps a symlink where its shard would go, and takes the next name",
+          r.returncode == 0 and b"added shard-000007.emb" in r.stdout and
+          os.path.islink(os.path.join(t, "shard-000006.emb")), err(r))
+    check("... and writes nothing through it", open(outside, "rb").read() == outside_bytes)
+    # A file no manifest lists but not this table's (another manifest in the
+    # folder may list it) is kept too.
+    shutil.copy(d8, os.path.join(t, "shard-000008.emb"))
     r = emb("append", t, src, "--no-fsync")
-    check("the next append takes its name", r.returncode == 0 and b"added shard-000006.emb" in r.stdout, err(r))
+    check("an unlisted file of another table is kept: the next name is taken",
+          r.returncode == 0 and b"added shard-000009.emb" in r.stdout and
+          open(os.path.join(t, "shard-000008.emb"), "rb").read() == open(d8, "rb").read(), err(r))
     r = emb("verify", t)
     check("and the table verifies", r.returncode == 0, r.stdout.decode() + err(r))
+
+
+def test_regenerate_other_table(d):
+    out = os.path.join(d, "regen")
+    r = emb("generate", "--rows", "50", "--dim", "4", "--seed", "1", "--shard-rows", "20", "-o", out, "--no-fsync")
+    check("a sharded table", r.returncode == 0, err(r))
+    r = emb("generate", "--rows", "50", "--dim", "4", "--seed", "2", "--shard-rows", "20", "-o", out, "--no-fsync")
+    r2 = emb("verify", out)
+    check("another table generated into its folder replaces it whole (verify ok, seed 2's rows)",
+          r.returncode == 0 and r2.returncode == 0 and
+          raw(out, 50) == raw(make_table(d, "regen-single.emb", 50, 4, "2"), 50),
+          err(r) + err(r2))
 
 
 def test_killed_append(d):
@@ -428,7 +442,7 @@ def main():
     try:
         return run("shard_cli_test", [(t.__name__, lambda t=t: t(d)) for t in (
             test_generate_and_read, test_verify, test_compress_decompress_convert, test_append, test_killed_append,
-            test_appends_race,
+            test_appends_race, test_regenerate_other_table,
             test_refusals, test_hostile_manifests)])
     finally:
         shutil.rmtree(d, ignore_errors=True)

@@ -55,6 +55,7 @@ the functions that use them (Debian: python3-dask, python3-distributed).
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import TYPE_CHECKING, Any, Callable, Literal, Optional
 
@@ -63,10 +64,13 @@ import numpy as np
 import embstore
 
 if TYPE_CHECKING:
-    import dask.array.core
-    import distributed
-
     from embstore import _ShardEntry
+
+# The types of Dask's objects are named, not imported: type checkers (the
+# package's stubtest and mypy --strict) would otherwise analyse all of dask
+# and distributed, which took a minute of every test run.
+_Client = Any       # a distributed.Client
+_DaskArray = Any    # a dask.array.Array
 
 __all__ = ["generate", "verify", "compress", "decompress", "convert", "to_dask_array"]
 
@@ -87,7 +91,7 @@ def _shard_count(rows: int, shard_rows: int) -> int:
     return count
 
 
-def _run(client: distributed.Client, task: Callable[..., Any], count: int, name: str, retries: int,
+def _run(client: _Client, task: Callable[..., Any], count: int, name: str, retries: int,
          **kwargs: Any) -> list[Any]:
     """task(i, **kwargs) for i in range(count) on the cluster, one task each;
     their results in order. The first failure is raised, after the other
@@ -131,7 +135,7 @@ def _generate_task(index: int, folder: str, rows: int, dim: int, seed: int, para
     return fn(folder, index, rows, dim, seed, **params)
 
 
-def generate(client: distributed.Client, folder: str | os.PathLike[str], rows: int, dim: int, seed: int = 0, *,
+def generate(client: _Client, folder: str | os.PathLike[str], rows: int, dim: int, seed: int = 0, *,
              shard_rows: int, dtype: str = "float32", init: Literal["normal", "uniform"] = "normal",
              mean: Optional[float] = None, std: Optional[float] = None, low: Optional[float] = None,
              high: Optional[float] = None, torch_kernel: Literal["avx2", "scalar"] = "avx2", threads: int = 1,
@@ -141,7 +145,8 @@ def generate(client: distributed.Client, folder: str | os.PathLike[str], rows: i
     each task writes and verifies one shard (embstore.generate_shard), then
     the client writes folder/manifest.json. Returns the manifest's path.
 
-    The folder is made if missing. threads: per task. retries: how many times
+    The folder is made if missing; a manifest.json already in it is removed
+    before any shard is written. threads: per task. retries: how many times
     the scheduler reruns a failed task (safe: a rerun writes the same bytes).
     The client's SOURCE_DATE_EPOCH, if set, is the creation time every shard
     records (the tasks set it on the workers), as the command's would be.
@@ -150,6 +155,13 @@ def generate(client: distributed.Client, folder: str | os.PathLike[str], rows: i
     folder = os.path.abspath(os.fspath(folder))
     count = _shard_count(rows, shard_rows)
     os.makedirs(folder, exist_ok=True)
+    # A manifest already there goes first (a reader that has it open keeps
+    # it): the shards written next may be another table's, and no manifest
+    # may list shards of two tables. A run stopped midway leaves none.
+    try:
+        os.remove(os.path.join(folder, "manifest.json"))
+    except FileNotFoundError:
+        pass
     spec: dict[str, Any] = dict(shard_rows=shard_rows, init=init, mean=mean, std=std, low=low, high=high,
                                 torch_kernel=torch_kernel, dtype=dtype)
     entries: list[_ShardEntry] = _run(client, _generate_task, count, "generate", retries, folder=folder, rows=rows,
@@ -190,7 +202,7 @@ def _verify_task(index: int, manifest: str, threads: int) -> dict[str, Any]:
     return out
 
 
-def verify(client: distributed.Client, manifest: str | os.PathLike[str], threads: int = 1,
+def verify(client: _Client, manifest: str | os.PathLike[str], threads: int = 1,
            retries: int = 0) -> dict[str, Any]:
     """Every shard of the sharded table checked by the cluster, one task
     each: the shard against the manifest (present, a regular file, of this
@@ -234,14 +246,17 @@ def _shard_op_task(index: int, manifest: str, out_dir: str, op: Literal["compres
     return embstore.shard_op(manifest, index, out_dir, op, level=level, dtype=dtype, threads=threads, fsync=fsync)
 
 
-def _shard_ops(client: distributed.Client, manifest: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+def _shard_ops(client: _Client, manifest: str | os.PathLike[str], out_dir: str | os.PathLike[str],
                op: Literal["compress", "decompress", "convert"], *, level: int = 3, dtype: Optional[str] = None,
                threads: int, fsync: bool, retries: int) -> str:
     manifest = os.path.abspath(os.fspath(manifest))
     out_dir = os.path.abspath(os.fspath(out_dir))
     t = _sharded(manifest)
     os.makedirs(out_dir, exist_ok=True)
-    if op == "convert" and os.path.samefile(out_dir, os.path.dirname(manifest)):
+    # The folder the shards are in: the manifest's (given as its folder, or
+    # through a symlink, the real one's).
+    manifest_file = os.path.join(manifest, "manifest.json") if os.path.isdir(manifest) else manifest
+    if op == "convert" and os.path.samefile(out_dir, os.path.dirname(os.path.realpath(manifest_file))):
         # As `embstore convert` refuses: the converted shards would replace
         # the ones the other tasks (and a rerun of this one) read.
         raise embstore.InvalidArgumentError(
@@ -252,7 +267,7 @@ def _shard_ops(client: distributed.Client, manifest: str | os.PathLike[str], out
     return embstore.write_shard_op_manifest(manifest, out_dir, op, entries, dtype=dtype, fsync=fsync)
 
 
-def compress(client: distributed.Client, manifest: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+def compress(client: _Client, manifest: str | os.PathLike[str], out_dir: str | os.PathLike[str],
              level: int = 3, threads: int = 1, *, fsync: bool = True, retries: int = 0) -> str:
     """Every shard compressed into out_dir (shard-NNNNNN.embz, as `embstore
     compress` makes them: the same rows and checksums), one task each, then
@@ -262,7 +277,7 @@ def compress(client: distributed.Client, manifest: str | os.PathLike[str], out_d
                       retries=retries)
 
 
-def decompress(client: distributed.Client, manifest: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+def decompress(client: _Client, manifest: str | os.PathLike[str], out_dir: str | os.PathLike[str],
                threads: int = 1, *, fsync: bool = True, retries: int = 0) -> str:
     """Every .embz shard decompressed into out_dir (shard-NNNNNN.emb: the
     bytes of the .emb it was compressed from), one task each, then
@@ -270,7 +285,7 @@ def decompress(client: distributed.Client, manifest: str | os.PathLike[str], out
     return _shard_ops(client, manifest, out_dir, "decompress", threads=threads, fsync=fsync, retries=retries)
 
 
-def convert(client: distributed.Client, manifest: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+def convert(client: _Client, manifest: str | os.PathLike[str], out_dir: str | os.PathLike[str],
             dtype: str, threads: int = 1, *, fsync: bool = True, retries: int = 0) -> str:
     """A new sharded table of another dtype (float32, float16, bfloat16;
     rounded as PyTorch's Tensor.to rounds) in out_dir, another folder than
@@ -302,7 +317,7 @@ def _read_shard(manifest: str, index: int, dtype: str, checksum: str) -> np.ndar
     return rows
 
 
-def to_dask_array(manifest: str | os.PathLike[str], dtype: Optional[str] = None) -> dask.array.core.Array:
+def to_dask_array(manifest: str | os.PathLike[str], dtype: Optional[str] = None) -> _DaskArray:
     """The sharded table as a dask.array of shape (rows, dim), one chunk per
     shard (its rows, every column). dtype: 'float32' or 'float16'; by
     default the table's own, and float32 for bfloat16 (NumPy has none).
@@ -317,14 +332,11 @@ def to_dask_array(manifest: str | os.PathLike[str], dtype: Optional[str] = None)
     keys. Computing a chunk after the manifest was replaced by one whose
     shard differs raises embstore.CorruptionError.
     """
-    from dask.array.core import Array as _Array
-    from dask.base import tokenize as _tokenize
-    from dask.highlevelgraph import HighLevelGraph
-
-    # (Dask's own functions are not typed.)
-    array: Any = _Array
-    tokenize: Any = _tokenize
-    graph_of: Any = HighLevelGraph.from_collections
+    # Imported by name, so that type checkers do not analyse all of dask
+    # (Dask's own functions are not typed anyway).
+    array: Any = importlib.import_module("dask.array.core").Array
+    tokenize: Any = importlib.import_module("dask.base").tokenize
+    graph_of: Any = importlib.import_module("dask.highlevelgraph").HighLevelGraph.from_collections
 
     manifest = os.path.abspath(os.fspath(manifest))
     t = _sharded(manifest)
@@ -340,5 +352,5 @@ def to_dask_array(manifest: str | os.PathLike[str], dtype: Optional[str] = None)
     dsk: dict[Any, Any] = {(name, i, 0): (_read_shard, manifest, i, want, s["checksum"])
                            for i, s in enumerate(shards)}
     chunks = (tuple(s["rows"] for s in shards), (t.shape[1],))
-    result: dask.array.core.Array = array(graph_of(name, dsk, dependencies=()), name, chunks, dtype=np.dtype(want))
+    result: _DaskArray = array(graph_of(name, dsk, dependencies=()), name, chunks, dtype=np.dtype(want))
     return result

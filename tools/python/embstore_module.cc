@@ -1053,9 +1053,10 @@ ShardEntry EntryArg(py::handle h) {
     e.first_row = d["first_row"].cast<uint64_t>();
     e.rows = d["rows"].cast<uint64_t>();
     const std::string sum = d["checksum"].cast<std::string>();
-    size_t used = 0;
-    e.checksum = std::stoull(sum, &used, 16);
-    if (used != sum.size() || sum.size() != 16) throw std::invalid_argument("checksum");
+    if (sum.size() != 16 || sum.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      throw std::invalid_argument("checksum");
+    }
+    e.checksum = std::stoull(sum, nullptr, 16);
   } catch (const std::exception&) {
     Raise(Status::InvalidArgument("a shard entry is a dict of path (str), first_row, rows (int) and checksum "
                                   "(16 hex digits), as generate_shard and shard_op return"));
@@ -1659,9 +1660,8 @@ PYBIND11_MODULE(embstore, m) {
           Raise(Status::InvalidArgument(std::to_string(shards.size()) + " entries for a table of " +
                                         std::to_string(t->shards().shards.size()) + " shards"));
         }
-        const std::string path = out + "/" + kManifestFileName;
-        Check(WriteManifest(path, ShardOpManifest(*t, o, std::move(shards)), fsync));
-        return PathText(path);
+        o.sync = fsync;
+        return PathText(Take(WriteShardOpManifest(*t, out, o, std::move(shards))));
       },
       py::arg("manifest"), py::arg("out_dir"), py::arg("op"), py::arg("entries"), py::kw_only(),
       py::arg("dtype") = py::none(), py::arg("fsync") = true,
