@@ -9,7 +9,7 @@ OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 # The sharded-table benchmarks are shard_bench.py's (its own tables and rounds).
 "$BUILD/tests/bench/table_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
-  --benchmark_filter='-^BM_(OpenLookupTable|OpenAndFirstLookup|FirstRowInShard|LookupOneRow)' \
+  --benchmark_filter='-^BM_(OpenLookupTable|OpenAndFirstLookup|FirstRowInShard|LookupOneRow|ReadManifestJson)' \
   --benchmark_min_time=0.3 --benchmark_out="$OUT" --benchmark_out_format=json >/dev/null
 /usr/bin/python3 - "$OUT" <<'PY'
 import json, sys
