@@ -22,6 +22,11 @@ Status IoErrorFromErrno(const std::string& path, const std::string& what);
 // asked for: -f on the command line, force=True in Python).
 bool Exists(const std::string& path);
 
+// The folder part of a path as written ("." for a bare name, "/" for a
+// file at the root), and the name after its last '/'.
+std::string FolderOf(const std::string& path);
+std::string NameOf(const std::string& path);
+
 // What a file of this st_mode is, for messages: "a FIFO", "a character
 // device", "a folder", "a regular file".
 std::string FileTypeText(uint32_t st_mode);

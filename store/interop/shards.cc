@@ -12,6 +12,7 @@
 #include <set>
 
 #include "format/checksum.h"
+#include "store/core/file_util.h"
 #include "store/core/table_reader.h"
 #include "store/core/table_writer.h"
 #include "store/interop/convert.h"
@@ -20,18 +21,6 @@
 namespace embstore {
 
 namespace {
-
-std::string FolderOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string NameOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 std::string Stem(const std::string& name) {
   const size_t dot = name.rfind('.');

@@ -11,6 +11,7 @@
 
 #include "format/checksum.h"
 #include "store/core/atomic_file.h"
+#include "store/core/file_util.h"
 
 namespace embstore {
 
@@ -23,13 +24,6 @@ struct ShardedTable::Slot {
 };
 
 namespace {
-
-std::string FolderOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
 
 std::string Rows(uint64_t first, uint64_t count) {
   return "rows [" + std::to_string(first) + ", " + std::to_string(first + count) + ")";
